@@ -1,0 +1,37 @@
+/**
+ * Smoke test of a running service over HTTP, as a newcomer would try it: a user tops up, holds a
+ * seat of a demo concert and pays for it. Usage: tsx scripts/smoke.ts http://127.0.0.1:3000
+ */
+const base = process.argv[2] ?? 'http://127.0.0.1:3000';
+
+async function call(method: string, path: string, body?: unknown, token?: string) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  console.log(`${method} ${path} -> ${res.status}`);
+  if (res.status >= 400) throw new Error(`${method} ${path} failed: ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+const ready = await call('GET', '/health/ready');
+if (ready.status !== 'ok') throw new Error('service not ready');
+const concerts = await call('GET', '/concerts');
+if (concerts.items.length === 0) throw new Error('no demo concerts on a fresh start');
+const concert = await call('GET', `/concerts/${concerts.items[0].id}`);
+const schedule = concert.schedules[0];
+const user = await call('POST', '/users', { name: 'smoke' });
+await call('POST', '/users/me/balance/charges', { amount: schedule.price }, user.token);
+const seats = await call('GET', `/schedules/${schedule.id}/seats`);
+const free = seats.seats.find((s: { status: string }) => s.status === 'AVAILABLE');
+const reservation = await call('POST', '/reservations', { scheduleId: schedule.id, seatNumber: free.number }, user.token);
+const payment = await call('POST', '/payments', { reservationId: reservation.id }, user.token);
+if (payment.status !== 'PAID' || payment.balance !== 0) throw new Error(`unexpected payment ${JSON.stringify(payment)}`);
+const after = await call('GET', `/schedules/${schedule.id}/seats`);
+if (after.seats.find((s: { number: number }) => s.number === free.number).status !== 'SOLD') throw new Error('seat not SOLD');
+console.log(`smoke ok: seat ${free.number} of "${concert.title}" held and paid`);

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import ajvFormats from 'ajv-formats';
+import type { Config } from './config.js';
+import { systemClock, type Clock } from './platform/clock.js';
+import type { Database } from './platform/db.js';
+import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
+import { registerProblemHandlers } from './platform/problem.js';
+import { catalogRoutes } from './modules/catalog/catalog.routes.js';
+import { createCatalogService } from './modules/catalog/catalog.service.js';
+import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { healthRoutes } from './modules/operator/health.routes.js';
+import { createPaymentService } from './modules/payments/payments.service.js';
+import { openGate, type QueueGate } from './modules/queue/queue.gate.js';
+import { reservationRoutes } from './modules/reservations/reservations.routes.js';
+import { createReservationService } from './modules/reservations/reservations.service.js';
+import { createAuth } from './modules/users/users.auth.js';
+import { usersRoutes } from './modules/users/users.routes.js';
+import { createUsersService } from './modules/users/users.service.js';
+import { createWalletService } from './modules/wallet/wallet.service.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  adminToken: string;
+  clock?: Clock;
+  gate?: QueueGate;
+  metrics?: Metrics;
+  /** A pino logger to share; otherwise one at LOG_LEVEL is made. */
+  logger?: FastifyBaseLogger;
+}
+
+const addFormats = ajvFormats as unknown as (ajv: Ajv) => Ajv;
+
+/**
+ * Bodies are validated strictly ("5" is not a number); query strings, params and headers are text
+ * on the wire, so they are coerced. Unknown body properties are dropped.
+ */
+function validatorCompiler() {
+  const base: AjvOptions = { allErrors: true, useDefaults: true, removeAdditional: true, strict: false };
+  const strictAjv = addFormats(new Ajv({ ...base, coerceTypes: false }));
+  const coercingAjv = addFormats(new Ajv({ ...base, coerceTypes: 'array' }));
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
+    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
+}
+
+export function createServices(deps: AppDeps) {
+  const { config, db } = deps;
+  const clock = deps.clock ?? systemClock;
+  const users = createUsersService({ db });
+  const catalog = createCatalogService({ db, clock });
+  return {
+    clock,
+    users,
+    catalog,
+    auth: createAuth(users, deps.adminToken),
+    wallet: createWalletService({ db, clock }),
+    reservations: createReservationService({
+      db,
+      clock,
+      catalog,
+      holdTtlSeconds: config.HOLD_TTL_SECONDS,
+      holdLimit: config.HOLD_LIMIT_PER_SCHEDULE,
+    }),
+    payments: createPaymentService({ clock }),
+    idempotency: createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS }),
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;
+
+/** Builds the HTTP application: plugins, error mapping and every module's routes. No I/O of its own. */
+export async function buildApp(deps: AppDeps, services: Services = createServices(deps)): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: deps.config.LOG_LEVEL } }),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // Per-request access logs only at debug: on sale day they would cost more than the requests.
+    logController: new LogController({
+      disableRequestLogging: deps.config.LOG_LEVEL !== 'debug' && deps.config.LOG_LEVEL !== 'trace',
+    }),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler());
+  app.decorateRequest('user', null);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  registerProblemHandlers(app);
+  registerHttpMetrics(app, deps.metrics ?? createMetrics());
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Concert ticketing API',
+        version: '1.0.0',
+        description: 'Waiting room, seat holds and payments. Errors are application/problem+json (RFC 9457) with a stable `code`.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'User token from POST /users, or ADMIN_TOKEN' },
+          queueToken: { type: 'apiKey', in: 'header', name: 'Queue-Token' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const gate = deps.gate ?? openGate;
+  await app.register(healthRoutes({ db: deps.db }));
+  await app.register(usersRoutes(services));
+  await app.register(catalogRoutes({ ...services, gate }));
+  await app.register(reservationRoutes({ ...services, db: deps.db, gate }));
+  return app;
+}

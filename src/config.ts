@@ -1,0 +1,54 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/** Every environment variable the service reads, with its default. Validated once at start. */
+const ConfigSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+  EMBEDDED_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 54329 }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  KAFKA_BROKERS: Type.Optional(Type.String({ minLength: 1 })),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+  HOLD_LIMIT_PER_SCHEDULE: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
+  HOLD_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
+  QUEUE_MAX_ACTIVE: Type.Integer({ minimum: 1, default: 1000 }),
+  QUEUE_ADMIT_PER_SECOND: Type.Integer({ minimum: 1, default: 50 }),
+  QUEUE_ACTIVE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 600 }),
+  IDEMPOTENCY_RETENTION_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
+  DEMO_DATA: Type.Boolean({ default: true }),
+  DATA_PLATFORM_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+});
+
+type ParsedConfig = Static<typeof ConfigSchema>;
+export type Config = Readonly<ParsedConfig>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads the configuration from an environment; empty strings count as unset. Throws ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
+  }
+  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
+  const problems = [...Value.Errors(ConfigSchema, withDefaults)].map(
+    (e) => `${e.path.slice(1) || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`,
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(withDefaults as ParsedConfig);
+}

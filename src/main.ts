@@ -1,0 +1,84 @@
+import pino from 'pino';
+import { buildApp, createServices } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createDb, migrateToLatest } from './platform/db.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './platform/embedded-postgres.js';
+import { createMetrics } from './platform/metrics.js';
+import { loadOrCreateSecrets } from './platform/secrets.js';
+import { seedDemoConcerts } from './modules/catalog/catalog.demo.js';
+import { startSweeper } from './modules/reservations/reservations.sweeper.js';
+
+async function main() {
+  const config = loadConfig();
+  const log = pino({ level: config.LOG_LEVEL });
+  const secrets = loadOrCreateSecrets(config.DATA_DIR);
+  const adminToken = config.ADMIN_TOKEN ?? secrets.adminToken;
+
+  let embedded: EmbeddedDatabase | undefined;
+  let connectionString = config.DATABASE_URL;
+  if (!connectionString) {
+    log.info({ dataDir: config.DATA_DIR }, 'DATABASE_URL is unset: starting embedded PostgreSQL');
+    embedded = await startEmbeddedPostgres({
+      dataDir: config.DATA_DIR,
+      port: config.EMBEDDED_PG_PORT,
+      password: secrets.databasePassword,
+    });
+    connectionString = embedded.connectionString;
+  }
+
+  const db = createDb({ connectionString, poolSize: config.DATABASE_POOL_SIZE });
+  await migrateToLatest(db);
+
+  const metrics = createMetrics();
+  const deps = { config, db, adminToken, metrics, logger: log };
+  const services = createServices(deps);
+  if (config.DEMO_DATA && (await seedDemoConcerts(services.catalog, services.clock.now()))) {
+    log.info('empty database: created demo concerts (DEMO_DATA=false to skip)');
+  }
+
+  const app = await buildApp(deps, services);
+  const sweeper = startSweeper({
+    db,
+    clock: services.clock,
+    intervalMs: config.HOLD_SWEEP_INTERVAL_MS,
+    log,
+    onExpired: (n) => metrics.holdsExpired.inc(n),
+    housekeeping: () => services.idempotency.purgeExpired(),
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    try {
+      await app.close();
+      await sweeper.stop();
+      await db.destroy();
+      await embedded?.stop();
+    } catch (err) {
+      log.error({ err }, 'error during shutdown');
+    }
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  const address = await app.listen({ port: config.PORT, host: config.HOST });
+  log.info({ address, docs: `${address}/docs`, database: embedded ? 'embedded' : 'DATABASE_URL' }, 'ticketing service ready');
+  if (!config.ADMIN_TOKEN) {
+    // Printed so a newcomer can create concerts at once; set ADMIN_TOKEN in production.
+    console.log(`\n  Admin token (from ${config.DATA_DIR}/secrets.json): ${adminToken}\n  API explorer: ${address}/docs\n`);
+  }
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,79 @@
+import { sql } from 'kysely';
+import type { Database, Trx } from '../../platform/db.js';
+import type { SeatStatus } from '../../platform/db.types.js';
+
+export interface ScheduleRow {
+  id: string;
+  concert_id: string;
+  starts_at: Date;
+  booking_opens_at: Date;
+  seat_count: number;
+  price: number;
+}
+
+export interface ScheduleWithAvailability extends ScheduleRow {
+  available_seats: number;
+}
+
+export async function listConcerts(db: Database, limit: number, before?: string) {
+  let query = db.selectFrom('concerts').select(['id', 'title', 'artist', 'venue']).orderBy('id', 'desc').limit(limit + 1);
+  if (before) query = query.where('id', '<', before);
+  return query.execute();
+}
+
+export async function findConcert(db: Database, concertId: string) {
+  return db.selectFrom('concerts').select(['id', 'title', 'artist', 'venue']).where('id', '=', concertId).executeTakeFirst();
+}
+
+/** Schedules of a concert with their live count of available seats (an expired hold counts as available). */
+export async function schedulesWithAvailability(db: Database, concertId: string, now: Date): Promise<ScheduleWithAvailability[]> {
+  const result = await sql<ScheduleWithAvailability>`
+    SELECT s.id, s.concert_id, s.starts_at, s.booking_opens_at, s.seat_count, s.price,
+           (SELECT count(*) FROM seats
+             WHERE seats.schedule_id = s.id
+               AND (seats.status = 'AVAILABLE' OR (seats.status = 'HELD' AND seats.held_until <= ${now}))
+           )::int AS available_seats
+      FROM schedules s
+     WHERE s.concert_id = ${concertId}
+     ORDER BY s.starts_at, s.id`.execute(db);
+  return result.rows;
+}
+
+export async function findSchedule(db: Database | Trx, scheduleId: string): Promise<ScheduleRow | undefined> {
+  return db
+    .selectFrom('schedules')
+    .select(['id', 'concert_id', 'starts_at', 'booking_opens_at', 'seat_count', 'price'])
+    .where('id', '=', scheduleId)
+    .executeTakeFirst();
+}
+
+export async function seatsOf(db: Database, scheduleId: string) {
+  return db
+    .selectFrom('seats')
+    .select(['number', 'status', 'held_until'])
+    .where('schedule_id', '=', scheduleId)
+    .orderBy('number')
+    .execute() as Promise<{ number: number; status: SeatStatus; held_until: Date | null }[]>;
+}
+
+export async function insertConcert(
+  trx: Trx,
+  concert: { id: string; title: string; artist: string; venue: string },
+  schedules: Omit<ScheduleRow, 'concert_id'>[],
+) {
+  await trx.insertInto('concerts').values(concert).execute();
+  if (schedules.length === 0) return;
+  await trx
+    .insertInto('schedules')
+    .values(schedules.map((s) => ({ ...s, concert_id: concert.id })))
+    .execute();
+  // One statement per concert fills every seat of every schedule.
+  await sql`
+    INSERT INTO seats (schedule_id, number)
+    SELECT s.id, n FROM schedules s, generate_series(1, s.seat_count) AS n
+     WHERE s.concert_id = ${concert.id}`.execute(trx);
+}
+
+export async function hasAnyConcert(db: Database): Promise<boolean> {
+  return (await db.selectFrom('concerts').select('id').limit(1).executeTakeFirst()) !== undefined;
+}

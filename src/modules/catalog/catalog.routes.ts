@@ -1,0 +1,123 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { PageQuery } from '../../platform/pagination.js';
+import type { Auth } from '../users/users.auth.js';
+import { gatePreHandler, type QueueGate } from '../queue/queue.gate.js';
+import type { CatalogService } from './catalog.service.js';
+
+const Id = Type.String({ minLength: 1, maxLength: 100 });
+const Money = Type.Integer({ minimum: 0, description: 'won' });
+
+export const ScheduleSchema = Type.Object({
+  id: Type.String(),
+  concertId: Type.String(),
+  startsAt: Type.String({ format: 'date-time' }),
+  bookingOpensAt: Type.String({ format: 'date-time' }),
+  seatCount: Type.Integer(),
+  availableSeats: Type.Integer(),
+  price: Money,
+});
+
+const ConcertSummary = Type.Object({ id: Type.String(), title: Type.String(), artist: Type.String(), venue: Type.String() });
+const ConcertDetail = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  artist: Type.String(),
+  venue: Type.String(),
+  schedules: Type.Array(ScheduleSchema),
+});
+const Text = Type.String({ minLength: 1, maxLength: 200 });
+
+export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate: QueueGate }): FastifyPluginAsyncTypebox {
+  const { catalog, auth, gate } = deps;
+  return async (app) => {
+    app.get(
+      '/concerts',
+      {
+        schema: {
+          tags: ['catalog'],
+          summary: 'Concerts, newest first',
+          querystring: PageQuery,
+          response: { 200: Type.Object({ items: Type.Array(ConcertSummary), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
+        },
+      },
+      async (request) => catalog.list(request.query.limit, request.query.cursor),
+    );
+
+    app.get(
+      '/concerts/:concertId',
+      { schema: { tags: ['catalog'], params: Type.Object({ concertId: Id }), response: { 200: ConcertDetail } } },
+      async (request) => catalog.detail(request.params.concertId),
+    );
+
+    app.get(
+      '/concerts/:concertId/schedules',
+      {
+        schema: {
+          tags: ['catalog'],
+          summary: 'Dates of a concert; available=true keeps the bookable ones with seats left',
+          params: Type.Object({ concertId: Id }),
+          querystring: Type.Object({ available: Type.Boolean({ default: false }) }),
+          response: { 200: Type.Object({ items: Type.Array(ScheduleSchema) }) },
+        },
+      },
+      async (request) => catalog.schedules(request.params.concertId, request.query.available),
+    );
+
+    app.get(
+      '/schedules/:scheduleId/seats',
+      {
+        preHandler: gatePreHandler(gate, async (request) => {
+          const { scheduleId } = request.params as { scheduleId: string };
+          return (await catalog.schedule(scheduleId)).concert_id;
+        }),
+        schema: {
+          tags: ['catalog'],
+          summary: 'Seat map; a hold past its heldUntil shows AVAILABLE',
+          params: Type.Object({ scheduleId: Id }),
+          response: {
+            200: Type.Object({
+              scheduleId: Type.String(),
+              seats: Type.Array(
+                Type.Object({
+                  number: Type.Integer(),
+                  status: Type.Union([Type.Literal('AVAILABLE'), Type.Literal('HELD'), Type.Literal('SOLD')]),
+                  price: Money,
+                }),
+              ),
+            }),
+          },
+        },
+      },
+      async (request) => catalog.seatMap(request.params.scheduleId),
+    );
+
+    app.post(
+      '/admin/concerts',
+      {
+        preHandler: auth.admin,
+        schema: {
+          tags: ['operator'],
+          summary: 'Create a concert with its schedules and seats',
+          security: [{ bearerAuth: [] }],
+          body: Type.Object({
+            title: Text,
+            artist: Text,
+            venue: Text,
+            schedules: Type.Array(
+              Type.Object({
+                startsAt: Type.String({ format: 'date-time' }),
+                bookingOpensAt: Type.Optional(Type.String({ format: 'date-time' })),
+                seatCount: Type.Integer({ minimum: 1, maximum: 5000 }),
+                price: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
+              }),
+              { minItems: 1, maxItems: 100 },
+            ),
+          }),
+          response: { 201: ConcertDetail },
+        },
+      },
+      async (request, reply) => reply.code(201).send(await catalog.createConcert(request.body)),
+    );
+  };
+}

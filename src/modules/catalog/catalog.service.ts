@@ -1,0 +1,113 @@
+import { LRUCache } from 'lru-cache';
+import type { Clock } from '../../platform/clock.js';
+import { inTransaction, type Database, type Trx } from '../../platform/db.js';
+import { DomainError, notFound } from '../../platform/errors.js';
+import { isUuid, newId } from '../../platform/ids.js';
+import { decodeCursor, page } from '../../platform/pagination.js';
+import {
+  findConcert,
+  findSchedule,
+  hasAnyConcert,
+  insertConcert,
+  listConcerts,
+  schedulesWithAvailability,
+  seatsOf,
+  type ScheduleRow,
+  type ScheduleWithAvailability,
+} from './catalog.repository.js';
+import { effectiveSeatStatus, isBookable } from './catalog.rules.js';
+
+export interface NewConcert {
+  title: string;
+  artist: string;
+  venue: string;
+  schedules: { startsAt: string; bookingOpensAt?: string; seatCount: number; price: number }[];
+}
+
+const toSchedule = (s: ScheduleWithAvailability) => ({
+  id: s.id,
+  concertId: s.concert_id,
+  startsAt: s.starts_at.toISOString(),
+  bookingOpensAt: s.booking_opens_at.toISOString(),
+  seatCount: s.seat_count,
+  availableSeats: s.available_seats,
+  price: s.price,
+});
+
+export function createCatalogService({ db, clock }: { db: Database; clock: Clock }) {
+  // Schedules never change after creation, so booking paths read them from memory.
+  const scheduleCache = new LRUCache<string, ScheduleRow>({ max: 50_000, ttl: 10 * 60_000 });
+
+  /** A schedule by id; inside a transaction pass it, so a miss does not wait for a second pool connection. */
+  async function schedule(scheduleId: string, executor: Database | Trx = db): Promise<ScheduleRow> {
+    const cached = scheduleCache.get(scheduleId);
+    if (cached) return cached;
+    const row = isUuid(scheduleId) ? await findSchedule(executor, scheduleId) : undefined;
+    if (!row) throw notFound('Schedule');
+    scheduleCache.set(scheduleId, row);
+    return row;
+  }
+
+  async function concertOrThrow(concertId: string) {
+    const concert = isUuid(concertId) ? await findConcert(db, concertId) : undefined;
+    if (!concert) throw notFound('Concert');
+    return concert;
+  }
+
+  return {
+    schedule,
+
+    async list(limit: number, cursor?: string) {
+      return page(await listConcerts(db, limit, decodeCursor(cursor)), limit);
+    },
+
+    async detail(concertId: string) {
+      const concert = await concertOrThrow(concertId);
+      const schedules = await schedulesWithAvailability(db, concertId, clock.now());
+      return { ...concert, schedules: schedules.map(toSchedule) };
+    },
+
+    async schedules(concertId: string, onlyAvailable: boolean) {
+      await concertOrThrow(concertId);
+      const now = clock.now();
+      const rows = await schedulesWithAvailability(db, concertId, now);
+      const items = onlyAvailable ? rows.filter((s) => isBookable(s, now) && s.available_seats > 0) : rows;
+      return { items: items.map(toSchedule) };
+    },
+
+    async seatMap(scheduleId: string) {
+      const s = await schedule(scheduleId);
+      const now = clock.now();
+      const seats = await seatsOf(db, scheduleId);
+      return {
+        scheduleId,
+        seats: seats.map((seat) => ({
+          number: seat.number,
+          status: effectiveSeatStatus(seat.status, seat.held_until, now),
+          price: s.price,
+        })),
+      };
+    },
+
+    async createConcert(input: NewConcert) {
+      const now = clock.now();
+      const concert = { id: newId(), title: input.title, artist: input.artist, venue: input.venue };
+      const schedules = input.schedules.map((s, i) => {
+        const startsAt = new Date(s.startsAt);
+        const opensAt = s.bookingOpensAt ? new Date(s.bookingOpensAt) : new Date(Math.min(now.getTime(), startsAt.getTime()));
+        if (opensAt.getTime() > startsAt.getTime()) {
+          throw new DomainError('VALIDATION_FAILED', 'bookingOpensAt must not be after startsAt', {
+            errors: [{ path: `/body/schedules/${i}/bookingOpensAt`, message: 'must not be after startsAt' }],
+          });
+        }
+        return { id: newId(), starts_at: startsAt, booking_opens_at: opensAt, seat_count: s.seatCount, price: s.price };
+      });
+      await inTransaction(db, (trx) => insertConcert(trx, concert, schedules));
+      return this.detail(concert.id);
+    },
+
+    hasAnyConcert: () => hasAnyConcert(db),
+  };
+}
+
+export type CatalogService = ReturnType<typeof createCatalogService>;

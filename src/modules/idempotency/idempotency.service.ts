@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
+import { inTransaction, type Database, type Trx } from '../../platform/db.js';
+import type { Clock } from '../../platform/clock.js';
+import { DomainError } from '../../platform/errors.js';
+
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+export type Claim =
+  | { kind: 'claimed'; lease: Date }
+  | { kind: 'replay'; response: StoredResponse };
+
+/** Stable JSON: object keys sorted, so {a,b} and {b,a} are the same request. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+export function requestFingerprint(method: string, route: string, body: unknown): string {
+  return createHash('sha256').update(`${method} ${route}\n${canonicalJson(body)}`).digest('hex');
+}
+
+/**
+ * Idempotency keys, scoped to the user. A key is claimed in its own committed statement (so a
+ * concurrent duplicate sees IN_PROGRESS at once), completed in the same transaction as the work,
+ * and released if the work fails unexpectedly so that a retry can run it.
+ */
+export function createIdempotencyService({
+  db,
+  clock,
+  retentionHours,
+  leaseMs = 60_000,
+}: {
+  db: Database;
+  clock: Clock;
+  retentionHours: number;
+  leaseMs?: number;
+}) {
+  const retentionMs = retentionHours * 3_600_000;
+
+  async function claim(userId: string, key: string, fingerprint: string): Promise<Claim> {
+    const now = clock.now();
+    const lease = new Date(now.getTime() + leaseMs);
+    const expiredBefore = new Date(now.getTime() - retentionMs);
+    const claimed = await sql<{ claimed: boolean }>`
+      INSERT INTO idempotency_keys (user_id, key, fingerprint, state, locked_until, created_at)
+      VALUES (${userId}, ${key}, ${fingerprint}, 'IN_PROGRESS', ${lease}, ${now})
+      ON CONFLICT (user_id, key) DO UPDATE
+        SET fingerprint = EXCLUDED.fingerprint, state = 'IN_PROGRESS', response_status = NULL,
+            response_body = NULL, locked_until = EXCLUDED.locked_until, created_at = EXCLUDED.created_at
+        WHERE idempotency_keys.created_at < ${expiredBefore}
+           OR (idempotency_keys.state = 'IN_PROGRESS' AND idempotency_keys.locked_until < ${now}
+               AND idempotency_keys.fingerprint = EXCLUDED.fingerprint)
+      RETURNING true AS claimed`.execute(db);
+    if (claimed.rows.length > 0) return { kind: 'claimed', lease };
+
+    const existing = await db
+      .selectFrom('idempotency_keys')
+      .select(['fingerprint', 'state', 'response_status', 'response_body'])
+      .where('user_id', '=', userId)
+      .where('key', '=', key)
+      .executeTakeFirst();
+    if (!existing) return claim(userId, key, fingerprint); // deleted in between: try again
+    if (existing.fingerprint !== fingerprint) {
+      throw new DomainError(
+        'IDEMPOTENCY_KEY_MISMATCH',
+        'This Idempotency-Key was used with a different request; use a new key for a new request',
+      );
+    }
+    if (existing.state === 'IN_PROGRESS' || existing.response_status === null) {
+      throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still being processed');
+    }
+    return { kind: 'replay', response: { status: existing.response_status, body: existing.response_body } };
+  }
+
+  async function complete(executor: Database | Trx, userId: string, key: string, lease: Date, response: StoredResponse) {
+    const result = await executor
+      .updateTable('idempotency_keys')
+      .set({ state: 'DONE', response_status: response.status, response_body: JSON.stringify(response.body) })
+      .where('user_id', '=', userId)
+      .where('key', '=', key)
+      .where('state', '=', 'IN_PROGRESS')
+      .where('locked_until', '=', lease)
+      .executeTakeFirst();
+    if (result.numUpdatedRows !== 1n) {
+      throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'The Idempotency-Key lease was lost; retry the request');
+    }
+  }
+
+  async function release(userId: string, key: string, lease: Date) {
+    await db
+      .deleteFrom('idempotency_keys')
+      .where('user_id', '=', userId)
+      .where('key', '=', key)
+      .where('state', '=', 'IN_PROGRESS')
+      .where('locked_until', '=', lease)
+      .execute();
+  }
+
+  return {
+    /**
+     * Runs work (in a transaction) at most once per key. Domain failures are stored and replayed
+     * like successes; unexpected failures release the key.
+     */
+    async run<T>(opts: {
+      userId: string;
+      key: string | undefined;
+      fingerprint: string;
+      successStatus: number;
+      work: (trx: Trx) => Promise<T>;
+      failure: (err: DomainError) => StoredResponse;
+    }): Promise<StoredResponse & { replayed: boolean }> {
+      const { userId, key, successStatus, work } = opts;
+      if (key === undefined) {
+        return { status: successStatus, body: await inTransaction(db, work), replayed: false };
+      }
+      const claimResult = await claim(userId, key, opts.fingerprint);
+      if (claimResult.kind === 'replay') return { ...claimResult.response, replayed: true };
+      const { lease } = claimResult;
+      try {
+        const body = await inTransaction(db, async (trx) => {
+          const value = await work(trx);
+          await complete(trx, userId, key, lease, { status: successStatus, body: value });
+          return value;
+        });
+        return { status: successStatus, body, replayed: false };
+      } catch (err) {
+        if (err instanceof DomainError && err.code !== 'IDEMPOTENCY_KEY_IN_USE') {
+          await complete(db, userId, key, lease, opts.failure(err)).catch(() => release(userId, key, lease));
+        } else {
+          await release(userId, key, lease).catch(() => {});
+        }
+        throw err;
+      }
+    },
+
+    /** Deletes keys past retention; returns how many. */
+    async purgeExpired(): Promise<number> {
+      const before = new Date(clock.now().getTime() - retentionMs);
+      const result = await db.deleteFrom('idempotency_keys').where('created_at', '<', before).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+  };
+}
+
+export type IdempotencyService = ReturnType<typeof createIdempotencyService>;

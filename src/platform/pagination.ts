@@ -1,0 +1,29 @@
+import { Type } from '@sinclair/typebox';
+import { DomainError } from './errors.js';
+import { isUuid } from './ids.js';
+
+export const PageQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+});
+
+/** Cursors are opaque to clients; inside they are the last id of the page (ids are time-ordered). */
+export const encodeCursor = (id: string): string => Buffer.from(id).toString('base64url');
+
+export function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!isUuid(id)) {
+    throw new DomainError('VALIDATION_FAILED', 'cursor is not one this service returned', {
+      errors: [{ path: '/querystring/cursor', message: 'is not a valid cursor' }],
+    });
+  }
+  return id;
+}
+
+/** Given limit+1 rows, returns the page and the cursor of the next one. */
+export function page<T extends { id: string }>(rows: T[], limit: number): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
+}

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepExpiredHolds } from '../../src/modules/reservations/reservations.sweeper.js';
+import { bearer, charge, createConcert, createTestApp, createUser, expectProblem, hold, invariants, pay, type TestApp } from '../support/harness.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp({ HOLD_TTL_SECONDS: '1' });
+});
+afterAll(() => t.close());
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('hold expiry, end to end with HOLD_TTL_SECONDS=1', () => {
+  it('frees the seat at heldUntil for every read and write, before any sweep', async () => {
+    const schedule = (await createConcert(t.app)).schedules[0]!;
+    const [a, b] = [await createUser(t.app), await createUser(t.app)];
+    await charge(t.app, a, 100_000);
+    const r = (await hold(t.app, a, schedule.id, 2)).json();
+    expect(new Date(r.heldUntil).getTime() - new Date(r.createdAt).getTime()).toBe(1_000);
+    await sleep(Math.max(0, new Date(r.heldUntil).getTime() - Date.now()) + 20);
+
+    const seats = (await t.app.inject({ url: `/schedules/${schedule.id}/seats` })).json().seats;
+    expect(seats[1].status).toBe('AVAILABLE');
+    const read = (await t.app.inject({ url: `/reservations/${r.id}`, headers: bearer(a.token) })).json();
+    expect(read.status).toBe('EXPIRED');
+    const detail = (await t.app.inject({ url: `/concerts/${schedule.concertId}` })).json();
+    expect(detail.schedules[0].availableSeats).toBe(20);
+
+    expectProblem(await pay(t.app, a, r.id), 409, 'HOLD_EXPIRED');
+    expect((await t.app.inject({ url: '/users/me/balance', headers: bearer(a.token) })).json().balance).toBe(100_000);
+    expectProblem(await t.app.inject({ method: 'DELETE', url: `/reservations/${r.id}`, headers: bearer(a.token) }), 409, 'RESERVATION_NOT_CANCELLABLE');
+
+    // another user takes the seat: the old hold is marked EXPIRED in the same transaction
+    const taken = await hold(t.app, b, schedule.id, 2);
+    expect(taken.statusCode).toBe(201);
+    const old = await t.db.selectFrom('reservations').select('status').where('id', '=', r.id).executeTakeFirstOrThrow();
+    expect(old.status).toBe('EXPIRED');
+    const events = await t.db.selectFrom('outbox').select('type').where('aggregate_id', '=', r.id).orderBy('id').execute();
+    expect(events.map((e) => e.type)).toEqual(['reservation.held', 'reservation.expired']);
+    expect(await invariants.seatsDisagreeingWithReservations(t.db, [schedule.id])).toEqual([]);
+  });
+
+  it('the sweeper marks due holds EXPIRED, frees their seats and emits reservation.expired once', async () => {
+    const schedule = (await createConcert(t.app)).schedules[0]!;
+    const user = await createUser(t.app);
+    const ids = [];
+    for (const n of [1, 2, 3]) ids.push((await hold(t.app, user, schedule.id, n)).json().id);
+    await sleep(1_050);
+    // two sweepers at once, as in two instances: each hold is expired exactly once
+    await Promise.all([sweepExpiredHolds(t.db, t.services.clock), sweepExpiredHolds(t.db, t.services.clock)]);
+    const rows = await t.db.selectFrom('reservations').select('status').where('id', 'in', ids).execute();
+    expect(rows.map((r) => r.status)).toEqual(['EXPIRED', 'EXPIRED', 'EXPIRED']);
+    const seats = await t.db.selectFrom('seats').select(['status', 'reservation_id']).where('schedule_id', '=', schedule.id).where('number', 'in', [1, 2, 3]).execute();
+    expect(seats.every((s) => s.status === 'AVAILABLE' && s.reservation_id === null)).toBe(true);
+    const expired = await t.db.selectFrom('outbox').select('aggregate_id').where('type', '=', 'reservation.expired').where('aggregate_id', 'in', ids).execute();
+    expect(expired.map((e) => e.aggregate_id).sort()).toEqual([...ids].sort());
+    // the user's limit is free again
+    expect((await hold(t.app, user, schedule.id, 4)).statusCode).toBe(201);
+  });
+});

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { sql } from 'kysely';
+import { inject } from 'vitest';
+import { buildApp, createServices, type Services } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { Clock } from '../../src/platform/clock.js';
+import { createDb, type Database } from '../../src/platform/db.js';
+
+export const ADMIN_TOKEN = 'adm_test_token_0123456789';
+
+export interface TestApp {
+  app: FastifyInstance;
+  db: Database;
+  config: Config;
+  services: Services;
+  close(): Promise<void>;
+}
+
+/** A full application on the run's database; env overrides are config variables. */
+export async function createTestApp(
+  env: Record<string, string> = {},
+  opts: { clock?: Clock; poolSize?: number } = {},
+): Promise<TestApp> {
+  const config = loadConfig({ DEMO_DATA: 'false', LOG_LEVEL: 'silent', ...env });
+  const db = createDb({ connectionString: inject('databaseUrl'), poolSize: opts.poolSize ?? 10 });
+  const deps = { config, db, adminToken: ADMIN_TOKEN, clock: opts.clock };
+  const services = createServices(deps);
+  const app = await buildApp(deps, services);
+  await app.ready();
+  return {
+    app,
+    db,
+    config,
+    services,
+    async close() {
+      await app.close();
+      await db.destroy();
+    },
+  };
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+export interface TestUser {
+  id: string;
+  name: string;
+  token: string;
+}
+
+export async function createUser(app: FastifyInstance, name = `user-${randomUUID().slice(0, 8)}`): Promise<TestUser> {
+  const res = await app.inject({ method: 'POST', url: '/users', payload: { name } });
+  if (res.statusCode !== 201) throw new Error(`createUser: ${res.statusCode} ${res.body}`);
+  return res.json();
+}
+
+export async function charge(app: FastifyInstance, user: TestUser, amount: number, key?: string) {
+  return app.inject({
+    method: 'POST',
+    url: '/users/me/balance/charges',
+    headers: { ...bearer(user.token), ...(key ? { 'idempotency-key': key } : {}) },
+    payload: { amount },
+  });
+}
+
+export interface ScheduleInput {
+  startsAt?: string;
+  bookingOpensAt?: string;
+  seatCount?: number;
+  price?: number;
+}
+
+export interface TestConcert {
+  id: string;
+  title: string;
+  schedules: { id: string; concertId: string; startsAt: string; seatCount: number; price: number; availableSeats: number }[];
+}
+
+/** A concert through the admin API; by default one schedule a week ahead, booking open, 20 seats. */
+export async function createConcert(
+  app: FastifyInstance,
+  schedules: ScheduleInput[] = [{}],
+  overrides: Partial<{ title: string; artist: string; venue: string }> = {},
+): Promise<TestConcert> {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/admin/concerts',
+    headers: bearer(ADMIN_TOKEN),
+    payload: {
+      title: overrides.title ?? `Concert ${randomUUID().slice(0, 8)}`,
+      artist: overrides.artist ?? 'Test Artist',
+      venue: overrides.venue ?? 'Test Hall',
+      schedules: schedules.map((s) => ({
+        startsAt: s.startsAt ?? new Date(Date.now() + 7 * 86_400_000).toISOString(),
+        ...(s.bookingOpensAt ? { bookingOpensAt: s.bookingOpensAt } : {}),
+        seatCount: s.seatCount ?? 20,
+        price: s.price ?? 50_000,
+      })),
+    },
+  });
+  if (res.statusCode !== 201) throw new Error(`createConcert: ${res.statusCode} ${res.body}`);
+  return res.json();
+}
+
+export async function hold(app: FastifyInstance, user: TestUser, scheduleId: string, seatNumber: number, key?: string) {
+  return app.inject({
+    method: 'POST',
+    url: '/reservations',
+    headers: { ...bearer(user.token), ...(key ? { 'idempotency-key': key } : {}) },
+    payload: { scheduleId, seatNumber },
+  });
+}
+
+export async function pay(app: FastifyInstance, user: TestUser, reservationId: string, key?: string) {
+  return app.inject({
+    method: 'POST',
+    url: '/payments',
+    headers: { ...bearer(user.token), ...(key ? { 'idempotency-key': key } : {}) },
+    payload: { reservationId },
+  });
+}
+
+export function expectProblem(res: LightMyRequestResponse, status: number, code: string) {
+  const body = res.json();
+  if (res.statusCode !== status || body.code !== code) {
+    throw new Error(`expected ${status} ${code}, got ${res.statusCode} ${res.body}`);
+  }
+  if (!String(res.headers['content-type']).startsWith('application/problem+json')) {
+    throw new Error(`expected problem+json, got ${String(res.headers['content-type'])}`);
+  }
+  return body;
+}
+
+/** Invariants that must hold after any mix of requests; each returns offending rows (expect none). */
+export const invariants = {
+  async seatsWithTwoActiveReservations(db: Database, scheduleIds: string[]) {
+    const { rows } = await sql<{ schedule_id: string; seat_number: number; n: number }>`
+      SELECT schedule_id, seat_number, count(*)::int AS n FROM reservations
+       WHERE schedule_id = ANY(${scheduleIds}::uuid[]) AND status IN ('HELD', 'CONFIRMED')
+       GROUP BY schedule_id, seat_number HAVING count(*) > 1`.execute(db);
+    return rows;
+  },
+  async balancesNotMatchingLedger(db: Database, userIds: string[]) {
+    const { rows } = await sql<{ user_id: string; balance: number; ledger: number }>`
+      SELECT w.user_id, w.balance, COALESCE(sum(l.amount), 0)::bigint AS ledger
+        FROM wallets w LEFT JOIN ledger_entries l ON l.user_id = w.user_id
+       WHERE w.user_id = ANY(${userIds}::uuid[])
+       GROUP BY w.user_id, w.balance
+      HAVING w.balance <> COALESCE(sum(l.amount), 0) OR w.balance < 0`.execute(db);
+    return rows;
+  },
+  async seatsDisagreeingWithReservations(db: Database, scheduleIds: string[]) {
+    const { rows } = await sql<{ schedule_id: string; number: number }>`
+      SELECT s.schedule_id, s.number FROM seats s
+        LEFT JOIN reservations r ON r.id = s.reservation_id
+       WHERE s.schedule_id = ANY(${scheduleIds}::uuid[])
+         AND NOT ((s.status = 'AVAILABLE' AND r.id IS NULL)
+               OR (s.status = 'HELD' AND r.status = 'HELD' AND r.held_until = s.held_until)
+               OR (s.status = 'SOLD' AND r.status = 'CONFIRMED'))`.execute(db);
+    return rows;
+  },
+};
