@@ -1,5 +1,15 @@
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationProvider, type Transaction } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  sql,
+  type Migration,
+  type MigrationProvider,
+  type RawBuilder,
+  type Transaction,
+} from 'kysely';
 import type { DB } from './db.types.js';
 import * as m001 from './migrations/001_core.js';
 
@@ -26,7 +36,55 @@ export function createDb({ connectionString, poolSize, statementTimeoutMs = 15_0
   });
   // An idle client that loses its server emits 'error' on the pool; the pool replaces it.
   pool.on('error', () => {});
+  prepareRepeatedQueries(pool);
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+}
+
+type QueryFn = (config: unknown, values?: unknown, callback?: unknown) => unknown;
+
+/**
+ * Names every parameterised query after its text, so each connection parses and plans a statement
+ * once (a server-side prepared statement) instead of on every call. Texts are few and fixed (the
+ * repositories' SQL); past `limit` distinct texts, new ones simply run unnamed.
+ */
+function prepareRepeatedQueries(pool: pg.Pool, limit = 1_000): void {
+  const names = new Map<string, string>();
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as QueryFn;
+    (client as unknown as { query: QueryFn }).query = (config, values, callback) => {
+      if (typeof config === 'string' && Array.isArray(values) && values.length > 0) {
+        let name = names.get(config);
+        if (name === undefined && names.size < limit) {
+          name = `q${names.size}`;
+          names.set(config, name);
+        }
+        if (name !== undefined) return query({ name, text: config, values }, callback);
+      }
+      return query(config, values, callback);
+    };
+  });
+}
+
+/**
+ * A hot statement built once: `build` gets one placeholder per named value and returns the SQL.
+ * Each call then only binds values, skipping the query builder's work (and, being a prepared
+ * statement on each connection, PostgreSQL's parse and plan).
+ */
+export function precompiled<K extends string, R>(
+  keys: readonly K[],
+  build: (p: Record<K, RawBuilder<unknown>>) => RawBuilder<R>,
+): (db: Database, values: Record<K, unknown>) => Promise<R[]> {
+  let text: string | undefined;
+  return async (db, values) => {
+    if (text === undefined) {
+      const placeholders = Object.fromEntries(keys.map((k, i) => [k, sql.raw(`$${i + 1}`)])) as Record<K, RawBuilder<unknown>>;
+      const compiled = build(placeholders).compile(db);
+      if (compiled.parameters.length > 0) throw new Error('a precompiled statement takes every value through a placeholder');
+      text = compiled.sql;
+    }
+    const result = await db.executeQuery<R>(CompiledQuery.raw(text, keys.map((k) => values[k])));
+    return result.rows;
+  };
 }
 
 const migrations: Record<string, Migration> = { '001_core': m001 };
@@ -51,17 +109,22 @@ export async function migrateToLatest(db: Kysely<any>): Promise<void> {
 const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadlock detected
 
 /**
- * Runs fn in a READ COMMITTED transaction and retries it when PostgreSQL aborts it for a
- * deadlock or serialization failure (both leave nothing committed).
+ * Runs fn again when PostgreSQL aborted it for a deadlock or serialization failure (either leaves
+ * nothing committed, so a retry is safe).
  */
-export async function inTransaction<T>(db: Database, fn: (trx: Trx) => Promise<T>, attempts = 3): Promise<T> {
+export async function withRetry<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction().execute(fn);
+      return await fn();
     } catch (err) {
       if (attempt >= attempts || !RETRYABLE.has(pgCode(err) ?? '')) throw err;
     }
   }
+}
+
+/** Runs fn in a READ COMMITTED transaction, retried as withRetry says. */
+export function inTransaction<T>(db: Database, fn: (trx: Trx) => Promise<T>, attempts = 3): Promise<T> {
+  return withRetry(() => db.transaction().execute(fn), attempts);
 }
 
 export function pgCode(err: unknown): string | undefined {

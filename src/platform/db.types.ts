@@ -91,7 +91,8 @@ export interface IdempotencyKeysTable {
 }
 
 export interface OutboxTable {
-  id: string;
+  id: Generated<string>;
+  seq: Generated<number>;
   aggregate_id: string;
   type: string;
   version: number;

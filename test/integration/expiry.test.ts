@@ -35,7 +35,7 @@ describe('hold expiry, end to end with HOLD_TTL_SECONDS=1', () => {
     expect(taken.statusCode).toBe(201);
     const old = await t.db.selectFrom('reservations').select('status').where('id', '=', r.id).executeTakeFirstOrThrow();
     expect(old.status).toBe('EXPIRED');
-    const events = await t.db.selectFrom('outbox').select('type').where('aggregate_id', '=', r.id).orderBy('id').execute();
+    const events = await t.db.selectFrom('outbox').select('type').where('aggregate_id', '=', r.id).orderBy('seq').execute();
     expect(events.map((e) => e.type)).toEqual(['reservation.held', 'reservation.expired']);
     expect(await invariants.seatsDisagreeingWithReservations(t.db, [schedule.id])).toEqual([]);
   });

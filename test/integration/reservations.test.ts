@@ -164,7 +164,7 @@ describe('cancelling', () => {
     const payment = await t.db.selectFrom('payments').selectAll().where('reservation_id', '=', r.id).executeTakeFirstOrThrow();
     expect(payment.status).toBe('REFUNDED');
     expect(await invariants.balancesNotMatchingLedger(t.db, [user.id])).toEqual([]);
-    const events = await t.db.selectFrom('outbox').select('type').where('aggregate_id', '=', r.id).orderBy('id').execute();
+    const events = await t.db.selectFrom('outbox').select('type').where('aggregate_id', '=', r.id).orderBy('seq').execute();
     expect(events.map((e) => e.type)).toEqual(['reservation.held', 'reservation.confirmed', 'reservation.cancelled']);
   });
 

@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, ConfigError } from '../../src/config.js';
-import { assertBookable, effectiveSeatStatus, isBookable } from '../../src/modules/catalog/catalog.rules.js';
+import { assertBookable, isBookable } from '../../src/modules/catalog/catalog.rules.js';
 import { canonicalJson, requestFingerprint } from '../../src/modules/idempotency/idempotency.service.js';
 import { assertChargeFits, MAX_BALANCE } from '../../src/modules/wallet/wallet.rules.js';
 import { DomainError } from '../../src/platform/errors.js';
 import { decodeCursor, encodeCursor, page } from '../../src/platform/pagination.js';
 import { problem } from '../../src/platform/problem.js';
-
-describe('seat status', () => {
-  const until = new Date('2030-01-01T00:05:00Z');
-  it('shows a passed hold as AVAILABLE at once', () => {
-    expect(effectiveSeatStatus('HELD', until, new Date('2030-01-01T00:04:59.999Z'))).toBe('HELD');
-    expect(effectiveSeatStatus('HELD', until, until)).toBe('AVAILABLE');
-    expect(effectiveSeatStatus('SOLD', null, until)).toBe('SOLD');
-  });
-});
 
 describe('booking window', () => {
   const schedule = { booking_opens_at: new Date('2030-01-01T00:00:00Z'), starts_at: new Date('2030-02-01T19:00:00Z') };

@@ -1,6 +1,5 @@
 import { sql } from 'kysely';
-import type { Database, Trx } from '../../platform/db.js';
-import type { SeatStatus } from '../../platform/db.types.js';
+import { precompiled, type Database, type Trx } from '../../platform/db.js';
 
 export interface ScheduleRow {
   id: string;
@@ -47,14 +46,23 @@ export async function findSchedule(db: Database | Trx, scheduleId: string): Prom
     .executeTakeFirst();
 }
 
-export async function seatsOf(db: Database, scheduleId: string) {
-  return db
-    .selectFrom('seats')
-    .select(['number', 'status', 'held_until'])
-    .where('schedule_id', '=', scheduleId)
-    .orderBy('number')
-    .execute() as Promise<{ number: number; status: SeatStatus; held_until: Date | null }[]>;
+/**
+ * The seat map as a JSON array built by PostgreSQL, returned as text so it goes to the client
+ * without being parsed and serialised again. A hold whose held_until has passed reads AVAILABLE.
+ */
+export async function seatMapJson(db: Database, scheduleId: string, price: number, now: Date): Promise<string> {
+  return (await seatMapStatement(db, { scheduleId, price, now }))[0]!.seats;
 }
+
+const seatMapStatement = precompiled(['scheduleId', 'price', 'now'] as const, (p) =>
+  sql<{ seats: string }>`
+    SELECT COALESCE(json_agg(json_build_object(
+             'number', number,
+             'status', CASE WHEN status = 'HELD' AND held_until <= ${p.now}::timestamptz THEN 'AVAILABLE' ELSE status END,
+             'price', ${p.price}::bigint) ORDER BY number), '[]')::text AS seats
+      FROM seats
+     WHERE schedule_id = ${p.scheduleId}::uuid`,
+);
 
 export async function insertConcert(
   trx: Trx,

@@ -89,7 +89,9 @@ export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate:
           },
         },
       },
-      async (request) => catalog.seatMap(request.params.scheduleId),
+      // The body is JSON text built by PostgreSQL; the schema above documents it and is not re-applied.
+      async (request, reply) =>
+        reply.type('application/json; charset=utf-8').send((await catalog.seatMapJson(request.params.scheduleId)) as never),
     );
 
     app.post(

@@ -1,10 +1,4 @@
-import type { SeatStatus } from '../../platform/db.types.js';
 import { DomainError } from '../../platform/errors.js';
-
-/** A hold past its heldUntil is gone the instant it passes, whether or not the sweeper has run. */
-export function effectiveSeatStatus(status: SeatStatus, heldUntil: Date | null, now: Date): SeatStatus {
-  return status === 'HELD' && heldUntil !== null && heldUntil.getTime() <= now.getTime() ? 'AVAILABLE' : status;
-}
 
 export interface BookingWindow {
   starts_at: Date;

@@ -11,11 +11,11 @@ import {
   insertConcert,
   listConcerts,
   schedulesWithAvailability,
-  seatsOf,
+  seatMapJson,
   type ScheduleRow,
   type ScheduleWithAvailability,
 } from './catalog.repository.js';
-import { effectiveSeatStatus, isBookable } from './catalog.rules.js';
+import { isBookable } from './catalog.rules.js';
 
 export interface NewConcert {
   title: string;
@@ -75,18 +75,11 @@ export function createCatalogService({ db, clock }: { db: Database; clock: Clock
       return { items: items.map(toSchedule) };
     },
 
-    async seatMap(scheduleId: string) {
+    /** The seat map, already serialised as `{ scheduleId, seats }`. */
+    async seatMapJson(scheduleId: string): Promise<string> {
       const s = await schedule(scheduleId);
-      const now = clock.now();
-      const seats = await seatsOf(db, scheduleId);
-      return {
-        scheduleId,
-        seats: seats.map((seat) => ({
-          number: seat.number,
-          status: effectiveSeatStatus(seat.status, seat.held_until, now),
-          price: s.price,
-        })),
-      };
+      const seats = await seatMapJson(db, s.id, s.price, clock.now());
+      return `{"scheduleId":${JSON.stringify(s.id)},"seats":${seats}}`;
     },
 
     async createConcert(input: NewConcert) {

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Trx } from '../../platform/db.js';
+import type { Database } from '../../platform/db.js';
 import { problemFromDomainError } from '../../platform/problem.js';
 import { currentUser } from '../users/users.auth.js';
 import { requestFingerprint, type IdempotencyService } from './idempotency.service.js';
@@ -18,7 +18,7 @@ export async function sendIdempotent<T>(
   request: FastifyRequest,
   reply: FastifyReply,
   successStatus: number,
-  work: (trx: Trx) => Promise<T>,
+  work: (executor: Database) => Promise<T>,
 ) {
   const user = currentUser(request);
   const key = request.headers['idempotency-key'];

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import { inTransaction, type Database, type Trx } from '../../platform/db.js';
+import { inTransaction, withRetry, type Database } from '../../platform/db.js';
 import type { Clock } from '../../platform/clock.js';
 import { DomainError } from '../../platform/errors.js';
 
@@ -82,7 +82,7 @@ export function createIdempotencyService({
     return { kind: 'replay', response: { status: existing.response_status, body: existing.response_body } };
   }
 
-  async function complete(executor: Database | Trx, userId: string, key: string, lease: Date, response: StoredResponse) {
+  async function complete(executor: Database, userId: string, key: string, lease: Date, response: StoredResponse) {
     const result = await executor
       .updateTable('idempotency_keys')
       .set({ state: 'DONE', response_status: response.status, response_body: JSON.stringify(response.body) })
@@ -108,20 +108,22 @@ export function createIdempotencyService({
 
   return {
     /**
-     * Runs work (in a transaction) at most once per key. Domain failures are stored and replayed
-     * like successes; unexpected failures release the key.
+     * Runs work at most once per key: with a key, the work and the stored answer commit in one
+     * transaction. Domain failures are stored and replayed like successes; unexpected failures
+     * release the key.
      */
     async run<T>(opts: {
       userId: string;
       key: string | undefined;
       fingerprint: string;
       successStatus: number;
-      work: (trx: Trx) => Promise<T>;
+      /** The use case; a single statement, or its own transaction when it needs several. */
+      work: (executor: Database) => Promise<T>;
       failure: (err: DomainError) => StoredResponse;
     }): Promise<StoredResponse & { replayed: boolean }> {
       const { userId, key, successStatus, work } = opts;
       if (key === undefined) {
-        return { status: successStatus, body: await inTransaction(db, work), replayed: false };
+        return { status: successStatus, body: await withRetry(() => work(db)), replayed: false };
       }
       const claimResult = await claim(userId, key, opts.fingerprint);
       if (claimResult.kind === 'replay') return { ...claimResult.response, replayed: true };

@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
-import type { Database, Trx } from '../../platform/db.js';
+import { precompiled, type Database } from '../../platform/db.js';
 import type { ReservationsTable } from '../../platform/db.types.js';
+import { col, eventRows, insertEvents, isoSql, reservationPayload } from '../outbox/outbox.sql.js';
 
 export type ReservationRow = Selectable<ReservationsTable>;
 
@@ -18,7 +19,7 @@ const columns = [
   'cancelled_at',
 ] as const;
 
-export async function findReservation(db: Database | Trx, id: string): Promise<ReservationRow | undefined> {
+export async function findReservation(db: Database, id: string): Promise<ReservationRow | undefined> {
   return db.selectFrom('reservations').select(columns).where('id', '=', id).executeTakeFirst();
 }
 
@@ -33,30 +34,60 @@ export async function listUserReservations(db: Database, userId: string, limit: 
   return query.execute();
 }
 
-/**
- * Serialises one user's holds on one schedule for the rest of the transaction, so that the hold
- * limit counted next cannot be passed by parallel requests of the same user.
- */
-export async function lockUserSchedule(trx: Trx, userId: string, scheduleId: string): Promise<void> {
-  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${userId}/${scheduleId}`}, 0))`.execute(trx);
-}
-
 export interface HoldAttempt {
   /** Seats (held or confirmed) the user had on the schedule before this attempt. */
   active: number;
-  /** The new reservation, if the seat was free. */
+  /** The new reservation, if the seat was free and the user under the limit. */
   held: ReservationRow | null;
-  /** A hold that had passed its heldUntil and was replaced by this one. */
-  replaced: ReservationRow | null;
 }
 
 /**
- * One statement: counts the user's active seats, takes the seat only if it is free (or its hold has
- * passed) and the count is under the limit, marks a replaced hold EXPIRED, then inserts the new
- * reservation. The seat row's lock serialises racers; the partial unique index backs it up.
+ * One statement, so one round trip and its own transaction: locks the user's holds on the schedule
+ * and counts them, takes the seat only if it is free (or its hold has passed) and the count is
+ * under the limit, marks a replaced hold EXPIRED, inserts the reservation and both events. The
+ * seat row's lock serialises racers; the partial unique index backs it up.
+ */
+const holdSeatStatement = precompiled(
+  ['id', 'userId', 'concertId', 'scheduleId', 'seatNumber', 'price', 'limit', 'now', 'heldUntil'] as const,
+  (p) => sql<{ active: number } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
+    WITH active AS (
+      SELECT ticketing_lock_and_count_seats(${p.userId}::uuid, ${p.scheduleId}::uuid, ${p.now}::timestamptz) AS n
+    ), seat AS (
+      UPDATE seats SET status = 'HELD', reservation_id = ${p.id}::uuid, held_until = ${p.heldUntil}::timestamptz
+       WHERE schedule_id = ${p.scheduleId}::uuid AND number = ${p.seatNumber}::int
+         AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_until <= ${p.now}::timestamptz))
+         AND (SELECT n FROM active) < ${p.limit}::int
+      RETURNING number
+    ), replaced AS (
+      UPDATE reservations SET status = 'EXPIRED'
+       WHERE schedule_id = ${p.scheduleId}::uuid AND seat_number = ${p.seatNumber}::int
+         AND status = 'HELD' AND held_until <= ${p.now}::timestamptz
+         AND EXISTS (SELECT 1 FROM seat)
+      RETURNING *
+    ), held AS (
+      INSERT INTO reservations (id, user_id, concert_id, schedule_id, seat_number, price, status, held_until, created_at)
+      SELECT ${p.id}::uuid, ${p.userId}::uuid, ${p.concertId}::uuid, ${p.scheduleId}::uuid, ${p.seatNumber}::int,
+             ${p.price}::bigint, 'HELD', ${p.heldUntil}::timestamptz, ${p.now}::timestamptz
+        FROM seat
+       WHERE (SELECT count(*) FROM replaced) >= 0
+      RETURNING *
+    ), events AS (
+      ${insertEvents(
+        eventRows('reservation.held', 'held', col('held', 'id'), reservationPayload('held', { heldUntil: isoSql(col('held', 'held_until')) }), p.now),
+        eventRows('reservation.expired', 'replaced', col('replaced', 'id'), reservationPayload('replaced', { heldUntil: isoSql(col('replaced', 'held_until')) }), p.now),
+      )}
+    )
+    SELECT active.n AS active, held.* FROM active LEFT JOIN held ON true`,
+);
+
+/**
+ * One statement, so one round trip and its own transaction: locks the user's holds on the schedule
+ * and counts them, takes the seat only if it is free (or its hold has passed) and the count is
+ * under the limit, marks a replaced hold EXPIRED, inserts the reservation and both events. The
+ * seat row's lock serialises racers; the partial unique index backs it up.
  */
 export async function holdSeat(
-  trx: Trx,
+  db: Database,
   h: {
     id: string;
     userId: string;
@@ -69,67 +100,90 @@ export async function holdSeat(
     heldUntil: Date;
   },
 ): Promise<HoldAttempt> {
-  const result = await sql<{ active: number; held: ReservationRow | null; replaced: ReservationRow | null }>`
-    WITH active AS (
-      SELECT count(*)::int AS n FROM reservations
-       WHERE user_id = ${h.userId} AND schedule_id = ${h.scheduleId}
-         AND (status = 'CONFIRMED' OR (status = 'HELD' AND held_until > ${h.now}))
+  const { active, ...held } = (await holdSeatStatement(db, h))[0]!;
+  return { active, held: held.id === null ? null : (held as ReservationRow) };
+}
+
+
+/**
+ * Pays a live hold in one statement: seat HELD → SOLD, wallet debited only if it covers the price,
+ * reservation CONFIRMED, payment, ledger row and event. If the seat was taken but the debit was
+ * refused, ticketing_assert aborts the whole statement (SQLSTATE TK001), so nothing is half done.
+ */
+const payHoldStatement = precompiled(
+  ['reservationId', 'userId', 'paymentId', 'ledgerId', 'now'] as const,
+  (p) => sql<{ payable: boolean; balance: number | null } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
+    WITH r AS (
+      SELECT * FROM reservations
+       WHERE id = ${p.reservationId}::uuid AND user_id = ${p.userId}::uuid
+         AND status = 'HELD' AND held_until > ${p.now}::timestamptz
     ), seat AS (
-      UPDATE seats SET status = 'HELD', reservation_id = ${h.id}, held_until = ${h.heldUntil}
-       WHERE schedule_id = ${h.scheduleId} AND number = ${h.seatNumber}
-         AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_until <= ${h.now}))
-         AND (SELECT n FROM active) < ${h.limit}
-      RETURNING number
-    ), replaced AS (
-      UPDATE reservations SET status = 'EXPIRED'
-       WHERE schedule_id = ${h.scheduleId} AND seat_number = ${h.seatNumber}
-         AND status = 'HELD' AND held_until <= ${h.now}
-         AND EXISTS (SELECT 1 FROM seat)
-      RETURNING *
-    ), held AS (
-      INSERT INTO reservations (id, user_id, concert_id, schedule_id, seat_number, price, status, held_until, created_at)
-      SELECT ${h.id}::uuid, ${h.userId}::uuid, ${h.concertId}::uuid, ${h.scheduleId}::uuid, ${h.seatNumber}::int,
-             ${h.price}::bigint, 'HELD', ${h.heldUntil}::timestamptz, ${h.now}::timestamptz
-        FROM seat
-       WHERE (SELECT count(*) FROM replaced) >= 0
-      RETURNING *
-    )
-    SELECT (SELECT n FROM active) AS active,
-           (SELECT to_jsonb(held) FROM held) AS held,
-           (SELECT to_jsonb(replaced) FROM replaced LIMIT 1) AS replaced`.execute(trx);
-  const row = result.rows[0]!;
-  return { active: row.active, held: reviveRow(row.held), replaced: reviveRow(row.replaced) };
-}
-
-/** Takes the seat from HELD to SOLD, debits the wallet if it covers the price, confirms the reservation. */
-export async function confirmHold(
-  trx: Trx,
-  p: { reservationId: string; userId: string; scheduleId: string; seatNumber: number; price: number; now: Date },
-): Promise<{ seatTaken: boolean; balance: number | null; confirmed: ReservationRow | null }> {
-  const result = await sql<{ seat_taken: boolean; balance: number | null; confirmed: ReservationRow | null }>`
-    WITH seat AS (
-      UPDATE seats SET status = 'SOLD', held_until = NULL
-       WHERE schedule_id = ${p.scheduleId} AND number = ${p.seatNumber}
-         AND reservation_id = ${p.reservationId} AND status = 'HELD' AND held_until > ${p.now}
-      RETURNING number
+      UPDATE seats s SET status = 'SOLD', held_until = NULL
+        FROM r
+       WHERE s.schedule_id = r.schedule_id AND s.number = r.seat_number
+         AND s.reservation_id = r.id AND s.status = 'HELD' AND s.held_until > ${p.now}::timestamptz
+      RETURNING r.price
     ), wallet AS (
-      UPDATE wallets SET balance = balance - ${p.price}, updated_at = now()
-       WHERE user_id = ${p.userId} AND balance >= ${p.price} AND EXISTS (SELECT 1 FROM seat)
-      RETURNING balance
+      UPDATE wallets w SET balance = w.balance - seat.price, updated_at = ${p.now}::timestamptz
+        FROM seat
+       WHERE w.user_id = ${p.userId}::uuid AND w.balance >= seat.price
+      RETURNING w.balance
     ), confirmed AS (
-      UPDATE reservations SET status = 'CONFIRMED', confirmed_at = ${p.now}
-       WHERE id = ${p.reservationId} AND status = 'HELD' AND EXISTS (SELECT 1 FROM wallet)
+      UPDATE reservations SET status = 'CONFIRMED', confirmed_at = ${p.now}::timestamptz
+       WHERE id = ${p.reservationId}::uuid AND status = 'HELD' AND EXISTS (SELECT 1 FROM wallet)
       RETURNING *
+    ), payment AS (
+      INSERT INTO payments (id, reservation_id, user_id, amount, status, paid_at)
+      SELECT ${p.paymentId}::uuid, confirmed.id, confirmed.user_id, confirmed.price, 'PAID', ${p.now}::timestamptz
+        FROM confirmed
+    ), ledger AS (
+      INSERT INTO ledger_entries (id, user_id, type, amount, balance_after, reservation_id, created_at)
+      SELECT ${p.ledgerId}::uuid, confirmed.user_id, 'PAYMENT', -confirmed.price, wallet.balance, confirmed.id, ${p.now}::timestamptz
+        FROM confirmed, wallet
+       WHERE confirmed.price > 0
+    ), events AS (
+      ${insertEvents(
+        eventRows(
+          'reservation.confirmed',
+          'confirmed',
+          col('confirmed', 'id'),
+          reservationPayload('confirmed', {
+            confirmedAt: isoSql(col('confirmed', 'confirmed_at')),
+            paymentId: sql`${p.paymentId}::text`,
+          }),
+          p.now,
+        ),
+      )}
+    ), complete AS (
+      SELECT ticketing_assert((SELECT count(*) FROM seat) = (SELECT count(*) FROM confirmed),
+                              'INSUFFICIENT_BALANCE price=' || COALESCE((SELECT max(price) FROM seat), 0)) AS ok
     )
-    SELECT EXISTS (SELECT 1 FROM seat) AS seat_taken,
-           (SELECT balance FROM wallet) AS balance,
-           (SELECT to_jsonb(confirmed) FROM confirmed) AS confirmed`.execute(trx);
-  const row = result.rows[0]!;
-  return { seatTaken: row.seat_taken, balance: row.balance, confirmed: reviveRow(row.confirmed) };
+    SELECT EXISTS (SELECT 1 FROM r) AS payable, (SELECT balance FROM wallet) AS balance, confirmed.*
+      FROM complete LEFT JOIN confirmed ON true`,
+);
+
+export interface PayAttempt {
+  /** False when the reservation is not the user's live hold (read it to say why). */
+  payable: boolean;
+  confirmed: ReservationRow | null;
+  balance: number | null;
 }
 
-/** Frees the seat of a live hold and cancels it. */
-export async function releaseHold(trx: Trx, r: ReservationRow, now: Date): Promise<ReservationRow | null> {
+/**
+ * Pays a live hold in one statement: seat HELD → SOLD, wallet debited only if it covers the price,
+ * reservation CONFIRMED, payment, ledger row and event. If the seat was taken but the debit was
+ * refused, ticketing_assert aborts the whole statement (SQLSTATE TK001), so nothing is half done.
+ */
+export async function payHold(
+  db: Database,
+  p: { reservationId: string; userId: string; paymentId: string; ledgerId: string; now: Date },
+): Promise<PayAttempt> {
+  const { payable, balance, ...confirmed } = (await payHoldStatement(db, p))[0]!;
+  return { payable, balance, confirmed: confirmed.id === null ? null : (confirmed as ReservationRow) };
+}
+
+/** Frees the seat of a live hold and cancels it, with its event. */
+export async function releaseHold(db: Database, r: ReservationRow, now: Date): Promise<ReservationRow | null> {
   const result = await sql<{ cancelled: ReservationRow | null }>`
     WITH seat AS (
       UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, held_until = NULL
@@ -140,15 +194,26 @@ export async function releaseHold(trx: Trx, r: ReservationRow, now: Date): Promi
       UPDATE reservations SET status = 'CANCELLED', cancelled_at = ${now}
        WHERE id = ${r.id} AND status = 'HELD' AND EXISTS (SELECT 1 FROM seat)
       RETURNING *
+    ), events AS (
+      ${insertEvents(
+        eventRows(
+          'reservation.cancelled',
+          'cancelled',
+          col('cancelled', 'id'),
+          reservationPayload('cancelled', { refunded: sql`0`, cancelledAt: isoSql(col('cancelled', 'cancelled_at')) }),
+          sql`${now}`,
+        ),
+      )}
     )
-    SELECT (SELECT to_jsonb(cancelled) FROM cancelled) AS cancelled`.execute(trx);
+    SELECT (SELECT to_jsonb(cancelled) FROM cancelled) AS cancelled`.execute(db);
   return reviveRow(result.rows[0]!.cancelled);
 }
 
-/** Frees a sold seat, cancels the reservation, marks the payment refunded and credits the wallet. */
+/** Frees a sold seat, cancels the reservation, refunds the payment to the wallet and the ledger. */
 export async function refundConfirmed(
-  trx: Trx,
+  db: Database,
   r: ReservationRow,
+  ledgerId: string,
   now: Date,
 ): Promise<{ cancelled: ReservationRow; refunded: number; balance: number } | null> {
   const result = await sql<{ cancelled: ReservationRow | null; refunded: number | null; balance: number | null }>`
@@ -166,13 +231,33 @@ export async function refundConfirmed(
        WHERE reservation_id = ${r.id} AND status = 'PAID' AND EXISTS (SELECT 1 FROM cancelled)
       RETURNING amount
     ), wallet AS (
-      UPDATE wallets SET balance = balance + (SELECT amount FROM payment), updated_at = now()
-       WHERE user_id = ${r.user_id} AND EXISTS (SELECT 1 FROM payment)
-      RETURNING balance
+      UPDATE wallets SET balance = balance + payment.amount, updated_at = ${now}
+        FROM payment
+       WHERE user_id = ${r.user_id}
+      RETURNING balance, payment.amount
+    ), ledger AS (
+      INSERT INTO ledger_entries (id, user_id, type, amount, balance_after, reservation_id, created_at)
+      SELECT ${ledgerId}::uuid, ${r.user_id}::uuid, 'REFUND', wallet.amount, wallet.balance, ${r.id}::uuid, ${now}::timestamptz
+        FROM wallet
+       WHERE wallet.amount > 0
+    ), events AS (
+      ${insertEvents(
+        eventRows(
+          'reservation.cancelled',
+          'cancelled',
+          col('cancelled', 'id'),
+          reservationPayload('cancelled', {
+            refunded: sql`COALESCE((SELECT amount FROM wallet), 0)`,
+            cancelledAt: isoSql(col('cancelled', 'cancelled_at')),
+          }),
+          sql`${now}`,
+        ),
+      )}
     )
     SELECT (SELECT to_jsonb(cancelled) FROM cancelled) AS cancelled,
-           (SELECT amount FROM payment) AS refunded,
-           (SELECT balance FROM wallet) AS balance`.execute(trx);
+           (SELECT amount FROM wallet) AS refunded,
+           (SELECT balance FROM wallet) AS balance,
+           ticketing_assert((SELECT count(*) FROM cancelled) = (SELECT count(*) FROM wallet), 'refund incomplete') AS complete`.execute(db);
   const row = result.rows[0]!;
   const cancelled = reviveRow(row.cancelled);
   if (!cancelled || row.refunded === null || row.balance === null) return null;
@@ -180,11 +265,12 @@ export async function refundConfirmed(
 }
 
 /**
- * Expires up to `batch` holds whose heldUntil has passed: frees their seats and marks them EXPIRED.
- * SKIP LOCKED lets many instances sweep at once without waiting on each other or on payments.
+ * Expires up to `batch` holds whose heldUntil has passed: frees their seats, marks them EXPIRED
+ * and records reservation.expired. SKIP LOCKED lets many instances sweep at once without waiting
+ * on each other or on a payment in flight.
  */
-export async function expireDueHolds(trx: Trx, now: Date, batch: number): Promise<ReservationRow[]> {
-  const result = await sql<ReservationRow>`
+export async function expireDueHolds(db: Database, now: Date, batch: number): Promise<number> {
+  const result = await sql<{ expired: number }>`
     WITH due AS (
       SELECT schedule_id, number, reservation_id FROM seats
        WHERE status = 'HELD' AND held_until <= ${now}
@@ -196,30 +282,18 @@ export async function expireDueHolds(trx: Trx, now: Date, batch: number): Promis
         FROM due
        WHERE s.schedule_id = due.schedule_id AND s.number = due.number
       RETURNING due.reservation_id
+    ), expired AS (
+      UPDATE reservations r SET status = 'EXPIRED'
+        FROM freed
+       WHERE r.id = freed.reservation_id AND r.status = 'HELD'
+      RETURNING r.*
+    ), events AS (
+      ${insertEvents(
+        eventRows('reservation.expired', 'expired', col('expired', 'id'), reservationPayload('expired', { heldUntil: isoSql(col('expired', 'held_until')) }), sql`${now}`),
+      )}
     )
-    UPDATE reservations r SET status = 'EXPIRED'
-      FROM freed
-     WHERE r.id = freed.reservation_id AND r.status = 'HELD'
-    RETURNING r.*`.execute(trx);
-  return result.rows;
-}
-
-export async function insertPayment(
-  trx: Trx,
-  p: { id: string; reservationId: string; userId: string; amount: number; paidAt: Date },
-) {
-  await trx
-    .insertInto('payments')
-    .values({
-      id: p.id,
-      reservation_id: p.reservationId,
-      user_id: p.userId,
-      amount: p.amount,
-      status: 'PAID',
-      paid_at: p.paidAt,
-      refunded_at: null,
-    })
-    .execute();
+    SELECT (SELECT count(*) FROM expired)::int AS expired`.execute(db);
+  return result.rows[0]!.expired;
 }
 
 /** Rows returned through to_jsonb carry timestamps as strings; turn them back into Dates. */

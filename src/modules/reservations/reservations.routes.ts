@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { inTransaction, type Database } from '../../platform/db.js';
+import type { Database } from '../../platform/db.js';
 import { PageQuery } from '../../platform/pagination.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import { IdempotencyHeaders, sendIdempotent } from '../idempotency/idempotency.http.js';
@@ -115,8 +115,7 @@ export function reservationRoutes(deps: {
           response: { 200: ReservationSchema },
         },
       },
-      async (request) =>
-        inTransaction(db, (trx) => reservations.cancel(trx, currentUser(request).id, request.params.reservationId)),
+      async (request) => reservations.cancel(currentUser(request).id, request.params.reservationId),
     );
 
     app.post(

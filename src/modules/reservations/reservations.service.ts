@@ -1,17 +1,14 @@
 import type { Clock } from '../../platform/clock.js';
-import { pgCode, type Database, type Trx } from '../../platform/db.js';
+import { pgCode, type Database } from '../../platform/db.js';
 import { DomainError, notFound } from '../../platform/errors.js';
 import { isUuid, newId } from '../../platform/ids.js';
 import { decodeCursor, page } from '../../platform/pagination.js';
 import { assertBookable } from '../catalog/catalog.rules.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
-import { appendEvents, type DomainEvent } from '../outbox/outbox.repository.js';
-import { insertLedgerEntry } from '../wallet/wallet.repository.js';
 import {
   findReservation,
   holdSeat,
   listUserReservations,
-  lockUserSchedule,
   refundConfirmed,
   releaseHold,
   type ReservationRow,
@@ -48,28 +45,8 @@ export function toReservationView(r: ReservationRow, now: Date): ReservationView
   };
 }
 
-export const reservationEvent = (
-  type: DomainEvent['type'],
-  r: ReservationRow,
-  occurredAt: Date,
-  extra: Record<string, unknown> = {},
-): DomainEvent => ({
-  type,
-  aggregateId: r.id,
-  occurredAt,
-  payload: {
-    reservationId: r.id,
-    userId: r.user_id,
-    concertId: r.concert_id,
-    scheduleId: r.schedule_id,
-    seatNumber: r.seat_number,
-    price: r.price,
-    ...extra,
-  },
-});
-
 /** The caller's own reservation, or NOT_FOUND (someone else's is not admitted to exist). */
-export async function ownReservation(db: Database | Trx, userId: string, id: string): Promise<ReservationRow> {
+export async function ownReservation(db: Database, userId: string, id: string): Promise<ReservationRow> {
   const r = isUuid(id) ? await findReservation(db, id) : undefined;
   if (!r || r.user_id !== userId) throw notFound('Reservation');
   return r;
@@ -85,18 +62,17 @@ export function createReservationService(deps: {
   const { db, clock, catalog } = deps;
 
   return {
-    /** Holds one seat for the user for HOLD_TTL_SECONDS. */
-    async hold(trx: Trx, userId: string, input: { scheduleId: string; seatNumber: number }): Promise<ReservationView> {
-      const schedule = await catalog.schedule(input.scheduleId, trx);
+    /** Holds one seat for the user for HOLD_TTL_SECONDS: one statement, so any executor will do. */
+    async hold(executor: Database, userId: string, input: { scheduleId: string; seatNumber: number }): Promise<ReservationView> {
+      const schedule = await catalog.schedule(input.scheduleId, executor);
       if (input.seatNumber > schedule.seat_count) {
         throw new DomainError('NOT_FOUND', `Seat ${input.seatNumber} does not exist; this date has ${schedule.seat_count} seats`);
       }
       const now = clock.now();
       assertBookable(schedule, now);
-      await lockUserSchedule(trx, userId, schedule.id);
       let attempt;
       try {
-        attempt = await holdSeat(trx, {
+        attempt = await holdSeat(executor, {
           id: newId(),
           userId,
           concertId: schedule.concert_id,
@@ -111,14 +87,9 @@ export function createReservationService(deps: {
         if (pgCode(err) === '23505') throw seatUnavailable(input.seatNumber);
         throw err;
       }
+      if (attempt.held) return toReservationView(attempt.held, now);
       assertUnderHoldLimit(attempt.active, deps.holdLimit);
-      if (!attempt.held) throw seatUnavailable(input.seatNumber);
-      const events = [reservationEvent('reservation.held', attempt.held, now, { heldUntil: attempt.held.held_until })];
-      if (attempt.replaced) {
-        events.push(reservationEvent('reservation.expired', attempt.replaced, now, { heldUntil: attempt.replaced.held_until }));
-      }
-      await appendEvents(trx, events);
-      return toReservationView(attempt.held, now);
+      throw seatUnavailable(input.seatNumber);
     },
 
     async get(userId: string, id: string): Promise<ReservationView> {
@@ -131,36 +102,25 @@ export function createReservationService(deps: {
       return { items: items.map((r) => toReservationView(r, now)), nextCursor };
     },
 
-    /** Cancels a live hold (seat released) or, before the show, a confirmed seat (refunded and released). */
-    async cancel(trx: Trx, userId: string, id: string, attempt = 1): Promise<ReservationView> {
-      if (attempt > 3) throw new Error(`reservation ${id} and its seat disagree; refusing to cancel`);
-      const r = await ownReservation(trx, userId, id);
-      const schedule = await catalog.schedule(r.schedule_id, trx);
-      const now = clock.now();
-      const kind = cancellation(r, schedule.starts_at, now);
-      if (kind === 'RELEASE_HOLD') {
-        const cancelled = await releaseHold(trx, r, now);
-        if (!cancelled) return this.cancel(trx, userId, id, attempt + 1); // changed under us: decide again
-        await appendEvents(trx, [reservationEvent('reservation.cancelled', cancelled, now, { refunded: 0 })]);
-        return toReservationView(cancelled, now);
+    /**
+     * Cancels a live hold (seat released) or, before the show, a confirmed seat (refunded and
+     * released). Each is one conditional statement; if the reservation changed since it was read,
+     * the statement does nothing and the decision is made again on the new state.
+     */
+    async cancel(userId: string, id: string): Promise<ReservationView> {
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const r = await ownReservation(db, userId, id);
+        const schedule = await catalog.schedule(r.schedule_id);
+        const now = clock.now();
+        if (cancellation(r, schedule.starts_at, now) === 'RELEASE_HOLD') {
+          const cancelled = await releaseHold(db, r, now);
+          if (cancelled) return toReservationView(cancelled, now);
+        } else {
+          const refund = await refundConfirmed(db, r, newId(), now);
+          if (refund) return toReservationView(refund.cancelled, now);
+        }
       }
-      const refund = await refundConfirmed(trx, r, now);
-      if (!refund) return this.cancel(trx, userId, id, attempt + 1);
-      if (refund.refunded > 0) {
-        await insertLedgerEntry(trx, {
-          id: newId(),
-          userId,
-          type: 'REFUND',
-          amount: refund.refunded,
-          balanceAfter: refund.balance,
-          reservationId: r.id,
-          at: now,
-        });
-      }
-      await appendEvents(trx, [
-        reservationEvent('reservation.cancelled', refund.cancelled, now, { refunded: refund.refunded }),
-      ]);
-      return toReservationView(refund.cancelled, now);
+      throw new Error(`reservation ${id} kept changing while being cancelled`);
     },
   };
 }

@@ -1,23 +1,13 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../platform/clock.js';
-import { inTransaction, type Database } from '../../platform/db.js';
-import { appendEvents } from '../outbox/outbox.repository.js';
+import type { Database } from '../../platform/db.js';
 import { expireDueHolds } from './reservations.repository.js';
-import { reservationEvent } from './reservations.service.js';
 
 /** Expires due holds in batches until none is left; returns how many it expired. */
 export async function sweepExpiredHolds(db: Database, clock: Clock, batch = 500): Promise<number> {
   let total = 0;
   for (;;) {
-    const now = clock.now();
-    const expired = await inTransaction(db, async (trx) => {
-      const rows = await expireDueHolds(trx, now, batch);
-      await appendEvents(
-        trx,
-        rows.map((r) => reservationEvent('reservation.expired', r, now, { heldUntil: r.held_until })),
-      );
-      return rows.length;
-    });
+    const expired = await expireDueHolds(db, clock.now(), batch);
     total += expired;
     if (expired < batch) return total;
   }

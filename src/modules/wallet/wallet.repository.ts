@@ -1,63 +1,50 @@
 import { sql } from 'kysely';
-import type { Database, Trx } from '../../platform/db.js';
-import type { LedgerType } from '../../platform/db.types.js';
+import { precompiled, type Database } from '../../platform/db.js';
+import { col, eventRows, insertEvents, payloadOf } from '../outbox/outbox.sql.js';
 
-export async function balanceOf(db: Database | Trx, userId: string): Promise<number | undefined> {
+export async function balanceOf(db: Database, userId: string): Promise<number | undefined> {
   const row = await db.selectFrom('wallets').select('balance').where('user_id', '=', userId).executeTakeFirst();
   return row?.balance;
 }
 
-/** Adds to the balance unless that would pass the cap; returns the new balance, or undefined if refused. */
-export async function creditUpTo(trx: Trx, userId: string, amount: number, cap: number): Promise<number | undefined> {
-  const row = await trx
-    .updateTable('wallets')
-    .set({ balance: sql`balance + ${amount}`, updated_at: sql`now()` })
-    .where('user_id', '=', userId)
-    .where(sql<boolean>`balance + ${amount} <= ${cap}`)
-    .returning('balance')
-    .executeTakeFirst();
-  return row?.balance;
-}
+const chargeStatement = precompiled(['userId', 'amount', 'cap', 'ledgerId', 'now'] as const, (p) =>
+  sql<{ balance: number | null }>`
+    WITH wallet AS (
+      UPDATE wallets SET balance = balance + ${p.amount}::bigint, updated_at = ${p.now}::timestamptz
+       WHERE user_id = ${p.userId}::uuid AND balance + ${p.amount}::bigint <= ${p.cap}::bigint
+      RETURNING user_id, balance
+    ), ledger AS (
+      INSERT INTO ledger_entries (id, user_id, type, amount, balance_after, reservation_id, created_at)
+      SELECT ${p.ledgerId}::uuid, wallet.user_id, 'CHARGE', ${p.amount}::bigint, wallet.balance, NULL, ${p.now}::timestamptz
+        FROM wallet
+    ), events AS (
+      ${insertEvents(
+        eventRows(
+          'balance.charged',
+          'wallet',
+          col('wallet', 'user_id'),
+          payloadOf({
+            chargeId: sql`${p.ledgerId}::text`,
+            userId: col('wallet', 'user_id'),
+            amount: sql`${p.amount}::bigint`,
+            balance: col('wallet', 'balance'),
+          }),
+          p.now,
+        ),
+      )}
+    )
+    SELECT (SELECT balance FROM wallet) AS balance`,
+);
 
-/** Adds to the balance with no cap (refunds); returns the new balance. */
-export async function credit(trx: Trx, userId: string, amount: number): Promise<number> {
-  const row = await trx
-    .updateTable('wallets')
-    .set({ balance: sql`balance + ${amount}`, updated_at: sql`now()` })
-    .where('user_id', '=', userId)
-    .returning('balance')
-    .executeTakeFirstOrThrow();
-  return row.balance;
-}
-
-/** Debits only if the balance covers it; returns the new balance, or undefined if insufficient. */
-export async function debitIfSufficient(trx: Trx, userId: string, amount: number): Promise<number | undefined> {
-  const row = await trx
-    .updateTable('wallets')
-    .set({ balance: sql`balance - ${amount}`, updated_at: sql`now()` })
-    .where('user_id', '=', userId)
-    .where('balance', '>=', amount)
-    .returning('balance')
-    .executeTakeFirst();
-  return row?.balance;
-}
-
-export async function insertLedgerEntry(
-  trx: Trx,
-  entry: { id: string; userId: string; type: LedgerType; amount: number; balanceAfter: number; reservationId?: string; at: Date },
-) {
-  await trx
-    .insertInto('ledger_entries')
-    .values({
-      id: entry.id,
-      user_id: entry.userId,
-      type: entry.type,
-      amount: entry.amount,
-      balance_after: entry.balanceAfter,
-      reservation_id: entry.reservationId ?? null,
-      created_at: entry.at,
-    })
-    .execute();
+/**
+ * Tops up in one statement: the balance grows only if it stays within the cap, and the ledger row
+ * and balance.charged event are written with it. Returns the new balance, or null if refused.
+ */
+export async function chargeWallet(
+  db: Database,
+  c: { userId: string; amount: number; cap: number; ledgerId: string; now: Date },
+): Promise<number | null> {
+  return (await chargeStatement(db, c))[0]!.balance;
 }
 
 export async function listLedger(db: Database, userId: string, limit: number, before?: string) {

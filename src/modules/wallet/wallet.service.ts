@@ -1,10 +1,9 @@
 import type { Clock } from '../../platform/clock.js';
-import type { Database, Trx } from '../../platform/db.js';
+import type { Database } from '../../platform/db.js';
 import { DomainError, notFound } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import { decodeCursor, page } from '../../platform/pagination.js';
-import { appendEvents } from '../outbox/outbox.repository.js';
-import { balanceOf, creditUpTo, insertLedgerEntry, listLedger } from './wallet.repository.js';
+import { balanceOf, chargeWallet, listLedger } from './wallet.repository.js';
 import { MAX_BALANCE, assertChargeFits } from './wallet.rules.js';
 
 export function createWalletService({ db, clock }: { db: Database; clock: Clock }) {
@@ -15,21 +14,16 @@ export function createWalletService({ db, clock }: { db: Database; clock: Clock 
       return balance;
     },
 
-    /** Tops up the balance: one conditional update, a ledger row and an event, in the caller's transaction. */
-    async charge(trx: Trx, userId: string, amount: number) {
-      const at = clock.now();
-      const balance = await creditUpTo(trx, userId, amount, MAX_BALANCE);
-      if (balance === undefined) {
-        const current = await balanceOf(trx, userId);
+    /** Tops up the balance: one statement (ledger row and event included), so any executor will do. */
+    async charge(executor: Database, userId: string, amount: number) {
+      const id = newId();
+      const balance = await chargeWallet(executor, { userId, amount, cap: MAX_BALANCE, ledgerId: id, now: clock.now() });
+      if (balance === null) {
+        const current = await balanceOf(executor, userId);
         if (current === undefined) throw notFound('Wallet');
         assertChargeFits(current, amount);
         throw new DomainError('BALANCE_LIMIT_EXCEEDED', 'The balance limit was reached');
       }
-      const id = newId();
-      await insertLedgerEntry(trx, { id, userId, type: 'CHARGE', amount, balanceAfter: balance, at });
-      await appendEvents(trx, [
-        { type: 'balance.charged', aggregateId: userId, occurredAt: at, payload: { chargeId: id, userId, amount, balance } },
-      ]);
       return { id, amount, balance };
     },
 

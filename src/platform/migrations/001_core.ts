@@ -85,8 +85,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE UNIQUE INDEX reservations_one_active_per_seat
       ON reservations (schedule_id, seat_number) WHERE status IN ('HELD', 'CONFIRMED');
     CREATE INDEX reservations_user_idx ON reservations (user_id, id DESC);
-    CREATE INDEX reservations_user_schedule_active_idx
-      ON reservations (user_id, schedule_id) WHERE status IN ('HELD', 'CONFIRMED');
 
     CREATE TABLE payments (
       id uuid PRIMARY KEY,
@@ -113,7 +111,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
 
     CREATE TABLE outbox (
-      id uuid PRIMARY KEY,
+      seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      id uuid NOT NULL DEFAULT gen_random_uuid(),
       aggregate_id text NOT NULL,
       type text NOT NULL,
       version integer NOT NULL DEFAULT 1,
@@ -124,12 +123,38 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       last_error text,
       parked_at timestamptz
     );
-    CREATE INDEX outbox_unpublished_idx ON outbox (id) WHERE published_at IS NULL AND parked_at IS NULL;
+    CREATE INDEX outbox_unpublished_idx ON outbox (seq) WHERE published_at IS NULL AND parked_at IS NULL;
+
+    -- Serialises one user's holds on one schedule (advisory lock until the transaction ends), then
+    -- counts their seats there. VOLATILE: the count takes a fresh snapshot after the lock, so two
+    -- parallel holds of one user cannot both pass the limit, even inside a single statement.
+    CREATE FUNCTION ticketing_lock_and_count_seats(p_user uuid, p_schedule uuid, p_now timestamptz)
+      RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE n integer;
+    BEGIN
+      PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text || '/' || p_schedule::text, 0));
+      SELECT count(*) INTO n FROM reservations
+       WHERE user_id = p_user AND schedule_id = p_schedule
+         AND (status = 'CONFIRMED' OR (status = 'HELD' AND held_until > p_now));
+      RETURN n;
+    END $$;
+
+    -- Aborts the statement (and so undoes all of it) when a multi-step statement went only part way.
+    CREATE FUNCTION ticketing_assert(ok boolean, reason text)
+      RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+    BEGIN
+      IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION '%', reason USING ERRCODE = 'TK001';
+      END IF;
+      RETURN true;
+    END $$;
   `.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`
+    DROP FUNCTION ticketing_assert(boolean, text);
+    DROP FUNCTION ticketing_lock_and_count_seats(uuid, uuid, timestamptz);
     DROP TABLE outbox, idempotency_keys, payments, reservations, seats, schedules, concerts,
       ledger_entries, wallets, users;
   `.execute(db);

@@ -1,0 +1,315 @@
+/**
+ * Core benchmark: starts the service (embedded PostgreSQL, or DATABASE_URL when set) and a bare
+ * Fastify route in their own processes, drives both over loopback with autocannon, prints req/s and
+ * p50/p99 with each figure's ratio to the bare route, then checks the invariants with SQL.
+ *
+ *   npm run bench                      # 10 s per scenario, 100 connections
+ *   npm run bench -- --duration 5 --connections 50
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '100' },
+    users: { type: 'string', default: '1000' },
+    out: { type: 'string', default: 'bench/results/core.json' },
+  },
+});
+const duration = Number(args.duration);
+const connections = Number(args.connections);
+const userCount = Number(args.users);
+const ADMIN_TOKEN = 'bench-admin-token-0123456789';
+const PRICE = 1_000;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function startProcess(script: string, env: Record<string, string>): ChildProcess {
+  // BENCH_NODE_ARGS passes flags to the measured processes, e.g. --cpu-prof to profile the service.
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return child;
+}
+
+async function waitReady(url: string, child: ChildProcess, seconds = 90) {
+  for (let i = 0; i < seconds * 4; i++) {
+    if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} not ready`);
+}
+
+async function stop(child: ChildProcess) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function api(base: string, method: string, path: string, body?: unknown, token?: string) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function inBatches<T, R>(items: T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return out;
+}
+
+/** CPU seconds used so far by the service process and by all PostgreSQL processes (Linux /proc). */
+function cpuSeconds(servicePid: number): { service: number; postgres: number } {
+  const ticks = (pid: string) => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return { name: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), cpu: Number(fields[11]) + Number(fields[12]) };
+    } catch {
+      return { name: '', cpu: 0 };
+    }
+  };
+  let postgres = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    const t = ticks(pid);
+    if (t.name === 'postgres') postgres += t.cpu;
+  }
+  return { service: ticks(String(servicePid)).cpu / 100, postgres: postgres / 100 };
+}
+let servicePid = 0;
+
+interface Row {
+  scenario: string;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  /** CPU milliseconds per request spent by the service process and by PostgreSQL. */
+  serviceCpuMsPerRequest: number;
+  postgresCpuMsPerRequest: number;
+  ratioToBare: number;
+}
+
+type Request = autocannon.Request;
+
+async function measure(
+  scenario: string,
+  url: string,
+  opts: { requests?: Request[]; amount?: number },
+): Promise<Omit<Row, 'ratioToBare'>> {
+  const cpuBefore = cpuSeconds(servicePid);
+  const result = await autocannon({
+    url,
+    connections,
+    ...(opts.amount ? { amount: opts.amount } : { duration }),
+    requests: opts.requests,
+  } as autocannon.Options);
+  const cpuAfter = cpuSeconds(servicePid);
+  const perRequest = (seconds: number) => Math.round((seconds * 1000 * 1000) / Math.max(1, result.requests.total)) / 1000;
+  const row = {
+    scenario,
+    serviceCpuMsPerRequest: perRequest(cpuAfter.service - cpuBefore.service),
+    postgresCpuMsPerRequest: perRequest(cpuAfter.postgres - cpuBefore.postgres),
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+  console.log(
+    `  ${scenario.padEnd(24)} ${String(row.requestsPerSecond).padStart(7)} req/s  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms` +
+      `  non-2xx ${row.non2xx}  errors ${row.errors}  cpu/req: service ${row.serviceCpuMsPerRequest} ms, postgres ${row.postgresCpuMsPerRequest} ms`,
+  );
+  return row;
+}
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-bench-'));
+  chmodSync(dataDir, 0o755);
+  const [barePort, servicePort, pgPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const databaseUrl = process.env.DATABASE_URL;
+  console.log(`bench: ${duration} s per scenario, ${connections} connections, ${databaseUrl ? 'DATABASE_URL' : 'embedded PostgreSQL'}`);
+
+  const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
+  const service = startProcess('src/main.ts', {
+    PORT: String(servicePort),
+    DATA_DIR: dataDir,
+    EMBEDDED_PG_PORT: String(pgPort),
+    DEMO_DATA: 'false',
+    LOG_LEVEL: 'warn',
+    ADMIN_TOKEN,
+  });
+  servicePid = service.pid ?? 0;
+  const bareUrl = `http://127.0.0.1:${barePort}`;
+  const base = `http://127.0.0.1:${servicePort}`;
+  const rows: Row[] = [];
+  try {
+    await Promise.all([waitReady(`${bareUrl}/bare`, bare), waitReady(`${base}/health/ready`, service)]);
+
+    // ---- data: users with money, a seat-map schedule, many seats to spread holds, a few to fight over
+    console.log(`setup: ${userCount} users, 40,000 seats for spread holds`);
+    const users: { id: string; token: string }[] = await inBatches(
+      Array.from({ length: userCount }, (_, i) => i),
+      50,
+      (i) => api(base, 'POST', '/users', { name: `bench-${i}` }),
+    );
+    await inBatches(users, 50, (u) => api(base, 'POST', '/users/me/balance/charges', { amount: 10_000_000 }, u.token));
+    const future = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    const concert = (seatCount: number, schedules: number) =>
+      api(base, 'POST', '/admin/concerts', {
+        title: 'Bench',
+        artist: 'Bench',
+        venue: 'Loopback',
+        schedules: Array.from({ length: schedules }, () => ({ startsAt: future, seatCount, price: PRICE })),
+      }, ADMIN_TOKEN);
+    const seatMap = (await concert(100, 1)).schedules[0].id as string;
+    const spread = ((await concert(1_000, 40)).schedules as { id: string }[]).map((s) => s.id);
+    const contended = (await concert(10, 1)).schedules[0].id as string;
+    const auth = (u: { token: string }) => ({ authorization: `Bearer ${u.token}`, 'content-type': 'application/json' });
+
+    // ---- scenarios
+    console.log('results:');
+    const bareRow = await measure('bare route', `${bareUrl}/bare`, {});
+    rows.push({ ...bareRow, ratioToBare: 1 });
+    const add = (row: Omit<Row, 'ratioToBare'>) =>
+      rows.push({ ...row, ratioToBare: Math.round((row.requestsPerSecond / bareRow.requestsPerSecond) * 1000) / 1000 });
+
+    add(await measure('seat map (100 seats)', `${base}/schedules/${seatMap}/seats`, {}));
+
+    // Holds spread over 40 schedules x 1000 seats; request k takes seat k, user k mod N (1 seat per user per schedule).
+    let k = 0;
+    const held: { id: string; user: { token: string } }[] = [];
+    const spreadUrl = `${base}/reservations`;
+    add(
+      await measure('holds, spread', spreadUrl, {
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req: Request, context: Record<string, unknown>) => {
+              const i = k++;
+              const user = users[i % users.length]!;
+              context.user = user;
+              return {
+                ...req,
+                headers: auth(user),
+                body: JSON.stringify({ scheduleId: spread[Math.floor(i / 1_000) % spread.length], seatNumber: (i % 1_000) + 1 }),
+              };
+            },
+            onResponse: (status: number, body: string, context: Record<string, unknown>) => {
+              if (status === 201) held.push({ id: JSON.parse(body).id, user: context.user as { token: string } });
+            },
+          } as Request,
+        ],
+      }),
+    );
+
+    let c = 0;
+    add(
+      await measure('holds, contended (10)', spreadUrl, {
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req: Request) => {
+              const i = c++;
+              return { ...req, headers: auth(users[i % users.length]!), body: JSON.stringify({ scheduleId: contended, seatNumber: (i % 10) + 1 }) };
+            },
+          } as Request,
+        ],
+      }),
+    );
+
+    let ch = 0;
+    add(
+      await measure('charges', `${base}/users/me/balance/charges`, {
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req: Request) => ({ ...req, headers: auth(users[ch++ % users.length]!), body: JSON.stringify({ amount: 1 }) }),
+          } as Request,
+        ],
+      }),
+    );
+
+    let p = 0;
+    const toPay = held.slice(0, 30_000);
+    add(
+      await measure(`payments (${toPay.length} holds)`, `${base}/payments`, {
+        amount: toPay.length,
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req: Request) => {
+              const h = toPay[p++ % toPay.length]!;
+              return { ...req, headers: auth(h.user), body: JSON.stringify({ reservationId: h.id }) };
+            },
+          } as Request,
+        ],
+      }),
+    );
+
+    // ---- invariants, with SQL
+    const secrets = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8'));
+    const client = new pg.Client({
+      connectionString: databaseUrl ?? `postgres://postgres:${encodeURIComponent(secrets.databasePassword)}@127.0.0.1:${pgPort}/postgres`,
+    });
+    await client.connect();
+    const one = async (q: string) => Number((await client.query(q)).rows[0].n);
+    const invariants = {
+      seatsWithTwoActiveReservations: await one(`SELECT count(*) AS n FROM (SELECT 1 FROM reservations WHERE status IN ('HELD','CONFIRMED') GROUP BY schedule_id, seat_number HAVING count(*) > 1) x`),
+      balancesNotMatchingLedger: await one(`SELECT count(*) AS n FROM wallets w WHERE w.balance <> (SELECT COALESCE(sum(amount), 0) FROM ledger_entries l WHERE l.user_id = w.user_id)`),
+      negativeBalances: await one(`SELECT count(*) AS n FROM wallets WHERE balance < 0`),
+      seatsDisagreeingWithReservations: await one(`SELECT count(*) AS n FROM seats s LEFT JOIN reservations r ON r.id = s.reservation_id
+        WHERE NOT ((s.status = 'AVAILABLE' AND r.id IS NULL) OR (s.status = 'HELD' AND r.status = 'HELD') OR (s.status = 'SOLD' AND r.status = 'CONFIRMED'))`),
+      paymentsWithoutConfirmedReservation: await one(`SELECT count(*) AS n FROM payments p JOIN reservations r ON r.id = p.reservation_id WHERE p.status = 'PAID' AND r.status <> 'CONFIRMED'`),
+    };
+    await client.end();
+    const violations = Object.values(invariants).reduce((a, b) => a + b, 0);
+
+    console.log('\n| scenario | req/s | p50 ms | p99 ms | non-2xx | ratio to bare | CPU ms/req service | CPU ms/req PostgreSQL |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of rows) {
+      console.log(
+        `| ${r.scenario} | ${r.requestsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.non2xx} | ${r.ratioToBare} | ${r.serviceCpuMsPerRequest} | ${r.postgresCpuMsPerRequest} |`,
+      );
+    }
+    console.log(`\ninvariants: ${JSON.stringify(invariants)} -> ${violations === 0 ? 'no violations' : `${violations} VIOLATIONS`}`);
+
+    mkdirSync(join(args.out, '..'), { recursive: true });
+    writeFileSync(
+      args.out,
+      `${JSON.stringify({ at: new Date().toISOString(), duration, connections, database: databaseUrl ? 'DATABASE_URL' : 'embedded', rows, invariants }, null, 2)}\n`,
+    );
+    if (violations > 0) process.exitCode = 1;
+  } finally {
+    await Promise.all([stop(service), stop(bare)]);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
