@@ -18,6 +18,8 @@ export async function startEmbeddedPostgres(opts: {
   log?: (line: string) => void;
 }): Promise<EmbeddedDatabase> {
   const databaseDir = resolve(join(opts.dataDir, 'pg'));
+  // A socket path must fit in 107 bytes; past that, connect over TCP only.
+  const socketDir = `${databaseDir}/.s.PGSQL.${opts.port}`.length < 100 ? databaseDir : '';
   const output: string[] = [];
   const remember = (message: unknown) => {
     const line = String(message).trim();
@@ -34,7 +36,8 @@ export async function startEmbeddedPostgres(opts: {
     persistent: true,
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    // Loopback TCP for tools, and a Unix socket in the data directory for the service: cheaper per query.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir}`, '-c', 'max_connections=200'],
     onLog: remember,
     onError: remember,
   });
@@ -49,8 +52,9 @@ export async function startEmbeddedPostgres(opts: {
       { cause: err },
     );
   }
+  const host = socketDir ? encodeURIComponent(socketDir) : '127.0.0.1';
   return {
-    connectionString: `postgres://postgres:${encodeURIComponent(opts.password)}@127.0.0.1:${opts.port}/postgres`,
+    connectionString: `postgres://postgres:${encodeURIComponent(opts.password)}@${host}:${opts.port}/postgres`,
     stop: () => server.stop(),
   };
 }
