@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import ajvFormats from 'ajv-formats';
+import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Database } from './platform/db.js';
@@ -15,7 +16,12 @@ import { createCatalogService } from './modules/catalog/catalog.service.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
 import { healthRoutes } from './modules/operator/health.routes.js';
 import { createPaymentService } from './modules/payments/payments.service.js';
-import { openGate, type QueueGate } from './modules/queue/queue.gate.js';
+import { createQueueGate } from './modules/queue/queue.gate.js';
+import { queueRoutes } from './modules/queue/queue.routes.js';
+import { createQueueService } from './modules/queue/queue.service.js';
+import { createMemoryQueueStore } from './modules/queue/queue.store.memory.js';
+import type { QueueStore } from './modules/queue/queue.store.js';
+import { createQueueTokens } from './modules/queue/queue.token.js';
 import { reservationRoutes } from './modules/reservations/reservations.routes.js';
 import { createReservationService } from './modules/reservations/reservations.service.js';
 import { createAuth } from './modules/users/users.auth.js';
@@ -27,8 +33,14 @@ export interface AppDeps {
   config: Config;
   db: Database;
   adminToken: string;
+  /** Signs queue tokens; previous secrets still verify during a rotation. */
+  tokenSecret: string;
+  previousTokenSecrets?: string[];
+  /** The waiting room's store; in-process unless given (main.ts passes Redis when REDIS_URL is set). */
+  queueStore?: QueueStore;
+  /** When set, /health/ready checks it as `cache`. */
+  redis?: Redis;
   clock?: Clock;
-  gate?: QueueGate;
   metrics?: Metrics;
   /** A pino logger to share; otherwise one at LOG_LEVEL is made. */
   logger?: FastifyBaseLogger;
@@ -53,10 +65,27 @@ export function createServices(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   const users = createUsersService({ db });
   const catalog = createCatalogService({ db, clock });
+  const queue = createQueueService({
+    store: deps.queueStore ?? createMemoryQueueStore(),
+    tokens: createQueueTokens({ secret: deps.tokenSecret, previousSecrets: deps.previousTokenSecrets }),
+    clock,
+    limits: {
+      maxActive: config.QUEUE_MAX_ACTIVE,
+      perSecond: config.QUEUE_ADMIT_PER_SECOND,
+      activeTtlMs: config.QUEUE_ACTIVE_TTL_SECONDS * 1000,
+    },
+    assertConcertExists: async (concertId) => {
+      await catalog.concert(concertId);
+    },
+  });
+  const idempotency = createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS });
   return {
     clock,
     users,
     catalog,
+    queue,
+    idempotency,
+    gate: createQueueGate({ queue, catalog, db, idempotency }),
     auth: createAuth(users, deps.adminToken),
     wallet: createWalletService({ db, clock }),
     reservations: createReservationService({
@@ -67,7 +96,6 @@ export function createServices(deps: AppDeps) {
       holdLimit: config.HOLD_LIMIT_PER_SCHEDULE,
     }),
     payments: createPaymentService({ clock }),
-    idempotency: createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS }),
   };
 }
 
@@ -87,6 +115,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
 
   app.setValidatorCompiler(validatorCompiler());
   app.decorateRequest('user', null);
+  app.decorateRequest('queueAdmission', null);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -111,10 +140,10 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const gate = deps.gate ?? openGate;
-  await app.register(healthRoutes({ db: deps.db }));
+  await app.register(healthRoutes({ db: deps.db, redis: deps.redis }));
   await app.register(usersRoutes(services));
-  await app.register(catalogRoutes({ ...services, gate }));
-  await app.register(reservationRoutes({ ...services, db: deps.db, gate }));
+  await app.register(catalogRoutes(services));
+  await app.register(queueRoutes(services));
+  await app.register(reservationRoutes(services));
   return app;
 }

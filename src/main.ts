@@ -7,6 +7,10 @@ import { createMetrics } from './platform/metrics.js';
 import { loadOrCreateSecrets } from './platform/secrets.js';
 import { seedDemoConcerts } from './modules/catalog/catalog.demo.js';
 import { startSweeper } from './modules/reservations/reservations.sweeper.js';
+import { startQueueTicker } from './modules/queue/queue.ticker.js';
+import { createRedisQueueStore } from './modules/queue/queue.store.redis.js';
+import { createRedis } from './platform/redis.js';
+import { databaseReady } from './platform/db.js';
 
 async function main() {
   const config = loadConfig();
@@ -29,8 +33,19 @@ async function main() {
   const db = createDb({ connectionString, poolSize: config.DATABASE_POOL_SIZE });
   await migrateToLatest(db);
 
+  const redis = config.REDIS_URL ? createRedis(config.REDIS_URL) : undefined;
   const metrics = createMetrics();
-  const deps = { config, db, adminToken, metrics, logger: log };
+  const deps = {
+    config,
+    db,
+    adminToken,
+    tokenSecret: config.TOKEN_SECRET ?? secrets.tokenSecret,
+    previousTokenSecrets: config.TOKEN_SECRET_PREVIOUS?.split(',').map((x) => x.trim()).filter(Boolean),
+    queueStore: redis ? createRedisQueueStore(redis) : undefined,
+    redis,
+    metrics,
+    logger: log,
+  };
   const services = createServices(deps);
   if (config.DEMO_DATA && (await seedDemoConcerts(services.catalog, services.clock.now()))) {
     log.info('empty database: created demo concerts (DEMO_DATA=false to skip)');
@@ -45,6 +60,13 @@ async function main() {
     onExpired: (n) => metrics.holdsExpired.inc(n),
     housekeeping: () => services.idempotency.purgeExpired(),
   });
+  const ticker = startQueueTicker({
+    queue: services.queue,
+    intervalMs: config.QUEUE_TICK_MS,
+    databaseReady: () => databaseReady(db),
+    log,
+    onAdmitted: (n) => metrics.queueAdmitted.inc(n),
+  });
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -55,7 +77,8 @@ async function main() {
     force.unref();
     try {
       await app.close();
-      await sweeper.stop();
+      await Promise.all([sweeper.stop(), ticker.stop()]);
+      await redis?.quit();
       await db.destroy();
       await embedded?.stop();
     } catch (err) {
@@ -67,7 +90,10 @@ async function main() {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   const address = await app.listen({ port: config.PORT, host: config.HOST });
-  log.info({ address, docs: `${address}/docs`, database: embedded ? 'embedded' : 'DATABASE_URL' }, 'ticketing service ready');
+  log.info(
+    { address, docs: `${address}/docs`, database: embedded ? 'embedded' : 'DATABASE_URL', stores: redis ? 'redis' : 'in-process' },
+    'ticketing service ready',
+  );
   if (!config.ADMIN_TOKEN) {
     // Printed so a newcomer can create concerts at once; set ADMIN_TOKEN in production.
     console.log(`\n  Admin token (from ${config.DATA_DIR}/secrets.json): ${adminToken}\n  API explorer: ${address}/docs\n`);

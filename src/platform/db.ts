@@ -11,6 +11,7 @@ import {
   type Transaction,
 } from 'kysely';
 import type { DB } from './db.types.js';
+import { settlesWithin } from './timeout.js';
 import * as m001 from './migrations/001_core.js';
 
 export type Database = Kysely<DB>;
@@ -131,6 +132,11 @@ export function pgCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
     ? err.code
     : undefined;
+}
+
+/** True when the database answers a trivial query within `timeoutMs`. */
+export function databaseReady(db: Database, timeoutMs = 1_000): Promise<boolean> {
+  return settlesWithin(sql`SELECT 1`.execute(db), timeoutMs);
 }
 
 /** PostgreSQL error codes that mean "the database cannot be reached right now". */

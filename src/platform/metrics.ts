@@ -6,6 +6,7 @@ export interface Metrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   holdsExpired: Counter;
+  queueAdmitted: Counter;
 }
 
 /** One registry per app instance, so tests can build many apps in one process. */
@@ -30,6 +31,11 @@ export function createMetrics(): Metrics {
     holdsExpired: new Counter({
       name: 'reservations_expired_total',
       help: 'Holds marked EXPIRED by the sweeper',
+      registers: [registry],
+    }),
+    queueAdmitted: new Counter({
+      name: 'queue_admitted_total',
+      help: 'Waiting-room entries admitted to ACTIVE by this instance',
       registers: [registry],
     }),
   };

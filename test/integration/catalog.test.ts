@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, bearer, createConcert, createTestApp, createUser, expectProblem, hold, type TestApp } from '../support/harness.js';
+import { ADMIN_TOKEN, bearer, createConcert, createTestApp, createUser, expectProblem, hold, type TestApp, seatMap, concertOf } from '../support/harness.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -29,7 +29,8 @@ describe('admin concerts', () => {
     expect(concert.schedules[0]).toMatchObject({ concertId: concert.id, seatCount: 12, availableSeats: 12, price: 77_000 });
     expect(new Date(concert.schedules[0].bookingOpensAt).getTime()).toBeLessThanOrEqual(Date.now());
 
-    const seats = (await t.app.inject({ url: `/schedules/${concert.schedules[0].id}/seats` })).json();
+    concertOf.set(concert.schedules[0].id, concert.id);
+    const seats = { seats: await seatMap(t.app, concert.schedules[0].id) };
     expect(seats.seats.map((s: { number: number }) => s.number)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(seats.seats.every((s: { status: string; price: number }) => s.status === 'AVAILABLE' && s.price === 77_000)).toBe(true);
   });
@@ -77,7 +78,7 @@ describe('public catalog', () => {
     expect(res.json().schedules.map((s: { seatCount: number }) => s.seatCount).sort()).toEqual([3, 4]);
     expectProblem(await t.app.inject({ url: '/concerts/01890a5d-ac96-774b-bcce-b302099a8057' }), 404, 'NOT_FOUND');
     expectProblem(await t.app.inject({ url: '/concerts/not-an-id' }), 404, 'NOT_FOUND');
-    expectProblem(await t.app.inject({ url: '/schedules/not-an-id/seats' }), 404, 'NOT_FOUND');
+    expectProblem(await t.app.inject({ url: '/schedules/not-an-id/seats' }), 401, 'QUEUE_TOKEN_INVALID');
   });
 
   it('available=true keeps only future, open dates with a seat left', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepExpiredHolds } from '../../src/modules/reservations/reservations.sweeper.js';
-import { bearer, charge, createConcert, createTestApp, createUser, expectProblem, hold, invariants, pay, type TestApp } from '../support/harness.js';
+import { bearer, charge, createConcert, createTestApp, createUser, expectProblem, hold, invariants, pay, type TestApp, seatMap } from '../support/harness.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -19,8 +19,8 @@ describe('hold expiry, end to end with HOLD_TTL_SECONDS=1', () => {
     expect(new Date(r.heldUntil).getTime() - new Date(r.createdAt).getTime()).toBe(1_000);
     await sleep(Math.max(0, new Date(r.heldUntil).getTime() - Date.now()) + 20);
 
-    const seats = (await t.app.inject({ url: `/schedules/${schedule.id}/seats` })).json().seats;
-    expect(seats[1].status).toBe('AVAILABLE');
+    const seats = (await seatMap(t.app, schedule.id));
+    expect(seats[1]!.status).toBe('AVAILABLE');
     const read = (await t.app.inject({ url: `/reservations/${r.id}`, headers: bearer(a.token) })).json();
     expect(read.status).toBe('EXPIRED');
     const detail = (await t.app.inject({ url: `/concerts/${schedule.concertId}` })).json();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, createServices } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createDb } from '../../src/platform/db.js';
-import { createTestApp, expectProblem, ADMIN_TOKEN, type TestApp } from '../support/harness.js';
+import { createTestApp, expectProblem, ADMIN_TOKEN, TOKEN_SECRET, type TestApp } from '../support/harness.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -21,7 +21,7 @@ describe('health', () => {
   it('is not ready, and answers 503 UNAVAILABLE, when the database is unreachable', async () => {
     const config = loadConfig({ DEMO_DATA: 'false', LOG_LEVEL: 'silent' });
     const db = createDb({ connectionString: 'postgres://postgres@127.0.0.1:1/none', poolSize: 1 });
-    const app = await buildApp({ config, db, adminToken: ADMIN_TOKEN }, createServices({ config, db, adminToken: ADMIN_TOKEN }));
+    const app = await buildApp({ config, db, adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET }, createServices({ config, db, adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET }));
     try {
       expect((await app.inject({ url: '/health/live' })).statusCode).toBe(200);
       const ready = await app.inject({ url: '/health/ready' });
@@ -97,7 +97,7 @@ describe('errors are problem+json', () => {
   it('for unexpected failures, without leaking internals, and with the request id', async () => {
     t.app.log.level = 'silent';
     const app = await buildApp(
-      { config: t.config, db: t.db, adminToken: ADMIN_TOKEN },
+      { config: t.config, db: t.db, adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET },
       {
         ...t.services,
         users: {

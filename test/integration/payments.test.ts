@@ -10,6 +10,8 @@ import {
   invariants,
   pay,
   type TestApp,
+  seatMap,
+  bookingHeaders,
 } from '../support/harness.js';
 
 let t: TestApp;
@@ -41,7 +43,7 @@ describe('paying a hold', () => {
     });
     const r = (await t.app.inject({ url: `/reservations/${reservation.id}`, headers: bearer(user.token) })).json();
     expect(r).toMatchObject({ status: 'CONFIRMED', confirmedAt: res.json().paidAt });
-    const seats = (await t.app.inject({ url: `/schedules/${schedule.id}/seats` })).json().seats;
+    const seats = (await seatMap(t.app, schedule.id));
     expect(seats[4]).toMatchObject({ number: 5, status: 'SOLD' });
     const ledger = (await t.app.inject({ url: '/users/me/balance/transactions', headers: bearer(user.token) })).json();
     expect(ledger.items[0]).toMatchObject({ type: 'PAYMENT', amount: -70_000, balanceAfter: 30_000, reservationId: reservation.id });
@@ -65,7 +67,7 @@ describe('paying a hold', () => {
     expect((await t.app.inject({ url: '/users/me/balance', headers: bearer(user.token) })).json().balance).toBe(69_999);
     const r = (await t.app.inject({ url: `/reservations/${reservation.id}`, headers: bearer(user.token) })).json();
     expect(r.status).toBe('HELD');
-    expect((await t.app.inject({ url: `/schedules/${schedule.id}/seats` })).json().seats[4].status).toBe('HELD');
+    expect((await seatMap(t.app, schedule.id))[4]!.status).toBe('HELD');
     // after topping up, the same hold can be paid
     await charge(t.app, user, 1);
     expect((await pay(t.app, user, reservation.id)).json().balance).toBe(0);
@@ -85,9 +87,12 @@ describe('paying a hold', () => {
     const { reservation } = await heldSeat();
     const stranger = await createUser(t.app);
     await charge(t.app, stranger, 500_000);
-    expectProblem(await pay(t.app, stranger, reservation.id), 404, 'NOT_FOUND');
-    expectProblem(await pay(t.app, stranger, '01890a5d-ac96-774b-bcce-b302099a8057'), 404, 'NOT_FOUND');
-    expectProblem(await t.app.inject({ method: 'POST', url: '/payments', headers: bearer(stranger.token), payload: {} }), 400, 'VALIDATION_FAILED');
+    // the stranger is admitted to the same concert, so only the reservation's owner stands in the way
+    const headers = await bookingHeaders(t.app, stranger, reservation.id);
+    const payAs = (reservationId: string) => t.app.inject({ method: 'POST', url: '/payments', headers, payload: { reservationId } });
+    expectProblem(await payAs(reservation.id), 404, 'NOT_FOUND');
+    expectProblem(await payAs('01890a5d-ac96-774b-bcce-b302099a8057'), 404, 'NOT_FOUND');
+    expectProblem(await t.app.inject({ method: 'POST', url: '/payments', headers, payload: {} }), 400, 'VALIDATION_FAILED');
   });
 
   it('is free for a zero-price seat and leaves the ledger alone', async () => {

@@ -11,6 +11,8 @@ import {
   invariants,
   pay,
   type TestApp,
+  seatMap,
+  bookingHeaders,
 } from '../support/harness.js';
 
 let t: TestApp;
@@ -20,7 +22,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const seatStatus = async (scheduleId: string, n: number) =>
-  (await t.app.inject({ url: `/schedules/${scheduleId}/seats` })).json().seats.find((s: { number: number }) => s.number === n).status;
+  (await seatMap(t.app, scheduleId)).find((s) => s.number === n)!.status;
 
 describe('holding a seat', () => {
   it('holds a free seat for HOLD_TTL_SECONDS and shows it HELD', async () => {
@@ -62,10 +64,12 @@ describe('holding a seat', () => {
   it('refuses unknown schedules and seats with 404, bad bodies with 400', async () => {
     const schedule = (await createConcert(t.app, [{ seatCount: 5 }])).schedules[0]!;
     const user = await createUser(t.app);
-    expectProblem(await hold(t.app, user, '01890a5d-ac96-774b-bcce-b302099a8057', 1), 404, 'NOT_FOUND');
+    const headers = await bookingHeaders(t.app, user, schedule.id);
+    const unknown = await t.app.inject({ method: 'POST', url: '/reservations', headers, payload: { scheduleId: '01890a5d-ac96-774b-bcce-b302099a8057', seatNumber: 1 } });
+    expectProblem(unknown, 404, 'NOT_FOUND');
     expectProblem(await hold(t.app, user, schedule.id, 6), 404, 'NOT_FOUND');
     expectProblem(await hold(t.app, user, schedule.id, 0), 400, 'VALIDATION_FAILED');
-    const bad = await t.app.inject({ method: 'POST', url: '/reservations', headers: bearer(user.token), payload: { scheduleId: schedule.id, seatNumber: '2' } });
+    const bad = await t.app.inject({ method: 'POST', url: '/reservations', headers, payload: { scheduleId: schedule.id, seatNumber: '2' } });
     expectProblem(bad, 400, 'VALIDATION_FAILED');
     expectProblem(await t.app.inject({ method: 'POST', url: '/reservations', payload: { scheduleId: schedule.id, seatNumber: 2 } }), 401, 'UNAUTHENTICATED');
   });

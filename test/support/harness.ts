@@ -5,9 +5,14 @@ import { inject } from 'vitest';
 import { buildApp, createServices, type Services } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Clock } from '../../src/platform/clock.js';
+import type { QueueStore } from '../../src/modules/queue/queue.store.js';
 import { createDb, type Database } from '../../src/platform/db.js';
 
 export const ADMIN_TOKEN = 'adm_test_token_0123456789';
+export const TOKEN_SECRET = 'test-token-secret-0123456789-0123456789';
+
+/** Unless a test says otherwise, the waiting room admits everyone at once. */
+const TEST_ENV = { DEMO_DATA: 'false', LOG_LEVEL: 'silent', QUEUE_MAX_ACTIVE: '1000000', QUEUE_ADMIT_PER_SECOND: '1000000' };
 
 export interface TestApp {
   app: FastifyInstance;
@@ -20,11 +25,11 @@ export interface TestApp {
 /** A full application on the run's database; env overrides are config variables. */
 export async function createTestApp(
   env: Record<string, string> = {},
-  opts: { clock?: Clock; poolSize?: number } = {},
+  opts: { clock?: Clock; poolSize?: number; queueStore?: QueueStore } = {},
 ): Promise<TestApp> {
-  const config = loadConfig({ DEMO_DATA: 'false', LOG_LEVEL: 'silent', ...env });
+  const config = loadConfig({ ...TEST_ENV, ...env });
   const db = createDb({ connectionString: inject('databaseUrl'), poolSize: opts.poolSize ?? 10 });
-  const deps = { config, db, adminToken: ADMIN_TOKEN, clock: opts.clock };
+  const deps = { config, db, adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET, clock: opts.clock, queueStore: opts.queueStore };
   const services = createServices(deps);
   const app = await buildApp(deps, services);
   await app.ready();
@@ -99,25 +104,62 @@ export async function createConcert(
     },
   });
   if (res.statusCode !== 201) throw new Error(`createConcert: ${res.statusCode} ${res.body}`);
-  return res.json();
+  const concert: TestConcert = res.json();
+  for (const s of concert.schedules) concertOf.set(s.id, concert.id);
+  return concert;
+}
+
+/** Which concert a schedule or reservation belongs to, as the builders and helpers saw them. */
+export const concertOf = new Map<string, string>();
+
+/** Joins the waiting room (admitted at once under the test limits) and returns the Queue-Token. */
+export async function queueToken(app: FastifyInstance, user: TestUser, concertId: string): Promise<string> {
+  const res = await app.inject({ method: 'POST', url: `/concerts/${concertId}/queue`, headers: bearer(user.token) });
+  if (res.statusCode >= 300) throw new Error(`join queue: ${res.statusCode} ${res.body}`);
+  const body = res.json();
+  if (body.status !== 'ACTIVE') throw new Error(`join queue: not admitted at once: ${res.body}`);
+  return body.token;
+}
+
+/** Bearer and Queue-Token headers for a user booking a schedule or paying a reservation. */
+export async function bookingHeaders(app: FastifyInstance, user: TestUser, scheduleOrReservationId: string) {
+  const concertId = concertOf.get(scheduleOrReservationId);
+  if (!concertId) throw new Error(`unknown schedule or reservation ${scheduleOrReservationId}`);
+  return { ...bearer(user.token), 'queue-token': await queueToken(app, user, concertId) };
 }
 
 export async function hold(app: FastifyInstance, user: TestUser, scheduleId: string, seatNumber: number, key?: string) {
-  return app.inject({
+  const res = await app.inject({
     method: 'POST',
     url: '/reservations',
-    headers: { ...bearer(user.token), ...(key ? { 'idempotency-key': key } : {}) },
+    headers: { ...(await bookingHeaders(app, user, scheduleId)), ...(key ? { 'idempotency-key': key } : {}) },
     payload: { scheduleId, seatNumber },
   });
+  if (res.statusCode === 201) concertOf.set(res.json().id, res.json().concertId);
+  return res;
 }
 
 export async function pay(app: FastifyInstance, user: TestUser, reservationId: string, key?: string) {
   return app.inject({
     method: 'POST',
     url: '/payments',
-    headers: { ...bearer(user.token), ...(key ? { 'idempotency-key': key } : {}) },
+    headers: {
+      ...(concertOf.has(reservationId) ? await bookingHeaders(app, user, reservationId) : bearer(user.token)),
+      ...(key ? { 'idempotency-key': key } : {}),
+    },
     payload: { reservationId },
   });
+}
+
+const viewers = new WeakMap<FastifyInstance, Promise<TestUser>>();
+
+/** The seat map as a user admitted to the schedule's concert sees it. */
+export async function seatMap(app: FastifyInstance, scheduleId: string): Promise<{ number: number; status: string; price: number }[]> {
+  if (!viewers.has(app)) viewers.set(app, createUser(app, 'viewer'));
+  const viewer = await viewers.get(app)!;
+  const res = await app.inject({ url: `/schedules/${scheduleId}/seats`, headers: await bookingHeaders(app, viewer, scheduleId) });
+  if (res.statusCode !== 200) throw new Error(`seat map: ${res.statusCode} ${res.body}`);
+  return res.json().seats;
 }
 
 export function expectProblem(res: LightMyRequestResponse, status: number, code: string) {

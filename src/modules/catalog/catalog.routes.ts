@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PageQuery } from '../../platform/pagination.js';
 import type { Auth } from '../users/users.auth.js';
-import { gatePreHandler, type QueueGate } from '../queue/queue.gate.js';
+import type { QueueGate } from '../queue/queue.gate.js';
 import type { CatalogService } from './catalog.service.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 100 });
@@ -67,13 +67,12 @@ export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate:
     app.get(
       '/schedules/:scheduleId/seats',
       {
-        preHandler: gatePreHandler(gate, async (request) => {
-          const { scheduleId } = request.params as { scheduleId: string };
-          return (await catalog.schedule(scheduleId)).concert_id;
-        }),
+        preHandler: gate.forSchedule((request) => (request.params as { scheduleId: string }).scheduleId),
         schema: {
           tags: ['catalog'],
-          summary: 'Seat map; a hold past its heldUntil shows AVAILABLE',
+          summary: 'Seat map (needs an ACTIVE Queue-Token for the concert); a hold past its heldUntil shows AVAILABLE',
+          security: [{ queueToken: [] }],
+          headers: Type.Object({ 'queue-token': Type.Optional(Type.String()) }),
           params: Type.Object({ scheduleId: Id }),
           response: {
             200: Type.Object({

@@ -37,6 +37,7 @@ const toSchedule = (s: ScheduleWithAvailability) => ({
 export function createCatalogService({ db, clock }: { db: Database; clock: Clock }) {
   // Schedules never change after creation, so booking paths read them from memory.
   const scheduleCache = new LRUCache<string, ScheduleRow>({ max: 50_000, ttl: 10 * 60_000 });
+  const concertCache = new LRUCache<string, { id: string; title: string; artist: string; venue: string }>({ max: 10_000, ttl: 10 * 60_000 });
 
   /** A schedule by id; inside a transaction pass it, so a miss does not wait for a second pool connection. */
   async function schedule(scheduleId: string, executor: Database | Trx = db): Promise<ScheduleRow> {
@@ -56,6 +57,15 @@ export function createCatalogService({ db, clock }: { db: Database; clock: Clock
 
   return {
     schedule,
+
+    /** A concert's summary, or NOT_FOUND; cached a little, as concerts do not change. */
+    async concert(concertId: string) {
+      const cached = concertCache.get(concertId);
+      if (cached) return cached;
+      const concert = await concertOrThrow(concertId);
+      concertCache.set(concertId, concert);
+      return concert;
+    },
 
     async list(limit: number, cursor?: string) {
       return page(await listConcerts(db, limit, decodeCursor(cursor)), limit);

@@ -19,6 +19,8 @@ export async function sendIdempotent<T>(
   reply: FastifyReply,
   successStatus: number,
   work: (executor: Database) => Promise<T>,
+  /** Runs after the work committed (not on a replay), before the answer is sent. */
+  afterCommit?: () => Promise<void>,
 ) {
   const user = currentUser(request);
   const key = request.headers['idempotency-key'];
@@ -35,6 +37,7 @@ export async function sendIdempotent<T>(
     },
   });
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
+  else if (outcome.status < 400 && afterCommit) await afterCommit().catch((err) => request.log.warn({ err }, 'after-commit step failed'));
   if (outcome.status >= 400) reply.type('application/problem+json; charset=utf-8');
   return reply.code(outcome.status).send(outcome.body);
 }

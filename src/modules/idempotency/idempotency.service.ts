@@ -145,6 +145,18 @@ export function createIdempotencyService({
       }
     },
 
+    /** True when this key already holds a finished answer, which a retry will be given as is. */
+    async hasAnswer(userId: string, key: string): Promise<boolean> {
+      const row = await db
+        .selectFrom('idempotency_keys')
+        .select('state')
+        .where('user_id', '=', userId)
+        .where('key', '=', key)
+        .where('created_at', '>=', new Date(clock.now().getTime() - retentionMs))
+        .executeTakeFirst();
+      return row?.state === 'DONE';
+    },
+
     /** Deletes keys past retention; returns how many. */
     async purgeExpired(): Promise<number> {
       const before = new Date(clock.now().getTime() - retentionMs);

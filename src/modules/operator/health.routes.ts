@@ -1,25 +1,15 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { sql } from 'kysely';
-import type { Database } from '../../platform/db.js';
+import type { Redis } from 'ioredis';
+import { databaseReady, type Database } from '../../platform/db.js';
+import { settlesWithin } from '../../platform/timeout.js';
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('down')]);
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const Checks = Type.Object({ database: Check, cache: Type.Optional(Check) });
+const Readiness = Type.Object({ status: Type.String(), checks: Checks });
 
-export function healthRoutes({ db }: { db: Database }): FastifyPluginAsyncTypebox {
+export function healthRoutes({ db, redis }: { db: Database; redis?: Redis }): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/health/live',
@@ -33,23 +23,24 @@ export function healthRoutes({ db }: { db: Database }): FastifyPluginAsyncTypebo
         schema: {
           tags: ['operator'],
           summary: '200 when every dependency answers, else 503',
-          response: {
-            '2xx': Type.Object({ status: Type.String(), checks: Type.Object({ database: Check }) }),
-            503: Type.Object({ status: Type.String(), checks: Type.Object({ database: Check }) }),
-          },
+          response: { '2xx': Readiness, 503: Readiness },
         },
       },
       async (request, reply) => {
-        const database = await withTimeout(sql`SELECT 1`.execute(db), 2_000).then(
-          () => 'ok' as const,
-          (err) => {
-            request.log.warn({ err }, 'readiness: database check failed');
-            return 'down' as const;
-          },
-        );
-        const ready = database === 'ok';
-        if (!ready) reply.header('retry-after', '1');
-        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks: { database } });
+        const [database, cache] = await Promise.all([
+          databaseReady(db, 2_000),
+          redis ? settlesWithin(redis.ping(), 2_000) : Promise.resolve(undefined),
+        ]);
+        const checks = {
+          database: database ? ('ok' as const) : ('down' as const),
+          ...(cache === undefined ? {} : { cache: cache ? ('ok' as const) : ('down' as const) }),
+        };
+        const ready = database && cache !== false;
+        if (!ready) {
+          request.log.warn({ checks }, 'not ready');
+          reply.header('retry-after', '1');
+        }
+        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks });
       },
     );
   };

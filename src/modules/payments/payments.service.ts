@@ -15,19 +15,26 @@ export interface PaymentView {
   paidAt: string;
 }
 
+export interface PaymentOutcome {
+  payment: PaymentView;
+  /** The user's other live holds for the concert: with none, they leave the waiting room. */
+  otherHolds: number;
+}
+
 export function createPaymentService({ clock }: { clock: Clock }) {
   return {
     /**
      * Pays a hold from the balance, all or nothing in one statement: owner and expiry checked, seat
      * SOLD, balance debited only if it covers the price, reservation CONFIRMED, payment, ledger row
-     * and event. Only when it is refused is the reservation read, to say why.
+     * and event. Only a reservation of `concertId` (the queue token's) is paid. Only when it is
+     * refused is the reservation read, to say why.
      */
-    async pay(executor: Database, userId: string, reservationId: string): Promise<PaymentView> {
+    async pay(executor: Database, userId: string, reservationId: string, concertId: string): Promise<PaymentOutcome> {
       const now = clock.now();
       const paymentId = newId();
       let attempt;
       try {
-        attempt = await payHold(executor, { reservationId, userId, paymentId, ledgerId: newId(), now });
+        attempt = await payHold(executor, { reservationId, userId, concertId, paymentId, ledgerId: newId(), now });
       } catch (err) {
         if (pgCode(err) === 'TK001') {
           // The seat could be taken but not paid for: the statement undid itself. Its message names the price.
@@ -38,10 +45,15 @@ export function createPaymentService({ clock }: { clock: Clock }) {
       }
       const { confirmed, balance } = attempt;
       if (confirmed && balance !== null) {
-        return { id: paymentId, reservationId, amount: confirmed.price, balance, status: 'PAID', paidAt: now.toISOString() };
+        return {
+          payment: { id: paymentId, reservationId, amount: confirmed.price, balance, status: 'PAID', paidAt: now.toISOString() },
+          otherHolds: attempt.otherHolds,
+        };
       }
-      // Not this user's live hold, or changed under us: the reservation itself says why.
-      assertPayable(await ownReservation(executor, userId, reservationId), now);
+      // Not this user's live hold of this concert, or changed under us: the reservation says why.
+      const r = await ownReservation(executor, userId, reservationId);
+      if (r.concert_id !== concertId) throw new DomainError('QUEUE_TOKEN_MISMATCH', 'This Queue-Token is for another concert');
+      assertPayable(r, now);
       throw new DomainError('RESERVATION_NOT_PAYABLE', 'The reservation changed while paying; read it again');
     },
   };

@@ -1,23 +1,97 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Database } from '../../platform/db.js';
+import { DomainError } from '../../platform/errors.js';
+import { isUuid } from '../../platform/ids.js';
+import type { CatalogService } from '../catalog/catalog.service.js';
+import type { IdempotencyService } from '../idempotency/idempotency.service.js';
+import { findReservation } from '../reservations/reservations.repository.js';
+import { currentUser } from '../users/users.auth.js';
+import type { QueueService } from './queue.service.js';
+import type { QueueTokenClaims } from './queue.token.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified, ACTIVE queue token of a gated request. */
+    queueAdmission: QueueTokenClaims | null;
+  }
+}
+
+type PreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+const queueTokenOf = (request: FastifyRequest): string | undefined => {
+  const value = request.headers['queue-token'];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+};
 
 /**
- * The seam where the waiting room guards booking: the seat map, POST /reservations and
- * POST /payments ask the gate to admit the request for the concert they touch. The gate throws a
- * QUEUE_* DomainError to refuse.
+ * The waiting room's gate on the seat map, POST /reservations and POST /payments. In the order the
+ * contract fixes: signature and format (401, no store touched), then owner and concert (403
+ * QUEUE_TOKEN_MISMATCH), then state (403 QUEUE_NOT_ACTIVE), the last in one store round trip that
+ * also slides the active period.
  */
-export interface QueueGate {
-  /** False while no waiting room is configured: routes then skip resolving the concert. */
-  readonly enabled: boolean;
-  admit(request: FastifyRequest, concertId: string): Promise<void>;
-}
+export function createQueueGate(deps: {
+  queue: QueueService;
+  catalog: CatalogService;
+  db: Database;
+  idempotency: IdempotencyService;
+}) {
+  const { queue, catalog, idempotency } = deps;
 
-/** Lets every request through. */
-export const openGate: QueueGate = { enabled: false, admit: async () => {} };
+  /**
+   * A retry whose Idempotency-Key already has an answer only reads that answer back, so it passes
+   * even when the token is no longer ACTIVE (paying leaves the line; the retry must still learn it
+   * was paid). Checked only after the token was refused, so it costs nothing on the happy path.
+   */
+  async function isReplay(request: FastifyRequest): Promise<boolean> {
+    const key = request.headers['idempotency-key'];
+    return typeof key === 'string' && request.user !== null && (await idempotency.hasAnswer(request.user.id, key));
+  }
 
-/** A preHandler that finds the concert a request touches and asks the gate to admit it. */
-export function gatePreHandler(gate: QueueGate, concertOf: (request: FastifyRequest) => Promise<string>) {
-  return async (request: FastifyRequest, _reply: FastifyReply) => {
-    if (!gate.enabled) return;
-    await gate.admit(request, await concertOf(request));
+  async function assertActiveOrReplay(request: FastifyRequest, claims: QueueTokenClaims): Promise<void> {
+    try {
+      await queue.assertActive(claims);
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'QUEUE_NOT_ACTIVE' && (await isReplay(request))) return;
+      throw err;
+    }
+  }
+
+  return {
+    /** For routes that name a schedule: its concert (from the in-memory schedule cache) must match. */
+    forSchedule(scheduleIdOf: (request: FastifyRequest) => string): PreHandler {
+      return async (request) => {
+        const claims = queue.verify(queueTokenOf(request));
+        const schedule = await catalog.schedule(scheduleIdOf(request));
+        queue.assertOwnedBy(claims, schedule.concert_id, request.user?.id);
+        await assertActiveOrReplay(request, claims);
+        request.queueAdmission = claims;
+      };
+    },
+
+    /**
+     * For POST /payments: the token must be the payer's and ACTIVE; the payment then only confirms a
+     * reservation of the token's concert (see payments.service), so the happy path reads no extra
+     * row. When the token is not active, the reservation is read to report a concert mismatch first.
+     */
+    forPayment(reservationIdOf: (request: FastifyRequest) => string): PreHandler {
+      return async (request) => {
+        const claims = queue.verify(queueTokenOf(request));
+        const user = currentUser(request);
+        if (claims.userId !== user.id) throw new DomainError('QUEUE_TOKEN_MISMATCH', 'This Queue-Token belongs to another user');
+        try {
+          await assertActiveOrReplay(request, claims);
+        } catch (err) {
+          const id = reservationIdOf(request);
+          const r = isUuid(id) ? await findReservation(deps.db, id) : undefined;
+          if (r && r.user_id === user.id && r.concert_id !== claims.concertId) {
+            throw new DomainError('QUEUE_TOKEN_MISMATCH', 'This Queue-Token is for another concert');
+          }
+          throw err;
+        }
+        request.queueAdmission = claims;
+      };
+    },
   };
 }
+
+export type QueueGate = ReturnType<typeof createQueueGate>;

@@ -111,11 +111,11 @@ export async function holdSeat(
  * refused, ticketing_assert aborts the whole statement (SQLSTATE TK001), so nothing is half done.
  */
 const payHoldStatement = precompiled(
-  ['reservationId', 'userId', 'paymentId', 'ledgerId', 'now'] as const,
-  (p) => sql<{ payable: boolean; balance: number | null } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
+  ['reservationId', 'userId', 'concertId', 'paymentId', 'ledgerId', 'now'] as const,
+  (p) => sql<{ payable: boolean; balance: number | null; other_holds: number } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
     WITH r AS (
       SELECT * FROM reservations
-       WHERE id = ${p.reservationId}::uuid AND user_id = ${p.userId}::uuid
+       WHERE id = ${p.reservationId}::uuid AND user_id = ${p.userId}::uuid AND concert_id = ${p.concertId}::uuid
          AND status = 'HELD' AND held_until > ${p.now}::timestamptz
     ), seat AS (
       UPDATE seats s SET status = 'SOLD', held_until = NULL
@@ -158,15 +158,21 @@ const payHoldStatement = precompiled(
       SELECT ticketing_assert((SELECT count(*) FROM seat) = (SELECT count(*) FROM confirmed),
                               'INSUFFICIENT_BALANCE price=' || COALESCE((SELECT max(price) FROM seat), 0)) AS ok
     )
-    SELECT EXISTS (SELECT 1 FROM r) AS payable, (SELECT balance FROM wallet) AS balance, confirmed.*
+    SELECT EXISTS (SELECT 1 FROM r) AS payable, (SELECT balance FROM wallet) AS balance,
+           (SELECT count(*)::int FROM reservations o
+             WHERE o.user_id = ${p.userId}::uuid AND o.concert_id = ${p.concertId}::uuid AND o.id <> ${p.reservationId}::uuid
+               AND o.status = 'HELD' AND o.held_until > ${p.now}::timestamptz) AS other_holds,
+           confirmed.*
       FROM complete LEFT JOIN confirmed ON true`,
 );
 
 export interface PayAttempt {
-  /** False when the reservation is not the user's live hold (read it to say why). */
+  /** False when the reservation is not the user's live hold of that concert (read it to say why). */
   payable: boolean;
   confirmed: ReservationRow | null;
   balance: number | null;
+  /** The user's other live holds for the concert. */
+  otherHolds: number;
 }
 
 /**
@@ -176,10 +182,10 @@ export interface PayAttempt {
  */
 export async function payHold(
   db: Database,
-  p: { reservationId: string; userId: string; paymentId: string; ledgerId: string; now: Date },
+  p: { reservationId: string; userId: string; concertId: string; paymentId: string; ledgerId: string; now: Date },
 ): Promise<PayAttempt> {
-  const { payable, balance, ...confirmed } = (await payHoldStatement(db, p))[0]!;
-  return { payable, balance, confirmed: confirmed.id === null ? null : (confirmed as ReservationRow) };
+  const { payable, balance, other_holds, ...confirmed } = (await payHoldStatement(db, p))[0]!;
+  return { payable, balance, otherHolds: other_holds, confirmed: confirmed.id === null ? null : (confirmed as ReservationRow) };
 }
 
 /** Frees the seat of a live hold and cancels it, with its event. */

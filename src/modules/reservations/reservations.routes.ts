@@ -1,18 +1,19 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Database } from '../../platform/db.js';
 import { PageQuery } from '../../platform/pagination.js';
-import type { CatalogService } from '../catalog/catalog.service.js';
 import { IdempotencyHeaders, sendIdempotent } from '../idempotency/idempotency.http.js';
 import type { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { PaymentService } from '../payments/payments.service.js';
-import { gatePreHandler, type QueueGate } from '../queue/queue.gate.js';
+import type { QueueGate } from '../queue/queue.gate.js';
+import type { QueueService } from '../queue/queue.service.js';
 import { currentUser, type Auth } from '../users/users.auth.js';
-import { ownReservation, type ReservationService } from './reservations.service.js';
+import type { ReservationService } from './reservations.service.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 100 });
 const Money = Type.Integer({ minimum: 0, description: 'won' });
 const bearer = [{ bearerAuth: [] }];
+const gated = [{ bearerAuth: [], queueToken: [] }];
+const GatedHeaders = Type.Intersect([IdempotencyHeaders, Type.Object({ 'queue-token': Type.Optional(Type.String()) })]);
 
 export const ReservationSchema = Type.Object({
   id: Type.String(),
@@ -38,23 +39,16 @@ const PaymentSchema = Type.Object({
 });
 
 export function reservationRoutes(deps: {
-  db: Database;
   auth: Auth;
   gate: QueueGate;
-  catalog: CatalogService;
   reservations: ReservationService;
   payments: PaymentService;
   idempotency: IdempotencyService;
+  queue: QueueService;
 }): FastifyPluginAsyncTypebox {
-  const { db, auth, gate, catalog, reservations, payments, idempotency } = deps;
-  const gateBySchedule = gatePreHandler(gate, async (request) => {
-    const { scheduleId } = request.body as { scheduleId: string };
-    return (await catalog.schedule(scheduleId)).concert_id;
-  });
-  const gateByReservation = gatePreHandler(gate, async (request) => {
-    const { reservationId } = request.body as { reservationId: string };
-    return (await ownReservation(db, currentUser(request).id, reservationId)).concert_id;
-  });
+  const { auth, gate, reservations, payments, idempotency, queue } = deps;
+  const gateBySchedule = gate.forSchedule((request) => (request.body as { scheduleId: string }).scheduleId);
+  const gateByReservation = gate.forPayment((request) => (request.body as { reservationId: string }).reservationId);
 
   return async (app) => {
     app.post(
@@ -63,9 +57,9 @@ export function reservationRoutes(deps: {
         preHandler: [auth.user, gateBySchedule],
         schema: {
           tags: ['reservations'],
-          summary: `Hold a seat; unpaid holds expire at heldUntil`,
-          security: bearer,
-          headers: IdempotencyHeaders,
+          summary: 'Hold a seat (needs an ACTIVE Queue-Token); unpaid holds expire at heldUntil',
+          security: gated,
+          headers: GatedHeaders,
           body: Type.Object(
             { scheduleId: Id, seatNumber: Type.Integer({ minimum: 1, maximum: 100_000 }) },
             { additionalProperties: false },
@@ -124,17 +118,33 @@ export function reservationRoutes(deps: {
         preHandler: [auth.user, gateByReservation],
         schema: {
           tags: ['payments'],
-          summary: 'Pay a hold from the balance',
-          security: bearer,
-          headers: IdempotencyHeaders,
+          summary: 'Pay a hold from the balance (needs an ACTIVE Queue-Token)',
+          security: gated,
+          headers: GatedHeaders,
           body: Type.Object({ reservationId: Id }, { additionalProperties: false }),
           response: { 201: PaymentSchema },
         },
       },
-      async (request, reply) =>
-        sendIdempotent(idempotency, request, reply, 201, (trx) =>
-          payments.pay(trx, currentUser(request).id, request.body.reservationId),
-        ),
+      async (request, reply) => {
+        const userId = currentUser(request).id;
+        const concertId = request.queueAdmission!.concertId;
+        let otherHolds: number | undefined;
+        return sendIdempotent(
+          idempotency,
+          request,
+          reply,
+          201,
+          async (executor) => {
+            const outcome = await payments.pay(executor, userId, request.body.reservationId, concertId);
+            otherHolds = outcome.otherHolds;
+            return outcome.payment;
+          },
+          // Paid and holding nothing else for the concert: the place in the waiting room is freed.
+          async () => {
+            if (otherHolds === 0) await queue.leaveAfterPayment(userId, concertId);
+          },
+        );
+      },
     );
   };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
+import { startLoop } from '../../platform/loop.js';
 import { expireDueHolds } from './reservations.repository.js';
 
 /** Expires due holds in batches until none is left; returns how many it expired. */
@@ -26,36 +27,17 @@ export function startSweeper(opts: {
   housekeeping?: () => Promise<unknown>;
   housekeepingEveryMs?: number;
 }) {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
   let lastHousekeeping = 0;
-  let running: Promise<void> = Promise.resolve();
-
-  const tick = async () => {
-    try {
+  return startLoop({
+    intervalMs: opts.intervalMs,
+    onError: (err) => opts.log.warn({ err }, 'hold sweep failed; will retry'),
+    run: async () => {
       const count = await sweepExpiredHolds(opts.db, opts.clock);
       if (count > 0) opts.onExpired?.(count);
       if (opts.housekeeping && Date.now() - lastHousekeeping >= (opts.housekeepingEveryMs ?? 60_000)) {
         lastHousekeeping = Date.now();
         await opts.housekeeping();
       }
-    } catch (err) {
-      opts.log.warn({ err }, 'hold sweep failed; will retry');
-    }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = tick().finally(schedule);
-    }, opts.intervalMs);
-    timer.unref();
-  };
-  schedule();
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
     },
-  };
+  });
 }

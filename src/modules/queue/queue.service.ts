@@ -1,0 +1,138 @@
+import type { Clock } from '../../platform/clock.js';
+import { DomainError } from '../../platform/errors.js';
+import { newId } from '../../platform/ids.js';
+import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from './queue.rules.js';
+import type { QueueEntry, QueueLimits, QueueStore } from './queue.store.js';
+import type { QueueTokenClaims, QueueTokens } from './queue.token.js';
+
+export interface QueueView {
+  token: string;
+  status: 'WAITING' | 'ACTIVE' | 'EXPIRED';
+  position: number | null;
+  estimatedWaitSeconds: number | null;
+  refreshAfterSeconds: number | null;
+  activeUntil: string | null;
+}
+
+/** The window over which the admission rate is measured for wait estimates. */
+export const RATE_WINDOW_MS = 30_000;
+
+export function createQueueService(deps: {
+  store: QueueStore;
+  tokens: QueueTokens;
+  clock: Clock;
+  limits: QueueLimits;
+  /** Throws NOT_FOUND for an unknown concert. */
+  assertConcertExists: (concertId: string) => Promise<void>;
+}) {
+  const { store, tokens, clock, limits } = deps;
+  /** Admissions per second per concert, measured by the ticker; read by every status answer. */
+  const rates = new Map<string, number>();
+  /** When this instance first saw each concert's line, so a young line's rate is not diluted. */
+  const firstSeen = new Map<string, number>();
+
+  function view(token: string, concertId: string, entry: QueueEntry | null): QueueView {
+    if (!entry || entry.state === 'EXPIRED') {
+      return { token, status: 'EXPIRED', position: null, estimatedWaitSeconds: null, refreshAfterSeconds: null, activeUntil: null };
+    }
+    if (entry.state === 'ACTIVE') {
+      return {
+        token,
+        status: 'ACTIVE',
+        position: null,
+        estimatedWaitSeconds: 0,
+        refreshAfterSeconds: Math.max(1, Math.floor(limits.activeTtlMs / 3000)),
+        activeUntil: new Date(entry.activeUntil!).toISOString(),
+      };
+    }
+    const wait = estimatedWaitSeconds(entry.position!, rates.get(concertId) ?? limits.perSecond);
+    return {
+      token,
+      status: 'WAITING',
+      position: entry.position,
+      estimatedWaitSeconds: wait,
+      refreshAfterSeconds: refreshAfterSeconds(wait),
+      activeUntil: null,
+    };
+  }
+
+  /** Owner and concert: checks that need no store (the signature was checked by tokens.verify). */
+  function assertOwnedBy(claims: QueueTokenClaims, concertId: string, userId: string | undefined): QueueTokenClaims {
+    if (userId !== undefined && claims.userId !== userId) {
+      throw new DomainError('QUEUE_TOKEN_MISMATCH', 'This Queue-Token belongs to another user');
+    }
+    if (claims.concertId !== concertId) {
+      throw new DomainError('QUEUE_TOKEN_MISMATCH', 'This Queue-Token is for another concert');
+    }
+    return claims;
+  }
+
+  return {
+    async join(userId: string, concertId: string): Promise<{ created: boolean; view: QueueView }> {
+      await deps.assertConcertExists(concertId);
+      const now = clock.now().getTime();
+      const entry = await store.join(concertId, userId, newId(), now, limits);
+      const token = tokens.issue({ userId, concertId, entryId: entry.entryId, issuedAt: now });
+      return { created: entry.created, view: view(token, concertId, entry) };
+    },
+
+    /** The caller's place; a request made with the token, so it also slides an active period. */
+    async status(userId: string, concertId: string, token: string | undefined): Promise<QueueView> {
+      const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
+      const entry = await store.touch(concertId, userId, claims.entryId, clock.now().getTime(), limits.activeTtlMs);
+      return view(token!, concertId, entry);
+    },
+
+    async leave(userId: string, concertId: string, token: string | undefined): Promise<void> {
+      const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
+      await store.leave(concertId, userId, claims.entryId);
+    },
+
+    /** Checks a token's signature and format (401 QUEUE_TOKEN_INVALID); touches no store. */
+    verify: (token: string | undefined) => tokens.verify(token),
+
+    assertOwnedBy,
+
+    /** State check for claims already verified against their owner; slides the active period. */
+    async assertActive(claims: QueueTokenClaims): Promise<void> {
+      const entry = await store.touch(claims.concertId, claims.userId, claims.entryId, clock.now().getTime(), limits.activeTtlMs);
+      if (entry?.state !== 'ACTIVE') {
+        throw new DomainError(
+          'QUEUE_NOT_ACTIVE',
+          entry?.state === 'WAITING'
+            ? `You are number ${entry.position} in line; booking opens for you when you are admitted`
+            : 'Your turn has expired; join the queue again',
+          { queueStatus: entry?.state ?? 'EXPIRED', position: entry?.position ?? null },
+        );
+      }
+    },
+
+    /** After a payment: the user leaves the line when they hold nothing else for the concert. */
+    async leaveAfterPayment(userId: string, concertId: string): Promise<void> {
+      await store.leave(concertId, userId);
+    },
+
+    /** One admission pass over every concert with people in line; measures admission rates. */
+    async tick(): Promise<number> {
+      const now = clock.now().getTime();
+      let admitted = 0;
+      const concerts = await store.activeConcerts();
+      for (const concertId of concerts) {
+        admitted += await store.admit(concertId, now, limits);
+        const stats = await store.stats(concertId, now, RATE_WINDOW_MS);
+        if (!firstSeen.has(concertId)) firstSeen.set(concertId, now);
+        const windowMs = Math.min(RATE_WINDOW_MS, Math.max(1_000, now - firstSeen.get(concertId)!));
+        rates.set(concertId, measuredRate(stats.admittedInWindow, windowMs, limits.perSecond));
+      }
+      for (const concertId of firstSeen.keys()) {
+        if (!concerts.includes(concertId)) {
+          firstSeen.delete(concertId);
+          rates.delete(concertId);
+        }
+      }
+      return admitted;
+    },
+  };
+}
+
+export type QueueService = ReturnType<typeof createQueueService>;

@@ -1,0 +1,82 @@
+/**
+ * The waiting room's state, one queue per concert. Two adapters implement it with the same
+ * semantics: Redis (every multi-step change is one Lua script, so any number of service instances
+ * can share it) and in-process (the single-instance embedded default). One contract test suite
+ * (test/queue/queue-store.contract.ts) runs against both.
+ *
+ * Times are epoch milliseconds passed in by the caller (the service's clock), never read inside
+ * the store, so tests can move time and instances agree on one rule.
+ *
+ * Model, per concert:
+ * - every user has at most one *entry*; joining again while the entry is WAITING or ACTIVE returns
+ *   it unchanged; after it has left or expired, joining creates a new entry at the back;
+ * - waiting entries are ordered by a per-concert sequence number (first in, first out); a
+ *   position is 1 for the next in line and is computed in O(log n);
+ * - an admitted entry is ACTIVE until `activeUntil`; every gated request slides `activeUntil` to
+ *   now + activeTtlMs; past it the entry is EXPIRED;
+ * - admission moves entries from the head of the line to ACTIVE while both limits allow: at most
+ *   `maxActive` ACTIVE entries at once, and at most `perSecond` admissions in any sliding
+ *   one-second window (a log of admission times, not a fixed window, so no burst at a boundary).
+ */
+
+export type QueueState = 'WAITING' | 'ACTIVE' | 'EXPIRED';
+
+export interface QueueLimits {
+  maxActive: number;
+  perSecond: number;
+  activeTtlMs: number;
+}
+
+export interface QueueEntry {
+  entryId: string;
+  state: QueueState;
+  /** 1-based place in line while WAITING, else null. */
+  position: number | null;
+  /** Epoch ms until which an ACTIVE entry stays active, else null. */
+  activeUntil: number | null;
+}
+
+export interface JoinResult extends QueueEntry {
+  /** True when this call created the entry (201), false when it returned an existing one (200). */
+  created: boolean;
+}
+
+export interface QueueStore {
+  /**
+   * Puts the user in line (or returns their live entry), then runs one admission step so a user
+   * who finds free capacity is ACTIVE at once. `entryId` is the id to use if a new entry is made.
+   */
+  join(concertId: string, userId: string, entryId: string, now: number, limits: QueueLimits): Promise<JoinResult>;
+
+  /**
+   * The user's entry as it stands; if `entryId` is given and is not the user's current entry, the
+   * answer is EXPIRED (an old token). Does not slide anything. Null when the user never joined.
+   */
+  status(concertId: string, userId: string, entryId: string | undefined, now: number): Promise<QueueEntry | null>;
+
+  /**
+   * The gate's single round trip: if `entryId` is the user's current entry and it is ACTIVE at
+   * `now`, slides activeUntil to now + activeTtlMs and returns ACTIVE with the new activeUntil;
+   * otherwise returns the entry's state unchanged (WAITING with its position, or EXPIRED),
+   * or null when the user has no entry.
+   */
+  touch(concertId: string, userId: string, entryId: string, now: number, activeTtlMs: number): Promise<QueueEntry | null>;
+
+  /** Removes the user's entry (waiting or active) at once, freeing its place. No-op if none. */
+  leave(concertId: string, userId: string, entryId?: string): Promise<void>;
+
+  /**
+   * One admission step for a concert: drops expired ACTIVE entries, then admits from the head of
+   * the line as far as both limits allow. Safe to run concurrently from many instances. Returns
+   * how many entries it admitted.
+   */
+  admit(concertId: string, now: number, limits: QueueLimits): Promise<number>;
+
+  /** Concerts that have anyone waiting or active (the ones the admission ticker visits). */
+  activeConcerts(): Promise<string[]>;
+
+  /** Admissions in the last `windowMs` (for the measured admission rate) and how many wait. */
+  stats(concertId: string, now: number, windowMs: number): Promise<{ admittedInWindow: number; waiting: number; active: number }>;
+
+  close(): Promise<void>;
+}

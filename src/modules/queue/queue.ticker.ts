@@ -1,0 +1,36 @@
+import type { Logger } from 'pino';
+import { startLoop } from '../../platform/loop.js';
+import type { QueueService } from './queue.service.js';
+
+/**
+ * Runs admission passes every `intervalMs` (so a freed place is refilled well within a second).
+ * Every instance runs one; the store makes concurrent passes safe. While the database is not
+ * ready, admission pauses (admitting people who cannot book would only burn their active time)
+ * and resumes by itself when it answers again.
+ */
+export function startQueueTicker(opts: {
+  queue: QueueService;
+  intervalMs: number;
+  databaseReady: () => Promise<boolean>;
+  log: Logger;
+  onAdmitted?: (count: number) => void;
+  onPaused?: (paused: boolean) => void;
+}) {
+  let paused = false;
+  return startLoop({
+    intervalMs: opts.intervalMs,
+    onError: (err) => opts.log.warn({ err }, 'queue admission pass failed; will retry'),
+    run: async () => {
+      const ready = await opts.databaseReady();
+      if (ready === paused) {
+        paused = !ready;
+        opts.onPaused?.(paused);
+        if (paused) opts.log.warn('queue admission paused: database not ready');
+        else opts.log.info('queue admission resumed');
+      }
+      if (paused) return;
+      const admitted = await opts.queue.tick();
+      if (admitted > 0) opts.onAdmitted?.(admitted);
+    },
+  });
+}

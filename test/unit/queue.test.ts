@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from '../../src/modules/queue/queue.rules.js';
+import { createQueueTokens, keyIdOf } from '../../src/modules/queue/queue.token.js';
+import { DomainError } from '../../src/platform/errors.js';
+
+const SECRET = 'a'.repeat(40);
+const claims = { userId: 'u-1', concertId: 'c-1', entryId: 'e-1', issuedAt: 1_900_000_000_000 };
+
+const codeOf = (fn: () => unknown) => {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    return err instanceof DomainError ? err.code : String(err);
+  }
+};
+
+describe('queue tokens', () => {
+  const tokens = createQueueTokens({ secret: SECRET });
+
+  it('round-trip their claims and name their key', () => {
+    const token = tokens.issue(claims);
+    expect(token.split('.')[1]).toBe(keyIdOf(SECRET));
+    expect(tokens.verify(token)).toEqual(claims);
+  });
+
+  it('refuse missing, malformed, tampered and forged tokens', () => {
+    const token = tokens.issue(claims);
+    const [v, kid, payload, sig] = token.split('.') as [string, string, string, string];
+    const otherPayload = Buffer.from(JSON.stringify({ u: 'u-2', c: 'c-1', e: 'e-1', iat: 1 })).toString('base64url');
+    const forged = createQueueTokens({ secret: 'b'.repeat(40) }).issue(claims);
+    for (const bad of [
+      undefined,
+      '',
+      'garbage',
+      `${v}.${kid}.${payload}`,
+      `qt2.${kid}.${payload}.${sig}`,
+      `${v}.${kid}.${otherPayload}.${sig}`,
+      `${v}.${kid}.${payload}.${sig.slice(0, -2)}AA`,
+      `${v}.${kid}.${payload}.`,
+      forged,
+    ]) {
+      expect(codeOf(() => tokens.verify(bad)), String(bad)).toBe('QUEUE_TOKEN_INVALID');
+    }
+  });
+
+  it('keep verifying tokens of the previous secret during a rotation, and only then', () => {
+    const old = createQueueTokens({ secret: SECRET }).issue(claims);
+    const rotated = createQueueTokens({ secret: 'c'.repeat(40), previousSecrets: [SECRET] });
+    expect(rotated.verify(old)).toEqual(claims);
+    expect(rotated.issue(claims).split('.')[1]).toBe(keyIdOf('c'.repeat(40)));
+    const after = createQueueTokens({ secret: 'c'.repeat(40) });
+    expect(codeOf(() => after.verify(old))).toBe('QUEUE_TOKEN_INVALID');
+  });
+});
+
+describe('wait estimates', () => {
+  it('use the measured rate, and the configured one only before any admission', () => {
+    expect(measuredRate(300, 30_000, 50)).toBe(10);
+    expect(measuredRate(0, 30_000, 50)).toBe(50);
+  });
+
+  it('grow with the position', () => {
+    expect(estimatedWaitSeconds(1, 10)).toBe(1);
+    expect(estimatedWaitSeconds(100, 10)).toBe(10);
+    expect(estimatedWaitSeconds(100_000, 50)).toBe(2_000);
+    expect(estimatedWaitSeconds(0, 10)).toBe(0);
+  });
+
+  it('ask far-away users to poll rarely and the head of the line often', () => {
+    expect(refreshAfterSeconds(1)).toBe(1);
+    expect(refreshAfterSeconds(35)).toBe(4);
+    expect(refreshAfterSeconds(2_000)).toBe(60);
+    const positions = [1, 10, 100, 1_000, 10_000, 100_000];
+    const refresh = positions.map((p) => refreshAfterSeconds(estimatedWaitSeconds(p, 50)));
+    expect([...refresh].sort((a, b) => a - b)).toEqual(refresh);
+    // 100,000 waiting users at 50 admissions/s poll at well under 5,000 requests per second
+    let load = 0;
+    for (let p = 1; p <= 100_000; p++) load += 1 / refreshAfterSeconds(estimatedWaitSeconds(p, 50));
+    expect(load).toBeLessThan(5_000);
+  });
+});
