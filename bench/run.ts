@@ -5,6 +5,7 @@
  *
  *   npm run bench                      # 10 s per scenario, 100 connections
  *   npm run bench -- --duration 5 --connections 50
+ *   REDIS_URL=redis://127.0.0.1:6379 npm run bench   # adds the waiting room on Redis
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -71,7 +72,7 @@ async function stop(child: ChildProcess) {
 async function api(base: string, method: string, path: string, body?: unknown, token?: string) {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
@@ -121,16 +122,17 @@ type Request = autocannon.Request;
 async function measure(
   scenario: string,
   url: string,
-  opts: { requests?: Request[]; amount?: number },
+  opts: { requests?: Request[]; amount?: number; pid?: number },
 ): Promise<Omit<Row, 'ratioToBare'>> {
-  const cpuBefore = cpuSeconds(servicePid);
+  const pid = opts.pid ?? servicePid;
+  const cpuBefore = cpuSeconds(pid);
   const result = await autocannon({
     url,
     connections,
     ...(opts.amount ? { amount: opts.amount } : { duration }),
     requests: opts.requests,
   } as autocannon.Options);
-  const cpuAfter = cpuSeconds(servicePid);
+  const cpuAfter = cpuSeconds(pid);
   const perRequest = (seconds: number) => Math.round((seconds * 1000 * 1000) / Math.max(1, result.requests.total)) / 1000;
   const row = {
     scenario,
@@ -156,21 +158,44 @@ async function main() {
   const databaseUrl = process.env.DATABASE_URL;
   console.log(`bench: ${duration} s per scenario, ${connections} connections, ${databaseUrl ? 'DATABASE_URL' : 'embedded PostgreSQL'}`);
 
-  const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
-  const service = startProcess('src/main.ts', {
-    PORT: String(servicePort),
-    DATA_DIR: dataDir,
-    EMBEDDED_PG_PORT: String(pgPort),
+  // The waiting room admits everyone at once here: these scenarios measure booking, not pacing.
+  const serviceEnv = {
     DEMO_DATA: 'false',
     LOG_LEVEL: 'warn',
     ADMIN_TOKEN,
+    TOKEN_SECRET: 'bench-token-secret-0123456789-0123456789',
+    QUEUE_MAX_ACTIVE: '1000000',
+    QUEUE_ADMIT_PER_SECOND: '1000000',
+  };
+  const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
+  const service = startProcess('src/main.ts', {
+    ...serviceEnv,
+    PORT: String(servicePort),
+    DATA_DIR: dataDir,
+    EMBEDDED_PG_PORT: String(pgPort),
   });
   servicePid = service.pid ?? 0;
   const bareUrl = `http://127.0.0.1:${barePort}`;
   const base = `http://127.0.0.1:${servicePort}`;
   const rows: Row[] = [];
+  let redisService: ChildProcess | undefined;
   try {
     await Promise.all([waitReady(`${bareUrl}/bare`, bare), waitReady(`${base}/health/ready`, service)]);
+    const secrets = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8'));
+    const sharedDatabaseUrl =
+      databaseUrl ?? `postgres://postgres:${encodeURIComponent(secrets.databasePassword)}@127.0.0.1:${pgPort}/postgres`;
+    // With REDIS_URL, a second instance on the same database keeps the waiting room in Redis.
+    const redisPort = await freePort();
+    const redisBase = process.env.REDIS_URL ? `http://127.0.0.1:${redisPort}` : undefined;
+    if (redisBase) {
+      redisService = startProcess('src/main.ts', {
+        ...serviceEnv,
+        PORT: String(redisPort),
+        DATABASE_URL: sharedDatabaseUrl,
+        REDIS_URL: process.env.REDIS_URL!,
+      });
+      await waitReady(`${redisBase}/health/ready`, redisService);
+    }
 
     // ---- data: users with money, a seat-map schedule, many seats to spread holds, a few to fight over
     console.log(`setup: ${userCount} users, 40,000 seats for spread holds`);
@@ -188,10 +213,27 @@ async function main() {
         venue: 'Loopback',
         schedules: Array.from({ length: schedules }, () => ({ startsAt: future, seatCount, price: PRICE })),
       }, ADMIN_TOKEN);
-    const seatMap = (await concert(100, 1)).schedules[0].id as string;
-    const spread = ((await concert(1_000, 40)).schedules as { id: string }[]).map((s) => s.id);
-    const contended = (await concert(10, 1)).schedules[0].id as string;
+    const seatMapConcert = await concert(100, 1);
+    const spreadConcert = await concert(1_000, 40);
+    const contendedConcert = await concert(10, 1);
+    const seatMap = seatMapConcert.schedules[0].id as string;
+    const spread = (spreadConcert.schedules as { id: string }[]).map((s) => s.id);
+    const contended = contendedConcert.schedules[0].id as string;
+
+    // Every user takes a place in each concert's line (admitted at once) and keeps the token.
+    const queueTokens = new Map<string, string>();
+    const joinAll = async (instance: string, concertId: string) =>
+      inBatches(users, 50, async (u) => {
+        const place = await api(instance, 'POST', `/concerts/${concertId}/queue`, undefined, u.token);
+        queueTokens.set(`${instance} ${concertId} ${u.id}`, place.token);
+      });
+    for (const c of [seatMapConcert, spreadConcert, contendedConcert]) await joinAll(base, c.id);
+    const tokenOf = (instance: string, concertId: string, u: { id: string }) => queueTokens.get(`${instance} ${concertId} ${u.id}`)!;
     const auth = (u: { token: string }) => ({ authorization: `Bearer ${u.token}`, 'content-type': 'application/json' });
+    const booking = (u: { id: string; token: string }, concertId: string, instance = base) => ({
+      ...auth(u),
+      'queue-token': tokenOf(instance, concertId, u),
+    });
 
     // ---- scenarios
     console.log('results:');
@@ -200,11 +242,15 @@ async function main() {
     const add = (row: Omit<Row, 'ratioToBare'>) =>
       rows.push({ ...row, ratioToBare: Math.round((row.requestsPerSecond / bareRow.requestsPerSecond) * 1000) / 1000 });
 
-    add(await measure('seat map (100 seats)', `${base}/schedules/${seatMap}/seats`, {}));
+    add(
+      await measure('seat map (100 seats)', `${base}/schedules/${seatMap}/seats`, {
+        requests: [{ method: 'GET', headers: { 'queue-token': tokenOf(base, seatMapConcert.id, users[0]!) } }],
+      }),
+    );
 
     // Holds spread over 40 schedules x 1000 seats; request k takes seat k, user k mod N (1 seat per user per schedule).
     let k = 0;
-    const held: { id: string; user: { token: string } }[] = [];
+    const held: { id: string; user: { id: string; token: string } }[] = [];
     const spreadUrl = `${base}/reservations`;
     add(
       await measure('holds, spread', spreadUrl, {
@@ -217,12 +263,12 @@ async function main() {
               context.user = user;
               return {
                 ...req,
-                headers: auth(user),
+                headers: booking(user, spreadConcert.id),
                 body: JSON.stringify({ scheduleId: spread[Math.floor(i / 1_000) % spread.length], seatNumber: (i % 1_000) + 1 }),
               };
             },
             onResponse: (status: number, body: string, context: Record<string, unknown>) => {
-              if (status === 201) held.push({ id: JSON.parse(body).id, user: context.user as { token: string } });
+              if (status === 201) held.push({ id: JSON.parse(body).id, user: context.user as { id: string; token: string } });
             },
           } as Request,
         ],
@@ -237,7 +283,8 @@ async function main() {
             method: 'POST',
             setupRequest: (req: Request) => {
               const i = c++;
-              return { ...req, headers: auth(users[i % users.length]!), body: JSON.stringify({ scheduleId: contended, seatNumber: (i % 10) + 1 }) };
+              const user = users[i % users.length]!;
+              return { ...req, headers: booking(user, contendedConcert.id), body: JSON.stringify({ scheduleId: contended, seatNumber: (i % 10) + 1 }) };
             },
           } as Request,
         ],
@@ -266,18 +313,65 @@ async function main() {
             method: 'POST',
             setupRequest: (req: Request) => {
               const h = toPay[p++ % toPay.length]!;
-              return { ...req, headers: auth(h.user), body: JSON.stringify({ reservationId: h.id }) };
+              return { ...req, headers: booking(h.user, spreadConcert.id), body: JSON.stringify({ reservationId: h.id }) };
             },
           } as Request,
         ],
       }),
     );
 
+    // ---- waiting room: joins (each a new place: user x concert), status polls, gated seat map
+    const queueConcerts = 40;
+    for (const [label, instance, pid] of [['in-process', base, service.pid], ['Redis', redisBase, redisService?.pid]] as const) {
+      if (!instance) continue;
+      const lines = await Promise.all(Array.from({ length: queueConcerts }, () => concert(1, 1)));
+      let j = 0;
+      add(
+        await measure(`queue join (${label})`, `${instance}/concerts`, {
+          pid,
+          requests: [
+            {
+              method: 'POST',
+              setupRequest: (req: Request) => {
+                const i = j++;
+                const user = users[i % users.length]!;
+                const line = lines[Math.floor(i / users.length) % queueConcerts];
+                return { ...req, path: `/concerts/${line.id}/queue`, headers: { authorization: `Bearer ${user.token}` } };
+              },
+            } as Request,
+          ],
+        }),
+      );
+      const polled = lines[0];
+      await joinAll(instance, polled.id);
+      let q = 0;
+      add(
+        await measure(`queue status poll (${label})`, `${instance}/concerts/${polled.id}/queue`, {
+          pid,
+          requests: [
+            {
+              method: 'GET',
+              setupRequest: (req: Request) => {
+                const user = users[q++ % users.length]!;
+                return { ...req, headers: { authorization: `Bearer ${user.token}`, 'queue-token': tokenOf(instance, polled.id, user) } };
+              },
+            } as Request,
+          ],
+        }),
+      );
+      if (instance !== base) {
+        await joinAll(instance, seatMapConcert.id);
+        add(
+          await measure(`seat map, gated (${label})`, `${instance}/schedules/${seatMap}/seats`, {
+            pid,
+            requests: [{ method: 'GET', headers: { 'queue-token': tokenOf(instance, seatMapConcert.id, users[0]!) } }],
+          }),
+        );
+      }
+    }
+
     // ---- invariants, with SQL
-    const secrets = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8'));
-    const client = new pg.Client({
-      connectionString: databaseUrl ?? `postgres://postgres:${encodeURIComponent(secrets.databasePassword)}@127.0.0.1:${pgPort}/postgres`,
-    });
+    const client = new pg.Client({ connectionString: sharedDatabaseUrl });
     await client.connect();
     const one = async (q: string) => Number((await client.query(q)).rows[0].n);
     const invariants = {
@@ -307,7 +401,7 @@ async function main() {
     );
     if (violations > 0) process.exitCode = 1;
   } finally {
-    await Promise.all([stop(service), stop(bare)]);
+    await Promise.all([stop(service), stop(bare), ...(redisService ? [stop(redisService)] : [])]);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

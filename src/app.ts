@@ -114,6 +114,14 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler());
+  // An empty body sent as JSON is no body (many clients add the header to every POST); routes that
+  // need a body still refuse it through their schema. Anything else goes to the default parser.
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text.trim() === '') return done(null, undefined);
+    return parseJson(request, text, done);
+  });
   app.decorateRequest('user', null);
   app.decorateRequest('queueAdmission', null);
   app.addHook('onRequest', async (request, reply) => {

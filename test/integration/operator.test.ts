@@ -116,3 +116,25 @@ describe('errors are problem+json', () => {
     await app.close();
   });
 });
+
+describe('lenient where it costs nothing', () => {
+  it('treats an empty JSON body as no body on routes that take none', async () => {
+    const { createConcert, createUser, bearer } = await import('../support/harness.js');
+    const concert = await createConcert(t.app);
+    const user = await createUser(t.app);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/concerts/${concert.id}/queue`,
+      headers: { ...bearer(user.token), 'content-type': 'application/json' },
+      payload: '',
+    });
+    expect(res.statusCode).toBe(201);
+    const prototypePollution = await t.app.inject({
+      method: 'POST',
+      url: '/users',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":"x","__proto__":{"admin":true}}',
+    });
+    expect(prototypePollution.statusCode).toBe(400);
+  });
+});

@@ -55,11 +55,12 @@ export async function seatMapJson(db: Database, scheduleId: string, price: numbe
 }
 
 const seatMapStatement = precompiled(['scheduleId', 'price', 'now'] as const, (p) =>
+  // Compact JSON by concatenation: every part is an integer or one of three fixed words.
   sql<{ seats: string }>`
-    SELECT COALESCE(json_agg(json_build_object(
-             'number', number,
-             'status', CASE WHEN status = 'HELD' AND held_until <= ${p.now}::timestamptz THEN 'AVAILABLE' ELSE status END,
-             'price', ${p.price}::bigint) ORDER BY number), '[]')::text AS seats
+    SELECT '[' || COALESCE(string_agg(
+             '{"number":' || number
+             || ',"status":"' || CASE WHEN status = 'HELD' AND held_until <= ${p.now}::timestamptz THEN 'AVAILABLE' ELSE status END
+             || '","price":' || ${p.price}::bigint || '}', ',' ORDER BY number), '') || ']' AS seats
       FROM seats
      WHERE schedule_id = ${p.scheduleId}::uuid`,
 );
