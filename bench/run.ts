@@ -179,12 +179,23 @@ async function main() {
   const base = `http://127.0.0.1:${servicePort}`;
   const rows: Row[] = [];
   let redisService: ChildProcess | undefined;
+  let uncachedService: ChildProcess | undefined;
   try {
     await Promise.all([waitReady(`${bareUrl}/bare`, bare), waitReady(`${base}/health/ready`, service)]);
     const secrets = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8'));
     const sharedDatabaseUrl =
       databaseUrl ?? `postgres://postgres:${encodeURIComponent(secrets.databasePassword)}@127.0.0.1:${pgPort}/postgres`;
-    // With REDIS_URL, a second instance on the same database keeps the waiting room in Redis.
+    // A second instance on the same database with the hot-read cache off, for the cached/uncached ratio.
+    const uncachedPort = await freePort();
+    const uncachedBase = `http://127.0.0.1:${uncachedPort}`;
+    uncachedService = startProcess('src/main.ts', {
+      ...serviceEnv,
+      PORT: String(uncachedPort),
+      DATABASE_URL: sharedDatabaseUrl,
+      CACHE_ENABLED: 'false',
+    });
+    await waitReady(`${uncachedBase}/health/ready`, uncachedService);
+    // With REDIS_URL, another instance on the same database keeps the waiting room in Redis.
     const redisPort = await freePort();
     const redisBase = process.env.REDIS_URL ? `http://127.0.0.1:${redisPort}` : undefined;
     if (redisBase) {
@@ -245,6 +256,14 @@ async function main() {
     add(
       await measure('seat map (100 seats)', `${base}/schedules/${seatMap}/seats`, {
         requests: [{ method: 'GET', headers: { 'queue-token': tokenOf(base, seatMapConcert.id, users[0]!) } }],
+      }),
+    );
+    // The same read on the instance without the cache (its waiting room is its own: join it there).
+    await joinAll(uncachedBase, seatMapConcert.id);
+    add(
+      await measure('seat map, uncached', `${uncachedBase}/schedules/${seatMap}/seats`, {
+        pid: uncachedService.pid,
+        requests: [{ method: 'GET', headers: { 'queue-token': tokenOf(uncachedBase, seatMapConcert.id, users[0]!) } }],
       }),
     );
 
@@ -401,7 +420,7 @@ async function main() {
     );
     if (violations > 0) process.exitCode = 1;
   } finally {
-    await Promise.all([stop(service), stop(bare), ...(redisService ? [stop(redisService)] : [])]);
+    await Promise.all([stop(service), stop(bare), ...[redisService, uncachedService].filter((c) => c !== undefined).map(stop)]);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

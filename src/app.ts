@@ -7,6 +7,12 @@ import { Ajv, type Options as AjvOptions } from 'ajv';
 import ajvFormats from 'ajv-formats';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
+import type { InvalidationBus } from './cache/invalidation.js';
+import { createCatalogCaches } from './modules/catalog/catalog.cache.js';
+import { rankingsRoutes } from './modules/rankings/rankings.routes.js';
+import { createRankingsService } from './modules/rankings/rankings.service.js';
+import { createMemoryRankingsStore, type RankingsStore } from './modules/rankings/rankings.store.js';
+import type { Broker } from './modules/events/broker.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
@@ -38,8 +44,14 @@ export interface AppDeps {
   previousTokenSecrets?: string[];
   /** The waiting room's store; in-process unless given (main.ts passes Redis when REDIS_URL is set). */
   queueStore?: QueueStore;
-  /** When set, /health/ready checks it as `cache`. */
+  /** When set: the waiting room's store is passed separately; caches use it as L2 and for leases; /health/ready checks it as `cache`. */
   redis?: Redis;
+  /** Carries cache invalidations to other instances (Redis pub/sub); local when absent. */
+  cacheBus?: InvalidationBus;
+  /** Rankings in Redis when given; in process otherwise. */
+  rankingsStore?: RankingsStore;
+  /** When set, /health/ready checks it as `broker`. */
+  broker?: Broker;
   clock?: Clock;
   metrics?: Metrics;
   /** A pino logger to share; otherwise one at LOG_LEVEL is made. */
@@ -64,7 +76,15 @@ export function createServices(deps: AppDeps) {
   const { config, db } = deps;
   const clock = deps.clock ?? systemClock;
   const users = createUsersService({ db });
-  const catalog = createCatalogService({ db, clock });
+  const caches = config.CACHE_ENABLED
+    ? createCatalogCaches(config, {
+        clock,
+        redis: deps.redis,
+        bus: deps.cacheBus,
+        onEvent: deps.metrics ? (cache, event) => deps.metrics!.cacheEvents.inc({ cache, event }) : undefined,
+      })
+    : undefined;
+  const catalog = createCatalogService({ db, clock, caches });
   const queue = createQueueService({
     store: deps.queueStore ?? createMemoryQueueStore(),
     tokens: createQueueTokens({ secret: deps.tokenSecret, previousSecrets: deps.previousTokenSecrets }),
@@ -78,6 +98,7 @@ export function createServices(deps: AppDeps) {
       await catalog.concert(concertId);
     },
   });
+  const rankings = createRankingsService({ db, store: deps.rankingsStore ?? createMemoryRankingsStore(), catalog, clock });
   const idempotency = createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS });
   return {
     clock,
@@ -85,6 +106,7 @@ export function createServices(deps: AppDeps) {
     catalog,
     queue,
     idempotency,
+    rankings,
     gate: createQueueGate({ queue, catalog, db, idempotency }),
     auth: createAuth(users, deps.adminToken),
     wallet: createWalletService({ db, clock }),
@@ -148,10 +170,11 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(healthRoutes({ db: deps.db, redis: deps.redis }));
+  await app.register(healthRoutes({ db: deps.db, redis: deps.redis, broker: deps.broker }));
   await app.register(usersRoutes(services));
   await app.register(catalogRoutes(services));
   await app.register(queueRoutes(services));
   await app.register(reservationRoutes(services));
+  await app.register(rankingsRoutes(services));
   return app;
 }

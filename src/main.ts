@@ -3,13 +3,23 @@ import { buildApp, createServices } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb, migrateToLatest } from './platform/db.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './platform/embedded-postgres.js';
-import { createMetrics } from './platform/metrics.js';
+import { createMetrics, registerOutboxGauges } from './platform/metrics.js';
 import { loadOrCreateSecrets } from './platform/secrets.js';
 import { seedDemoConcerts } from './modules/catalog/catalog.demo.js';
 import { startSweeper } from './modules/reservations/reservations.sweeper.js';
 import { startQueueTicker } from './modules/queue/queue.ticker.js';
 import { createRedisQueueStore } from './modules/queue/queue.store.redis.js';
 import { createRedis } from './platform/redis.js';
+import { createRedisBus } from './cache/invalidation.js';
+import type { Broker } from './modules/events/broker.js';
+import { createKafkaBroker } from './modules/events/broker.kafka.js';
+import { createMemoryBroker } from './modules/events/broker.memory.js';
+import { createRedisBroker } from './modules/events/broker.redis.js';
+import { cacheInvalidator, dataPlatformExporter, rankingsUpdater, startConsumers } from './modules/events/consumers.js';
+import { outboxHealth, startRelay } from './modules/events/outbox.relay.js';
+import { createRedisRankingsStore } from './modules/rankings/rankings.store.js';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { databaseReady } from './platform/db.js';
 
 async function main() {
@@ -34,7 +44,14 @@ async function main() {
   await migrateToLatest(db);
 
   const redis = config.REDIS_URL ? createRedis(config.REDIS_URL) : undefined;
+  const cacheBus = redis ? await createRedisBus(redis, redis.duplicate()) : undefined;
   const metrics = createMetrics();
+  // Events go to Kafka when configured, else Redis Streams, else an in-process broker.
+  const broker: Broker = config.KAFKA_BROKERS
+    ? createKafkaBroker({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()) })
+    : redis
+      ? createRedisBroker(redis)
+      : createMemoryBroker();
   const deps = {
     config,
     db,
@@ -43,6 +60,9 @@ async function main() {
     previousTokenSecrets: config.TOKEN_SECRET_PREVIOUS?.split(',').map((x) => x.trim()).filter(Boolean),
     queueStore: redis ? createRedisQueueStore(redis) : undefined,
     redis,
+    cacheBus,
+    broker,
+    rankingsStore: redis ? createRedisRankingsStore(redis) : undefined,
     metrics,
     logger: log,
   };
@@ -58,8 +78,30 @@ async function main() {
     intervalMs: config.HOLD_SWEEP_INTERVAL_MS,
     log,
     onExpired: (n) => metrics.holdsExpired.inc(n),
+    onSeatsFreed: (seats) => services.catalog.seatsChanged(seats),
     housekeeping: () => services.idempotency.purgeExpired(),
   });
+  registerOutboxGauges(metrics, () => outboxHealth(db));
+  const relay = startRelay({
+    db,
+    broker,
+    clock: services.clock,
+    log,
+    onPublished: (n) => metrics.eventsPublished.inc(n),
+    onFailed: (n) => metrics.eventPublishFailures.inc(n),
+  });
+  const consumers = await startConsumers({
+    broker,
+    instanceId: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+    log,
+    consumers: {
+      rankings: rankingsUpdater({ db, rankings: services.rankings }),
+      'cache-invalidation': cacheInvalidator({ catalog: services.catalog }),
+      ...(config.DATA_PLATFORM_URL ? { 'data-platform': dataPlatformExporter({ db, url: config.DATA_PLATFORM_URL }) } : {}),
+    },
+  });
+  // Without Redis the rankings live in this process: start them from what PostgreSQL knows.
+  if (!redis) await services.rankings.rebuild();
   const ticker = startQueueTicker({
     queue: services.queue,
     intervalMs: config.QUEUE_TICK_MS,
@@ -77,7 +119,9 @@ async function main() {
     force.unref();
     try {
       await app.close();
-      await Promise.all([sweeper.stop(), ticker.stop()]);
+      await Promise.all([sweeper.stop(), ticker.stop(), relay.stop(), ...consumers.map((c) => c.close())]);
+      await broker.close();
+      await cacheBus?.close();
       await redis?.quit();
       await db.destroy();
       await embedded?.stop();

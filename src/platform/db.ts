@@ -13,6 +13,7 @@ import {
 import type { DB } from './db.types.js';
 import { settlesWithin } from './timeout.js';
 import * as m001 from './migrations/001_core.js';
+import * as m002 from './migrations/002_events.js';
 
 export type Database = Kysely<DB>;
 export type Trx = Transaction<DB>;
@@ -88,7 +89,7 @@ export function precompiled<K extends string, R>(
   };
 }
 
-const migrations: Record<string, Migration> = { '001_core': m001 };
+const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002 };
 
 class StaticMigrationProvider implements MigrationProvider {
   async getMigrations() {

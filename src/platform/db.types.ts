@@ -102,6 +102,13 @@ export interface OutboxTable {
   attempts: Generated<number>;
   last_error: string | null;
   parked_at: Timestamp | null;
+  next_attempt_at: Timestamp | null;
+}
+
+export interface ProcessedEventsTable {
+  consumer: string;
+  event_id: string;
+  processed_at: Generated<Date>;
 }
 
 export interface DB {
@@ -115,4 +122,5 @@ export interface DB {
   payments: PaymentsTable;
   idempotency_keys: IdempotencyKeysTable;
   outbox: OutboxTable;
+  processed_events: ProcessedEventsTable;
 }

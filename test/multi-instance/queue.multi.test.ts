@@ -45,6 +45,7 @@ const suite = REDIS_URL ? describe : describe.skip;
 suite(`three instances share one waiting room${REDIS_URL ? '' : ' (REDIS_URL unset: skipped)'}`, () => {
   const processes: ChildProcess[] = [];
   const bases: string[] = [];
+  const concerts: string[] = [];
   let redis: Redis;
 
   beforeAll(async () => {
@@ -95,6 +96,12 @@ suite(`three instances share one waiting room${REDIS_URL ? '' : ' (REDIS_URL uns
           }),
       ),
     );
+    // Leave the shared Redis as we found it: this run's lines and their listing.
+    for (const id of concerts) {
+      const keys = await redis.keys(`queue:{${id}}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.srem('queue:concerts', id);
+    }
     await redis?.quit();
   });
 
@@ -121,6 +128,7 @@ suite(`three instances share one waiting room${REDIS_URL ? '' : ' (REDIS_URL uns
       venue: 'Loopback',
       schedules: [{ startsAt, seatCount: 100, price: 1_000 }],
     })).body;
+    concerts.push(concert.id);
     const users: Caller[] = await inBatches(Array.from({ length: USERS }, (_, i) => i), 100, async (i) => {
       const res = await call(any(), 'POST', '/users', undefined, { name: `multi-${i}` });
       return res.body as Caller;

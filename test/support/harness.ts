@@ -6,6 +6,8 @@ import { buildApp, createServices, type Services } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Clock } from '../../src/platform/clock.js';
 import type { QueueStore } from '../../src/modules/queue/queue.store.js';
+import type { InvalidationBus } from '../../src/cache/invalidation.js';
+import type { Redis } from 'ioredis';
 import { createDb, type Database } from '../../src/platform/db.js';
 
 export const ADMIN_TOKEN = 'adm_test_token_0123456789';
@@ -25,11 +27,20 @@ export interface TestApp {
 /** A full application on the run's database; env overrides are config variables. */
 export async function createTestApp(
   env: Record<string, string> = {},
-  opts: { clock?: Clock; poolSize?: number; queueStore?: QueueStore } = {},
+  opts: { clock?: Clock; poolSize?: number; queueStore?: QueueStore; redis?: Redis; cacheBus?: InvalidationBus } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ...TEST_ENV, ...env });
   const db = createDb({ connectionString: inject('databaseUrl'), poolSize: opts.poolSize ?? 10 });
-  const deps = { config, db, adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET, clock: opts.clock, queueStore: opts.queueStore };
+  const deps = {
+    config,
+    db,
+    adminToken: ADMIN_TOKEN,
+    tokenSecret: TOKEN_SECRET,
+    clock: opts.clock,
+    queueStore: opts.queueStore,
+    redis: opts.redis,
+    cacheBus: opts.cacheBus,
+  };
   const services = createServices(deps);
   const app = await buildApp(deps, services);
   await app.ready();

@@ -50,14 +50,22 @@ export async function findSchedule(db: Database | Trx, scheduleId: string): Prom
  * The seat map as a JSON array built by PostgreSQL, returned as text so it goes to the client
  * without being parsed and serialised again. A hold whose held_until has passed reads AVAILABLE.
  */
-export async function seatMapJson(db: Database, scheduleId: string, price: number, now: Date): Promise<string> {
-  return (await seatMapStatement(db, { scheduleId, price, now }))[0]!.seats;
+/** The seats array as JSON text, and the earliest heldUntil of the seats it shows HELD (epoch ms). */
+export async function seatMapJson(
+  db: Database,
+  scheduleId: string,
+  price: number,
+  now: Date,
+): Promise<{ seats: string; nextExpiry: number | null }> {
+  const row = (await seatMapStatement(db, { scheduleId, price, now }))[0]!;
+  return { seats: row.seats, nextExpiry: row.next_expiry === null ? null : row.next_expiry.getTime() };
 }
 
 const seatMapStatement = precompiled(['scheduleId', 'price', 'now'] as const, (p) =>
   // Compact JSON by concatenation: every part is an integer or one of three fixed words.
-  sql<{ seats: string }>`
-    SELECT '[' || COALESCE(string_agg(
+  sql<{ seats: string; next_expiry: Date | null }>`
+    SELECT min(held_until) FILTER (WHERE status = 'HELD' AND held_until > ${p.now}::timestamptz) AS next_expiry,
+           '[' || COALESCE(string_agg(
              '{"number":' || number
              || ',"status":"' || CASE WHEN status = 'HELD' AND held_until <= ${p.now}::timestamptz THEN 'AVAILABLE' ELSE status END
              || '","price":' || ${p.price}::bigint || '}', ',' ORDER BY number), '') || ']' AS seats

@@ -16,6 +16,7 @@ import {
   type ScheduleWithAvailability,
 } from './catalog.repository.js';
 import { isBookable } from './catalog.rules.js';
+import type { CatalogCaches, ConcertPage, ConcertView, SeatMapValue } from './catalog.cache.js';
 
 export interface NewConcert {
   title: string;
@@ -34,7 +35,9 @@ const toSchedule = (s: ScheduleWithAvailability) => ({
   price: s.price,
 });
 
-export function createCatalogService({ db, clock }: { db: Database; clock: Clock }) {
+export function createCatalogService({ db, clock, caches }: { db: Database; clock: Clock; caches?: CatalogCaches }) {
+  const cached = <V>(cache: { get(key: string, load: () => Promise<V>): Promise<V> } | undefined, key: string, load: () => Promise<V>) =>
+    cache ? cache.get(key, load) : load();
   // Schedules never change after creation, so booking paths read them from memory.
   const scheduleCache = new LRUCache<string, ScheduleRow>({ max: 50_000, ttl: 10 * 60_000 });
   const concertCache = new LRUCache<string, { id: string; title: string; artist: string; venue: string }>({ max: 10_000, ttl: 10 * 60_000 });
@@ -67,29 +70,49 @@ export function createCatalogService({ db, clock }: { db: Database; clock: Clock
       return concert;
     },
 
-    async list(limit: number, cursor?: string) {
-      return page(await listConcerts(db, limit, decodeCursor(cursor)), limit);
+    async list(limit: number, cursor?: string): Promise<ConcertPage> {
+      const before = decodeCursor(cursor);
+      return cached(caches?.concerts, `${limit}:${before ?? ''}`, async () => page(await listConcerts(db, limit, before), limit));
     },
 
-    async detail(concertId: string) {
-      const concert = await concertOrThrow(concertId);
-      const schedules = await schedulesWithAvailability(db, concertId, clock.now());
-      return { ...concert, schedules: schedules.map(toSchedule) };
+    /** A concert with its dates and their available seats (cached; see catalog.cache.ts). */
+    async detail(concertId: string): Promise<ConcertView> {
+      await this.concert(concertId);
+      return cached(caches?.concert, concertId, async () => {
+        const concert = await concertOrThrow(concertId);
+        const schedules = await schedulesWithAvailability(db, concertId, clock.now());
+        return { ...concert, schedules: schedules.map(toSchedule) };
+      });
     },
 
     async schedules(concertId: string, onlyAvailable: boolean) {
-      await concertOrThrow(concertId);
+      const { schedules } = await this.detail(concertId);
       const now = clock.now();
-      const rows = await schedulesWithAvailability(db, concertId, now);
-      const items = onlyAvailable ? rows.filter((s) => isBookable(s, now) && s.available_seats > 0) : rows;
-      return { items: items.map(toSchedule) };
+      const items = onlyAvailable
+        ? schedules.filter(
+            (s) => isBookable({ starts_at: new Date(s.startsAt), booking_opens_at: new Date(s.bookingOpensAt) }, now) && s.availableSeats > 0,
+          )
+        : schedules;
+      return { items };
     },
 
-    /** The seat map, already serialised as `{ scheduleId, seats }`. */
+    /** The seat map, already serialised as `{ scheduleId, seats }` (cached; see catalog.cache.ts). */
     async seatMapJson(scheduleId: string): Promise<string> {
       const s = await schedule(scheduleId);
-      const seats = await seatMapJson(db, s.id, s.price, clock.now());
-      return `{"scheduleId":${JSON.stringify(s.id)},"seats":${seats}}`;
+      const value = await cached<SeatMapValue>(caches?.seats, s.id, async () => {
+        const { seats, nextExpiry } = await seatMapJson(db, s.id, s.price, clock.now());
+        return { json: `{"scheduleId":${JSON.stringify(s.id)},"seats":${seats}}`, validUntil: nextExpiry };
+      });
+      return value.json;
+    },
+
+    /** After a hold, payment, cancel or expiry: the seat map and the concert's availability changed. */
+    async seatsChanged(changes: { scheduleId: string; concertId: string }[]): Promise<void> {
+      if (!caches || changes.length === 0) return;
+      await Promise.all([
+        caches.seats.invalidate(...new Set(changes.map((c) => c.scheduleId))),
+        caches.concert.invalidate(...new Set(changes.map((c) => c.concertId))),
+      ]);
     },
 
     async createConcert(input: NewConcert) {
@@ -106,6 +129,7 @@ export function createCatalogService({ db, clock }: { db: Database; clock: Clock
         return { id: newId(), starts_at: startsAt, booking_opens_at: opensAt, seat_count: s.seatCount, price: s.price };
       });
       await inTransaction(db, (trx) => insertConcert(trx, concert, schedules));
+      await caches?.concerts.invalidateAll();
       return this.detail(concert.id);
     },
 

@@ -3,13 +3,25 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { databaseReady, type Database } from '../../platform/db.js';
 import { settlesWithin } from '../../platform/timeout.js';
+import type { Broker } from '../events/broker.js';
+import { outboxHealth } from '../events/outbox.relay.js';
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('down')]);
 
-const Checks = Type.Object({ database: Check, cache: Type.Optional(Check) });
-const Readiness = Type.Object({ status: Type.String(), checks: Checks });
+const Checks = Type.Object({ database: Check, cache: Type.Optional(Check), broker: Type.Optional(Check) });
+const Readiness = Type.Object({
+  status: Type.String(),
+  checks: Checks,
+  outbox: Type.Optional(
+    Type.Object({
+      unsent: Type.Integer(),
+      parked: Type.Integer({ description: 'events that failed to publish too often and wait for an operator' }),
+      oldestUnsentAgeSeconds: Type.Number(),
+    }),
+  ),
+});
 
-export function healthRoutes({ db, redis }: { db: Database; redis?: Redis }): FastifyPluginAsyncTypebox {
+export function healthRoutes({ db, redis, broker }: { db: Database; redis?: Redis; broker?: Broker }): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/health/live',
@@ -27,20 +39,25 @@ export function healthRoutes({ db, redis }: { db: Database; redis?: Redis }): Fa
         },
       },
       async (request, reply) => {
-        const [database, cache] = await Promise.all([
+        const [database, cache, brokerUp] = await Promise.all([
           databaseReady(db, 2_000),
           redis ? settlesWithin(redis.ping(), 2_000) : Promise.resolve(undefined),
+          broker ? settlesWithin(broker.ping().then((ok) => (ok ? ok : Promise.reject(new Error('down')))), 2_000) : Promise.resolve(undefined),
         ]);
+        const state = (ok: boolean) => (ok ? ('ok' as const) : ('down' as const));
         const checks = {
-          database: database ? ('ok' as const) : ('down' as const),
-          ...(cache === undefined ? {} : { cache: cache ? ('ok' as const) : ('down' as const) }),
+          database: state(database),
+          ...(cache === undefined ? {} : { cache: state(cache) }),
+          ...(brokerUp === undefined ? {} : { broker: state(brokerUp) }),
         };
+        const outbox = database ? await outboxHealth(db).catch(() => undefined) : undefined;
+        // A broker outage does not stop bookings (events wait in the outbox), so it is reported, not fatal.
         const ready = database && cache !== false;
         if (!ready) {
           request.log.warn({ checks }, 'not ready');
           reply.header('retry-after', '1');
         }
-        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks });
+        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks, ...(outbox ? { outbox } : {}) });
       },
     );
   };

@@ -19,6 +19,8 @@ export interface PaymentOutcome {
   payment: PaymentView;
   /** The user's other live holds for the concert: with none, they leave the waiting room. */
   otherHolds: number;
+  /** The seat that was sold. */
+  seat: { scheduleId: string; concertId: string };
 }
 
 export function createPaymentService({ clock }: { clock: Clock }) {
@@ -48,6 +50,7 @@ export function createPaymentService({ clock }: { clock: Clock }) {
         return {
           payment: { id: paymentId, reservationId, amount: confirmed.price, balance, status: 'PAID', paidAt: now.toISOString() },
           otherHolds: attempt.otherHolds,
+          seat: { scheduleId: confirmed.schedule_id, concertId: confirmed.concert_id },
         };
       }
       // Not this user's live hold of this concert, or changed under us: the reservation says why.

@@ -275,8 +275,12 @@ export async function refundConfirmed(
  * and records reservation.expired. SKIP LOCKED lets many instances sweep at once without waiting
  * on each other or on a payment in flight.
  */
-export async function expireDueHolds(db: Database, now: Date, batch: number): Promise<number> {
-  const result = await sql<{ expired: number }>`
+export async function expireDueHolds(
+  db: Database,
+  now: Date,
+  batch: number,
+): Promise<{ scheduleId: string; concertId: string }[]> {
+  const result = await sql<{ schedule_id: string; concert_id: string }>`
     WITH due AS (
       SELECT schedule_id, number, reservation_id FROM seats
        WHERE status = 'HELD' AND held_until <= ${now}
@@ -298,8 +302,8 @@ export async function expireDueHolds(db: Database, now: Date, batch: number): Pr
         eventRows('reservation.expired', 'expired', col('expired', 'id'), reservationPayload('expired', { heldUntil: isoSql(col('expired', 'held_until')) }), sql`${now}`),
       )}
     )
-    SELECT (SELECT count(*) FROM expired)::int AS expired`.execute(db);
-  return result.rows[0]!.expired;
+    SELECT schedule_id, concert_id FROM expired`.execute(db);
+  return result.rows.map((r) => ({ scheduleId: r.schedule_id, concertId: r.concert_id }));
 }
 
 /** Rows returned through to_jsonb carry timestamps as strings; turn them back into Dates. */

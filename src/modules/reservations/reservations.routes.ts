@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PageQuery } from '../../platform/pagination.js';
 import { IdempotencyHeaders, sendIdempotent } from '../idempotency/idempotency.http.js';
 import type { IdempotencyService } from '../idempotency/idempotency.service.js';
-import type { PaymentService } from '../payments/payments.service.js';
+import type { PaymentOutcome, PaymentService } from '../payments/payments.service.js';
+import type { CatalogService } from '../catalog/catalog.service.js';
 import type { QueueGate } from '../queue/queue.gate.js';
 import type { QueueService } from '../queue/queue.service.js';
 import { currentUser, type Auth } from '../users/users.auth.js';
@@ -45,8 +46,9 @@ export function reservationRoutes(deps: {
   payments: PaymentService;
   idempotency: IdempotencyService;
   queue: QueueService;
+  catalog: CatalogService;
 }): FastifyPluginAsyncTypebox {
-  const { auth, gate, reservations, payments, idempotency, queue } = deps;
+  const { auth, gate, reservations, payments, idempotency, queue, catalog } = deps;
   const gateBySchedule = gate.forSchedule((request) => (request.body as { scheduleId: string }).scheduleId);
   const gateByReservation = gate.forPayment((request) => (request.body as { reservationId: string }).reservationId);
 
@@ -67,10 +69,17 @@ export function reservationRoutes(deps: {
           response: { 201: ReservationSchema },
         },
       },
-      async (request, reply) =>
-        sendIdempotent(idempotency, request, reply, 201, (trx) =>
-          reservations.hold(trx, currentUser(request).id, request.body),
-        ),
+      async (request, reply) => {
+        let held: { scheduleId: string; concertId: string } | undefined;
+        return sendIdempotent(
+          idempotency,
+          request,
+          reply,
+          201,
+          async (executor) => (held = await reservations.hold(executor, currentUser(request).id, request.body)),
+          async () => catalog.seatsChanged(held ? [held] : []),
+        );
+      },
     );
 
     app.get(
@@ -109,7 +118,11 @@ export function reservationRoutes(deps: {
           response: { 200: ReservationSchema },
         },
       },
-      async (request) => reservations.cancel(currentUser(request).id, request.params.reservationId),
+      async (request) => {
+        const cancelled = await reservations.cancel(currentUser(request).id, request.params.reservationId);
+        await catalog.seatsChanged([cancelled]);
+        return cancelled;
+      },
     );
 
     app.post(
@@ -128,20 +141,21 @@ export function reservationRoutes(deps: {
       async (request, reply) => {
         const userId = currentUser(request).id;
         const concertId = request.queueAdmission!.concertId;
-        let otherHolds: number | undefined;
+        let outcome: PaymentOutcome | undefined;
         return sendIdempotent(
           idempotency,
           request,
           reply,
           201,
           async (executor) => {
-            const outcome = await payments.pay(executor, userId, request.body.reservationId, concertId);
-            otherHolds = outcome.otherHolds;
+            outcome = await payments.pay(executor, userId, request.body.reservationId, concertId);
             return outcome.payment;
           },
-          // Paid and holding nothing else for the concert: the place in the waiting room is freed.
+          // The seat shows SOLD; paid and holding nothing else for the concert, the user leaves the line.
           async () => {
-            if (otherHolds === 0) await queue.leaveAfterPayment(userId, concertId);
+            if (!outcome) return;
+            await catalog.seatsChanged([outcome.seat]);
+            if (outcome.otherHolds === 0) await queue.leaveAfterPayment(userId, concertId);
           },
         );
       },

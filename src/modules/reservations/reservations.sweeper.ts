@@ -5,12 +5,18 @@ import { startLoop } from '../../platform/loop.js';
 import { expireDueHolds } from './reservations.repository.js';
 
 /** Expires due holds in batches until none is left; returns how many it expired. */
-export async function sweepExpiredHolds(db: Database, clock: Clock, batch = 500): Promise<number> {
+export async function sweepExpiredHolds(
+  db: Database,
+  clock: Clock,
+  batch = 500,
+  onSeatsFreed?: (seats: { scheduleId: string; concertId: string }[]) => Promise<void>,
+): Promise<number> {
   let total = 0;
   for (;;) {
     const expired = await expireDueHolds(db, clock.now(), batch);
-    total += expired;
-    if (expired < batch) return total;
+    total += expired.length;
+    if (expired.length > 0) await onSeatsFreed?.(expired);
+    if (expired.length < batch) return total;
   }
 }
 
@@ -24,6 +30,8 @@ export function startSweeper(opts: {
   intervalMs: number;
   log: Logger;
   onExpired?: (count: number) => void;
+  /** Told which schedules had seats freed, to drop their cached seat maps. */
+  onSeatsFreed?: (seats: { scheduleId: string; concertId: string }[]) => Promise<void>;
   housekeeping?: () => Promise<unknown>;
   housekeepingEveryMs?: number;
 }) {
@@ -32,7 +40,7 @@ export function startSweeper(opts: {
     intervalMs: opts.intervalMs,
     onError: (err) => opts.log.warn({ err }, 'hold sweep failed; will retry'),
     run: async () => {
-      const count = await sweepExpiredHolds(opts.db, opts.clock);
+      const count = await sweepExpiredHolds(opts.db, opts.clock, 500, opts.onSeatsFreed);
       if (count > 0) opts.onExpired?.(count);
       if (opts.housekeeping && Date.now() - lastHousekeeping >= (opts.housekeepingEveryMs ?? 60_000)) {
         lastHousekeeping = Date.now();

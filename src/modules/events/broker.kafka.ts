@@ -1,0 +1,203 @@
+import {
+  Consumer,
+  type Message,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  ProduceAcks,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from '@platformatic/kafka';
+import type { Broker, BrokerMessage, SubscribeOptions, Subscription } from './broker.js';
+
+/**
+ * The broker on Apache Kafka through `@platformatic/kafka` 1.x (2.x needs Node 22). A thin
+ * adapter: no Kafka broker runs on the development machine, so it is exercised only when
+ * KAFKA_BROKERS is set (test/events/broker.kafka.test.ts runs the shared contract against it).
+ *
+ * - Publishing: one `send` per batch with acks = all (every in-sync replica), the message key as
+ *   the Kafka key (so one aggregate's events stay in one partition, in order) and the event id in
+ *   the `id` header. Topics are auto-created with the cluster's defaults: set the partition count
+ *   there (`num.partitions`); members of a group share a topic by partitions.
+ * - Consuming: one Kafka consumer per subscription, group = `options.group`, starting from the
+ *   committed offset, or from the earliest one for a new group. Offsets are committed by hand,
+ *   after the handler resolves, and only up to the first message of a partition still unfinished,
+ *   so nothing unhandled is ever committed, whatever the concurrency.
+ * - Redelivery: a handler that throws is retried in place after `redeliverAfterMs` (Kafka cannot
+ *   skip one message of a partition; the partition waits). A consumer that dies leaves its
+ *   uncommitted messages to the member that gets the partition after the rebalance.
+ * - `close()` stops taking messages and waits up to `redeliverAfterMs` for handlers in flight,
+ *   then leaves the group (so a hung handler cannot hold its partitions), then waits for the rest.
+ */
+export interface KafkaBrokerOptions {
+  brokers: string[];
+  clientId?: string;
+  /** Reports failures: `handler` (a handler threw; it is retried), commits, stream errors. */
+  onError?: (err: unknown, where: string) => void;
+}
+
+const DEFAULT_REDELIVER_AFTER_MS = 5_000;
+const ID_HEADER = 'id';
+
+type StringMessage = Message<string, string, string, string>;
+
+const defaultOnError = (err: unknown, where: string) => {
+  if (where !== 'handler') console.error(`kafka broker: ${where}:`, err);
+};
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
+  const clientId = opts.clientId ?? 'ticketing';
+  const onError = opts.onError ?? defaultOnError;
+  const producer = new Producer<string, string, string, string>({
+    clientId: `${clientId}-producer`,
+    bootstrapBrokers: opts.brokers,
+    serializers: stringSerializers,
+    acks: ProduceAcks.ALL,
+    autocreateTopics: true,
+  });
+  const subscriptions = new Set<Subscription>();
+  let closed = false;
+
+  async function subscribe(
+    topic: string,
+    options: SubscribeOptions,
+    handler: (message: BrokerMessage) => Promise<void>,
+  ): Promise<Subscription> {
+    if (closed) throw new Error('kafka broker closed');
+    const concurrency = Math.max(1, options.concurrency ?? 1);
+    const redeliverAfterMs = options.redeliverAfterMs ?? DEFAULT_REDELIVER_AFTER_MS;
+
+    const consumer = new Consumer<string, string, string, string>({
+      clientId: `${clientId}-${options.consumer}`,
+      groupId: options.group,
+      bootstrapBrokers: opts.brokers,
+      deserializers: stringDeserializers,
+      autocommit: false,
+      autocreateTopics: true,
+    });
+    const stream = await consumer.consume({
+      topics: [topic],
+      mode: MessagesStreamModes.COMMITTED,
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+      autocommit: false,
+    });
+
+    let stopping = false;
+    const queue: StringMessage[] = [];
+    const running = new Set<Promise<void>>();
+    /** Per partition, messages taken and not yet committed, in offset order. */
+    const uncommitted = new Map<number, { message: StringMessage; done: boolean }[]>();
+
+    function commitDonePrefix(partition: number) {
+      const list = uncommitted.get(partition);
+      let last: StringMessage | undefined;
+      while (list && list.length > 0 && list[0]!.done) last = list.shift()!.message;
+      if (last) Promise.resolve(last.commit()).catch((err: unknown) => onError(err, 'commit'));
+    }
+
+    async function handle(message: StringMessage, slot: { message: StringMessage; done: boolean }) {
+      const brokerMessage: BrokerMessage = {
+        id: message.headers.get(ID_HEADER) ?? '',
+        key: message.key,
+        value: message.value,
+      };
+      for (;;) {
+        try {
+          await handler(brokerMessage);
+          break;
+        } catch (err) {
+          onError(err, 'handler');
+          await sleep(redeliverAfterMs);
+          if (stopping) return; // not committed: whoever gets the partition next handles it
+        }
+      }
+      slot.done = true;
+      commitDonePrefix(message.partition);
+    }
+
+    function drain() {
+      while (!stopping && running.size < concurrency && queue.length > 0) {
+        const message = queue.shift()!;
+        const slot = { message, done: false };
+        let list = uncommitted.get(message.partition);
+        if (!list) uncommitted.set(message.partition, (list = []));
+        list.push(slot);
+        const run = handle(message, slot).finally(() => {
+          running.delete(run);
+          drain();
+        });
+        running.add(run);
+      }
+      if (stopping) return;
+      if (running.size + queue.length >= concurrency) stream.pause();
+      else stream.resume();
+    }
+
+    stream.on('data', (message) => {
+      queue.push(message);
+      drain();
+    });
+    stream.on('error', (err) => onError(err, 'stream'));
+
+    let closing: Promise<void> | undefined;
+    const subscription: Subscription = {
+      close() {
+        closing ??= (async () => {
+          stopping = true;
+          stream.pause();
+          queue.length = 0;
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            Promise.allSettled([...running]),
+            new Promise<void>((resolve) => (timer = setTimeout(resolve, redeliverAfterMs))),
+          ]);
+          clearTimeout(timer);
+          await stream.close().catch((err: unknown) => onError(err, 'stream close'));
+          await consumer.close().catch((err: unknown) => onError(err, 'consumer close'));
+          await Promise.allSettled([...running]);
+          subscriptions.delete(subscription);
+        })();
+        return closing;
+      },
+    };
+    subscriptions.add(subscription);
+    return subscription;
+  }
+
+  return {
+    kind: 'kafka',
+
+    async publish(topic, messages) {
+      if (messages.length === 0) return;
+      await producer.send({
+        messages: messages.map((m) => ({ topic, key: m.key, value: m.value, headers: { [ID_HEADER]: m.id } })),
+        acks: ProduceAcks.ALL,
+      });
+    },
+
+    subscribe,
+
+    async ping() {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('ping timeout')), 2_000);
+        });
+        await Promise.race([producer.metadata({ topics: [], forceUpdate: true }), timeout]);
+        return true;
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
+    async close() {
+      closed = true;
+      await Promise.all([...subscriptions].map((s) => s.close()));
+      await producer.close();
+    },
+  };
+}

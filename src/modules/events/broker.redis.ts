@@ -1,0 +1,294 @@
+import type { Redis } from 'ioredis';
+import type { Broker, BrokerMessage, SubscribeOptions, Subscription } from './broker.js';
+
+/**
+ * The broker on Redis Streams with consumer groups, shared by any number of service instances.
+ *
+ * Layout, for prefix `p` (default "events"):
+ * - `p:<topic>`  STREAM  one entry per message, fields `id`, `key`, `value`; trimmed with
+ *                        `XADD … MAXLEN ~ maxLen` (default 1,000,000). Trimming drops the oldest
+ *                        entries whether or not every group has read them: size it well above the
+ *                        largest backlog a group may build up.
+ * - consumer groups live on that stream under their own name, created at id 0 with
+ *   `XGROUP CREATE … MKSTREAM`, so a new group reads the topic from its start; members are
+ *   stream consumers named by `SubscribeOptions.consumer`.
+ * Every command touches one key, so the layout works on Redis Cluster as it is.
+ *
+ * Publishing: one MULTI of XADDs per batch; `publish` resolves when Redis has answered them all
+ * (durability beyond that is the server's AOF/replication setting).
+ *
+ * Consuming: each subscription reads with `XREADGROUP … BLOCK` on a connection of its own (a
+ * duplicate of the given client), so blocking reads never stall the shared client, and asks for
+ * at most as many entries as it has free slots (`concurrency`). It acknowledges with XACK after
+ * the handler resolves. While a handler runs, the member refreshes the entry's idle time (XCLAIM
+ * JUSTID to itself, only if it still owns it), so a slow handler is not redelivered elsewhere.
+ *
+ * Redelivery: a failed handler's entry stays in the group's pending list, no longer refreshed;
+ * a dead consumer's entries likewise. Every member runs `XAUTOCLAIM … min-idle redeliverAfterMs`
+ * at subscribe and then about every redeliverAfterMs / 4 (25 ms to 1 s), taking over entries
+ * idle that long: a failed or orphaned message comes back after about redeliverAfterMs, to
+ * whichever member claims it first. A message that always fails comes back forever; parking it
+ * is the consumer's business.
+ *
+ * `close()` stops the members (CLIENT UNBLOCK ends a blocking read at once) and quits the
+ * connections this adapter created; the client it was given is left open.
+ */
+export interface RedisBrokerOptions {
+  /** Key prefix (default "events"). */
+  keyPrefix?: string;
+  /** Approximate stream length cap (`MAXLEN ~`, default 1,000,000). */
+  maxLen?: number;
+  /** Reports failures: `handler` (a handler threw; the message will come back), or Redis errors. */
+  onError?: (err: unknown, where: string) => void;
+}
+
+const DEFAULT_MAX_LEN = 1_000_000;
+const DEFAULT_REDELIVER_AFTER_MS = 5_000;
+
+const defaultOnError = (err: unknown, where: string) => {
+  if (where !== 'handler') console.error(`redis broker: ${where}:`, err);
+};
+
+/**
+ * Refreshes the idle time of entries this consumer still owns (so XAUTOCLAIM leaves them alone).
+ * KEYS[1] stream; ARGV: group, consumer, ids…
+ */
+const LUA_TOUCH = `
+local group, me = ARGV[1], ARGV[2]
+local touched = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], group, ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == me then
+    redis.call('XCLAIM', KEYS[1], group, me, 0, ARGV[i], 'JUSTID')
+    touched = touched + 1
+  end
+end
+return touched
+`;
+
+type RawEntry = [id: string, fields: string[] | null];
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function toMessage(fields: string[]): BrokerMessage {
+  const m: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]!] = fields[i + 1]!;
+  return { id: m.id ?? '', key: m.key ?? '', value: m.value ?? '' };
+}
+
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): Broker {
+  const prefix = opts.keyPrefix ?? 'events';
+  const maxLen = opts.maxLen ?? DEFAULT_MAX_LEN;
+  const onError = opts.onError ?? defaultOnError;
+  const streamKey = (topic: string) => `${prefix}:${topic}`;
+  const subscriptions = new Set<Subscription>();
+  let closed = false;
+
+  async function ensureGroup(key: string, group: string) {
+    try {
+      await redis.xgroup('CREATE', key, group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!errorText(err).startsWith('BUSYGROUP')) throw err;
+    }
+  }
+
+  async function subscribe(
+    topic: string,
+    options: SubscribeOptions,
+    handler: (message: BrokerMessage) => Promise<void>,
+  ): Promise<Subscription> {
+    if (closed) throw new Error('redis broker closed');
+    const key = streamKey(topic);
+    const { group, consumer } = options;
+    const concurrency = Math.max(1, options.concurrency ?? 1);
+    const redeliverAfterMs = options.redeliverAfterMs ?? DEFAULT_REDELIVER_AFTER_MS;
+    const tickMs = Math.min(1_000, Math.max(25, Math.floor(redeliverAfterMs / 4)));
+
+    await ensureGroup(key, group);
+
+    const conn = redis.duplicate();
+    conn.on('error', (err) => onError(err, 'subscriber connection'));
+    let connId = Number(await conn.client('ID'));
+    conn.on('ready', () => {
+      conn.client('ID').then(
+        (id) => (connId = Number(id)),
+        () => {},
+      );
+    });
+
+    let stopping = false;
+    /** Entries taken and not yet finished (handler and ack): the slots in use. */
+    const inFlight = new Map<string, Promise<void>>();
+    /** Entries whose handler is running: kept fresh by the touch timer. */
+    const handling = new Set<string>();
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+
+    function dispatch(entries: RawEntry[]) {
+      for (const [id, fields] of entries) {
+        if (!fields || inFlight.has(id)) continue;
+        const message = toMessage(fields);
+        handling.add(id);
+        const run = (async () => {
+          try {
+            await handler(message);
+          } catch (err) {
+            onError(err, 'handler');
+            return; // left pending: XAUTOCLAIM brings it back
+          } finally {
+            // From here on the entry is not refreshed any more.
+            handling.delete(id);
+          }
+          try {
+            await redis.xack(key, group, id);
+          } catch (err) {
+            onError(err, 'xack'); // still pending: it comes back, and consumers deduplicate
+          }
+        })().finally(() => {
+          inFlight.delete(id);
+          notify();
+        });
+        inFlight.set(id, run);
+      }
+    }
+
+    let cursor = '0-0';
+    let nextClaimAt = 0;
+
+    async function claim(count: number) {
+      const res = (await conn.xautoclaim(key, group, consumer, redeliverAfterMs, cursor, 'COUNT', count)) as [
+        string,
+        RawEntry[],
+        string[]?,
+      ];
+      cursor = res[0];
+      dispatch(res[1]);
+      return res[1].length;
+    }
+
+    async function loop() {
+      let backoff = 50;
+      while (!stopping) {
+        if (inFlight.size >= concurrency) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        const free = concurrency - inFlight.size;
+        try {
+          if (Date.now() >= nextClaimAt) {
+            const claimed = await claim(free);
+            // Keep claiming while a backlog of idle entries remains; otherwise wait a tick.
+            if (cursor === '0-0' || claimed === 0) nextClaimAt = Date.now() + tickMs;
+            if (claimed > 0) continue;
+          }
+          const blockMs = Math.max(1, Math.min(tickMs, nextClaimAt - Date.now()));
+          const res = (await conn.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', free, 'BLOCK', blockMs, 'STREAMS', key, '>')) as
+            | [string, RawEntry[]][]
+            | null;
+          if (res) for (const [, entries] of res) dispatch(entries);
+          backoff = 50;
+        } catch (err) {
+          if (stopping) break;
+          if (errorText(err).startsWith('NOGROUP')) {
+            // The stream was deleted under us: recreate it and the group, read from the start.
+            await ensureGroup(key, group).catch((e: unknown) => onError(e, 'xgroup create'));
+          } else {
+            onError(err, 'xreadgroup');
+          }
+          await sleep(backoff);
+          backoff = Math.min(backoff * 2, 2_000);
+        }
+      }
+    }
+
+    // Keeps running handlers' entries fresh so no other member claims them.
+    const touchTimer = setInterval(
+      () => {
+        if (handling.size === 0) return;
+        redis.eval(LUA_TOUCH, 1, key, group, consumer, ...handling).catch((err: unknown) => onError(err, 'touch'));
+      },
+      Math.max(10, Math.floor(redeliverAfterMs / 3)),
+    );
+    touchTimer.unref();
+
+    const loopDone = loop();
+
+    let closing: Promise<void> | undefined;
+    const subscription: Subscription = {
+      close() {
+        closing ??= (async () => {
+          stopping = true;
+          clearInterval(touchTimer);
+          notify();
+          // End a blocking read now; retry in case the read had not reached the server yet.
+          let done = false;
+          void loopDone.then(() => (done = true));
+          const giveUpAt = Date.now() + 2_000;
+          while (!done) {
+            if (Date.now() > giveUpAt) {
+              conn.disconnect();
+              break;
+            }
+            await redis.call('CLIENT', 'UNBLOCK', connId).catch(() => {});
+            await Promise.race([loopDone, sleep(20)]);
+          }
+          await loopDone;
+          await Promise.allSettled([...inFlight.values()]);
+          // A member that owns nothing any more leaves the group's consumer list.
+          try {
+            const own = (await redis.xpending(key, group, '-', '+', 1, consumer)) as unknown[];
+            if (own.length === 0) await redis.xgroup('DELCONSUMER', key, group, consumer);
+          } catch (err) {
+            onError(err, 'delconsumer');
+          }
+          await conn.quit().catch(() => conn.disconnect());
+          subscriptions.delete(subscription);
+        })();
+        return closing;
+      },
+    };
+    subscriptions.add(subscription);
+    return subscription;
+  }
+
+  return {
+    kind: 'redis',
+
+    async publish(topic, messages) {
+      if (messages.length === 0) return;
+      const key = streamKey(topic);
+      const tx = redis.multi();
+      for (const m of messages) tx.xadd(key, 'MAXLEN', '~', maxLen, '*', 'id', m.id, 'key', m.key, 'value', m.value);
+      const results = await tx.exec();
+      if (!results) throw new Error('redis broker: publish transaction aborted');
+      for (const [err] of results) if (err) throw err;
+    },
+
+    subscribe,
+
+    async ping() {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('ping timeout')), 1_000);
+        });
+        return (await Promise.race([redis.ping(), timeout])) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
+    async close() {
+      closed = true;
+      await Promise.all([...subscriptions].map((s) => s.close()));
+    },
+  };
+}

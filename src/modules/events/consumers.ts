@@ -1,0 +1,157 @@
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import { inTransaction, type Database } from '../../platform/db.js';
+import type { CatalogService } from '../catalog/catalog.service.js';
+import type { RankingsService } from '../rankings/rankings.service.js';
+import type { Broker, Subscription } from './broker.js';
+import { EVENTS_TOPIC, type OutgoingEvent } from './outbox.relay.js';
+
+/**
+ * Applies an event at most once per consumer: the processed_events row and the consumer's own
+ * changes commit in one transaction, so a redelivered event finds its row and does nothing.
+ * Returns false when the event had been applied already.
+ */
+export async function applyOnce(db: Database, consumer: string, eventId: string, apply: () => Promise<void>): Promise<boolean> {
+  return inTransaction(db, async (trx) => {
+    const { rows } = await sql`
+      INSERT INTO processed_events (consumer, event_id) VALUES (${consumer}, ${eventId})
+      ON CONFLICT DO NOTHING RETURNING event_id`.execute(trx);
+    if (rows.length === 0) return false;
+    await apply(); // if it throws, the row is rolled back and the event will come again
+    return true;
+  });
+}
+
+export const wasApplied = async (db: Database, consumer: string, eventId: string): Promise<boolean> =>
+  (await db
+    .selectFrom('processed_events')
+    .select('event_id')
+    .where('consumer', '=', consumer)
+    .where('event_id', '=', eventId)
+    .executeTakeFirst()) !== undefined;
+
+/**
+ * Opens after `threshold` consecutive failures and fails fast for `cooldownMs`; then lets one
+ * attempt through (half-open): success closes it, failure opens it again.
+ */
+export class CircuitBreaker {
+  private failures = 0;
+  private openUntil = 0;
+  constructor(
+    private readonly threshold = 5,
+    private readonly cooldownMs = 5_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get state(): 'closed' | 'open' | 'half-open' {
+    if (this.failures < this.threshold) return 'closed';
+    return this.now() < this.openUntil ? 'open' : 'half-open';
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.state === 'open') throw new Error('circuit open: the endpoint failed repeatedly; not calling it for now');
+    try {
+      const result = await fn();
+      this.failures = 0;
+      return result;
+    } catch (err) {
+      this.failures++;
+      if (this.failures >= this.threshold) this.openUntil = this.now() + this.cooldownMs;
+      throw err;
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sends every reservation.confirmed event to DATA_PLATFORM_URL, at least once: with a timeout,
+ * a few quick retries with backoff, and a circuit breaker. While the platform is down the handler
+ * fails, the broker keeps the event and redelivers it, so an outage delays delivery and loses
+ * nothing. An event already delivered (processed_events) is not sent again.
+ */
+export function dataPlatformExporter(opts: {
+  db: Database;
+  url: string;
+  timeoutMs?: number;
+  retries?: number;
+  breaker?: CircuitBreaker;
+  fetch?: typeof fetch;
+}) {
+  const doFetch = opts.fetch ?? fetch;
+  const breaker = opts.breaker ?? new CircuitBreaker();
+  const retries = opts.retries ?? 2;
+  const CONSUMER = 'data-platform';
+
+  const post = (body: string) =>
+    breaker.run(async () => {
+      const res = await doFetch(opts.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 2_000),
+      });
+      if (!res.ok) throw new Error(`data platform answered ${res.status}`);
+    });
+
+  return async (event: OutgoingEvent, raw: string): Promise<void> => {
+    if (event.type !== 'reservation.confirmed') return;
+    if (await wasApplied(opts.db, CONSUMER, event.id)) return;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await post(raw);
+        break;
+      } catch (err) {
+        if (attempt >= retries || breaker.state === 'open') throw err;
+        await sleep(100 * 4 ** attempt);
+      }
+    }
+    await applyOnce(opts.db, CONSUMER, event.id, async () => {});
+  };
+}
+
+/** Feeds the rankings from confirmations; the rankings store also ignores a repeated event id. */
+export function rankingsUpdater(opts: { db: Database; rankings: RankingsService }) {
+  return async (event: OutgoingEvent): Promise<void> => {
+    if (event.type !== 'reservation.confirmed') return;
+    await applyOnce(opts.db, 'rankings', event.id, () =>
+      opts.rankings.onConfirmed(
+        event as OutgoingEvent & { payload: { concertId: string; scheduleId: string; confirmedAt?: string } },
+        new Date(event.occurredAt),
+      ),
+    );
+  };
+}
+
+/** Drops cached seat maps and availability on every reservation event (dropping twice is harmless). */
+export function cacheInvalidator(opts: { catalog: CatalogService }) {
+  return async (event: OutgoingEvent): Promise<void> => {
+    if (!event.type.startsWith('reservation.')) return;
+    const { scheduleId, concertId } = event.payload as { scheduleId?: string; concertId?: string };
+    if (scheduleId && concertId) await opts.catalog.seatsChanged([{ scheduleId, concertId }]);
+  };
+}
+
+/** Subscribes each consumer as its own group; one member per instance. */
+export async function startConsumers(opts: {
+  broker: Broker;
+  instanceId: string;
+  log: Logger;
+  consumers: Record<string, (event: OutgoingEvent, raw: string) => Promise<void>>;
+  /** A failed event is delivered again after about this long (default 5 s). */
+  redeliverAfterMs?: number;
+}): Promise<Subscription[]> {
+  return Promise.all(
+    Object.entries(opts.consumers).map(([group, handle]) =>
+      opts.broker.subscribe(EVENTS_TOPIC, { group, consumer: opts.instanceId, concurrency: 8, redeliverAfterMs: opts.redeliverAfterMs }, async (message) => {
+        const event = JSON.parse(message.value) as OutgoingEvent;
+        try {
+          await handle(event, message.value);
+        } catch (err) {
+          opts.log.warn({ err, group, eventId: event.id, type: event.type }, 'event handling failed; it will be delivered again');
+          throw err;
+        }
+      }),
+    ),
+  );
+}

@@ -1,0 +1,35 @@
+import { describe } from 'vitest';
+import { createKafkaBroker } from '../../src/modules/events/broker.kafka.js';
+import { describeBrokerContract } from './broker.contract.js';
+
+/**
+ * The shared contract against a real Kafka, only when KAFKA_BROKERS (comma-separated host:port)
+ * is set: no Kafka runs on the development machine. Joining a group triggers a rebalance, so the
+ * suite waits a few seconds after members join before publishing.
+ */
+const brokers = process.env.KAFKA_BROKERS?.split(',')
+  .map((b) => b.trim())
+  .filter(Boolean);
+
+function kafkaSuite(list: string[]) {
+  describeBrokerContract(
+    'contract',
+    async () => {
+      const broker = createKafkaBroker({
+        brokers: list,
+        clientId: 'ticketing-test',
+        onError: (err, where) => {
+          if (where !== 'handler') console.error(`kafka broker ${where}:`, err);
+        },
+      });
+      return { broker, cleanup: () => broker.close() };
+    },
+    { settleMs: 3_000, waitMs: 20_000 },
+  );
+}
+
+if (brokers && brokers.length > 0) {
+  describe('Kafka broker', () => kafkaSuite(brokers));
+} else {
+  describe.skip('Kafka broker (KAFKA_BROKERS unset: skipped)', () => kafkaSuite([]));
+}

@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrokerMessage } from '../../src/modules/events/broker.js';
+import { createRedisBroker } from '../../src/modules/events/broker.redis.js';
+import { describeBrokerContract } from './broker.contract.js';
+
+const redisUrl = process.env.REDIS_URL;
+
+/** Deletes every key under the prefix (SCAN, never KEYS). */
+async function deleteKeys(redis: Redis, prefix: string) {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+/** Handler failures are part of the contract; anything else is worth seeing. */
+const onError = (err: unknown, where: string) => {
+  if (where !== 'handler') console.error(`redis broker ${where}:`, err);
+};
+
+const message = (key = 'k'): BrokerMessage => ({ id: randomUUID(), key, value: JSON.stringify({ n: 1 }) });
+
+function redisSuite(url: string) {
+  describeBrokerContract('contract', async () => {
+    const redis = new Redis(url);
+    const keyPrefix = `test-events-${randomUUID()}`;
+    const broker = createRedisBroker(redis, { keyPrefix, onError });
+    return {
+      broker,
+      async cleanup() {
+        await broker.close();
+        await deleteKeys(redis, keyPrefix);
+        await redis.quit();
+      },
+    };
+  });
+
+  describe('Redis specifics', () => {
+    const keyPrefix = `test-events-${randomUUID()}`;
+    let redis: Redis;
+
+    beforeAll(() => {
+      redis = new Redis(url);
+    });
+    afterAll(async () => {
+      await deleteKeys(redis, keyPrefix);
+      await redis.quit();
+    });
+
+    it('keeps one stream per topic with the message as fields and the group on it', async () => {
+      const broker = createRedisBroker(redis, { keyPrefix, onError });
+      const topic = `t-${randomUUID()}`;
+      const m = message('order-1');
+      await broker.publish(topic, [m]);
+      const sub = await broker.subscribe(topic, { group: 'rankings', consumer: 'c1' }, async () => {});
+      const entries = await redis.xrange(`${keyPrefix}:${topic}`, '-', '+');
+      expect(entries.map(([, fields]) => fields)).toEqual([['id', m.id, 'key', 'order-1', 'value', m.value]]);
+      const groups = (await redis.call('XINFO', 'GROUPS', `${keyPrefix}:${topic}`)) as unknown[][];
+      expect(groups.map((g) => g[1])).toEqual(['rankings']);
+      await sub.close();
+      await broker.close();
+      expect(await redis.ping()).toBe('PONG'); // close() leaves the caller's client alone
+    });
+
+    it('reads on a connection of its own, never blocking the shared client', async () => {
+      const broker = createRedisBroker(redis, { keyPrefix, onError });
+      const topic = `t-${randomUUID()}`;
+      const sub = await broker.subscribe(topic, { group: 'g', consumer: 'c1' }, async () => {});
+      await sleep(50);
+      const sharedId = Number(await redis.client('ID'));
+      const clients = String(await redis.call('CLIENT', 'LIST')).split('\n');
+      const readers = clients.filter((line) => / cmd=xreadgroup /.test(line));
+      const readerIds = readers.map((line) => Number(/(?:^|\s)id=(\d+)/.exec(line)?.[1]));
+      expect(readerIds.length).toBeGreaterThan(0);
+      expect(readerIds).not.toContain(sharedId);
+      expect(await broker.ping()).toBe(true);
+
+      const before = readerIds.length;
+      await broker.close();
+      const after = String(await redis.call('CLIENT', 'LIST'))
+        .split('\n')
+        .filter((line) => / cmd=xreadgroup /.test(line));
+      expect(after.length).toBeLessThan(before); // its reading connection is gone
+      await sub.close(); // already closed: a no-op
+    });
+
+    it('reclaims the pending entries of a consumer that died without acknowledging', async () => {
+      const broker = createRedisBroker(redis, { keyPrefix, onError });
+      const topic = `t-${randomUUID()}`;
+      const key = `${keyPrefix}:${topic}`;
+      await redis.xgroup('CREATE', key, 'g', '0', 'MKSTREAM');
+      const [m1, m2] = [message(), message()];
+      await broker.publish(topic, [m1!, m2!]);
+      // A consumer reads both and crashes: they stay pending under its name.
+      const ghost = redis.duplicate();
+      await ghost.call('XREADGROUP', 'GROUP', 'g', 'ghost', 'COUNT', 10, 'STREAMS', key, '>');
+      ghost.disconnect();
+
+      const seen: BrokerMessage[] = [];
+      const sub = await broker.subscribe(topic, { group: 'g', consumer: 'heir', redeliverAfterMs: 150 }, async (m) => {
+        seen.push(m);
+      });
+      const deadline = Date.now() + 5_000;
+      while (seen.length < 2 && Date.now() < deadline) await sleep(10);
+      expect(seen).toEqual([m1, m2]);
+      await sleep(100);
+      const pending = (await redis.xpending(key, 'g')) as [number, ...unknown[]];
+      expect(pending[0]).toBe(0); // acknowledged
+      await sub.close();
+      await broker.close();
+    });
+
+    it('does not redeliver a message whose handler runs longer than redeliverAfterMs', async () => {
+      const broker = createRedisBroker(redis, { keyPrefix, onError });
+      const topic = `t-${randomUUID()}`;
+      const byMember: string[] = [];
+      const slow = async () => {
+        await sleep(500);
+      };
+      const a = await broker.subscribe(topic, { group: 'g', consumer: 'a', redeliverAfterMs: 100 }, async () => {
+        byMember.push('a');
+        await slow();
+      });
+      const b = await broker.subscribe(topic, { group: 'g', consumer: 'b', redeliverAfterMs: 100 }, async () => {
+        byMember.push('b');
+        await slow();
+      });
+      await broker.publish(topic, [message()]);
+      await sleep(800);
+      expect(byMember).toHaveLength(1);
+      await Promise.all([a.close(), b.close()]);
+      await broker.close();
+    });
+
+    it('trims each stream to about maxLen', async () => {
+      const broker = createRedisBroker(redis, { keyPrefix, maxLen: 10, onError });
+      const topic = `t-${randomUUID()}`;
+      for (let i = 0; i < 5; i++) await broker.publish(topic, Array.from({ length: 200 }, () => message()));
+      const len = await redis.xlen(`${keyPrefix}:${topic}`);
+      expect(len).toBeGreaterThanOrEqual(10);
+      expect(len).toBeLessThan(1_000); // "~": whole macro nodes go, so a little over maxLen stays
+      await broker.close();
+    });
+
+    it('fails publish and ping while Redis cannot be reached', async () => {
+      const dead = new Redis({ port: 1, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+      dead.on('error', () => {});
+      const broker = createRedisBroker(dead, { keyPrefix, onError });
+      await expect(broker.publish('t', [message()])).rejects.toThrow();
+      expect(await broker.ping()).toBe(false);
+      await broker.close();
+      dead.disconnect();
+    });
+  });
+}
+
+if (redisUrl) {
+  describe('Redis Streams broker', () => redisSuite(redisUrl));
+} else {
+  describe.skip('Redis Streams broker (REDIS_URL unset: skipped)', () => redisSuite('redis://unused'));
+}
