@@ -15,6 +15,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { Redis } from 'ioredis';
+import { createRedisBroker } from '../src/modules/events/broker.redis.js';
+import { EVENTS_TOPIC } from '../src/modules/events/outbox.relay.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -122,7 +125,7 @@ type Request = autocannon.Request;
 async function measure(
   scenario: string,
   url: string,
-  opts: { requests?: Request[]; amount?: number; pid?: number },
+  opts: { requests?: Request[]; amount?: number; pid?: number; rate?: number },
 ): Promise<Omit<Row, 'ratioToBare'>> {
   const pid = opts.pid ?? servicePid;
   const cpuBefore = cpuSeconds(pid);
@@ -130,6 +133,7 @@ async function measure(
     url,
     connections,
     ...(opts.amount ? { amount: opts.amount } : { duration }),
+    ...(opts.rate ? { overallRate: opts.rate } : {}),
     requests: opts.requests,
   } as autocannon.Options);
   const cpuAfter = cpuSeconds(pid);
@@ -185,7 +189,8 @@ async function main() {
     const secrets = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8'));
     const sharedDatabaseUrl =
       databaseUrl ?? `postgres://postgres:${encodeURIComponent(secrets.databasePassword)}@127.0.0.1:${pgPort}/postgres`;
-    // A second instance on the same database with the hot-read cache off, for the cached/uncached ratio.
+    // A second instance on the same database with the hot-read cache and the outbox relay off, for the
+    // cached/uncached seat map and the payment throughput with and without the relay.
     const uncachedPort = await freePort();
     const uncachedBase = `http://127.0.0.1:${uncachedPort}`;
     uncachedService = startProcess('src/main.ts', {
@@ -193,6 +198,7 @@ async function main() {
       PORT: String(uncachedPort),
       DATABASE_URL: sharedDatabaseUrl,
       CACHE_ENABLED: 'false',
+      OUTBOX_RELAY_ENABLED: 'false',
     });
     await waitReady(`${uncachedBase}/health/ready`, uncachedService);
     // With REDIS_URL, another instance on the same database keeps the waiting room in Redis.
@@ -322,22 +328,30 @@ async function main() {
       }),
     );
 
-    let p = 0;
-    const toPay = held.slice(0, 30_000);
-    add(
-      await measure(`payments (${toPay.length} holds)`, `${base}/payments`, {
-        amount: toPay.length,
+    // Payments: the holds are split between the instance with the outbox relay running and the one
+    // without it (and, with Redis, a share for the event-lag run below).
+    const shares = redisBase ? 3 : 2;
+    const share = Math.floor(held.length / shares);
+    const payOn = async (label: string, instance: string, pid: number | undefined, holds: typeof held, rate?: number) => {
+      let p = 0;
+      return measure(label, `${instance}/payments`, {
+        pid,
+        amount: holds.length,
+        ...(rate ? { rate } : {}),
         requests: [
           {
             method: 'POST',
             setupRequest: (req: Request) => {
-              const h = toPay[p++ % toPay.length]!;
-              return { ...req, headers: booking(h.user, spreadConcert.id), body: JSON.stringify({ reservationId: h.id }) };
+              const h = holds[p++ % holds.length]!;
+              return { ...req, headers: booking(h.user, spreadConcert.id, instance), body: JSON.stringify({ reservationId: h.id }) };
             },
           } as Request,
         ],
-      }),
-    );
+      });
+    };
+    add(await payOn(`payments (${share} holds)`, base, service.pid, held.slice(0, share)));
+    await joinAll(uncachedBase, spreadConcert.id);
+    add(await payOn(`payments, outbox relay off (${share} holds)`, uncachedBase, uncachedService.pid, held.slice(share, 2 * share)));
 
     // ---- waiting room: joins (each a new place: user x concert), status polls, gated seat map
     const queueConcerts = 40;
@@ -389,6 +403,42 @@ async function main() {
       }
     }
 
+    // ---- events: commit-to-consumer lag through the outbox relay and Redis Streams at 1,000 payments/s
+    let eventLag: { events: number; p50Ms: number; p99Ms: number; eventsPerSecond: number } | undefined;
+    if (redisBase && redisService) {
+      const lagRedis = new Redis(process.env.REDIS_URL!);
+      const broker = createRedisBroker(lagRedis);
+      const lags: number[] = [];
+      let first = Infinity;
+      let last = 0;
+      const startedAt = Date.now();
+      const sub = await broker.subscribe(EVENTS_TOPIC, { group: `bench-lag-${startedAt}`, consumer: 'bench', concurrency: 64 }, async (m) => {
+        const event = JSON.parse(m.value) as { type: string; occurredAt: string };
+        const now = Date.now();
+        if (event.type !== 'reservation.confirmed' || Date.parse(event.occurredAt) < startedAt) return;
+        lags.push(now - Date.parse(event.occurredAt));
+        first = Math.min(first, now);
+        last = Math.max(last, now);
+      });
+      await joinAll(redisBase, spreadConcert.id);
+      const holds = held.slice(2 * share, 3 * share).slice(0, 1_000 * duration);
+      add(await payOn(`payments @1000/s, Redis relay (${holds.length})`, redisBase, redisService.pid, holds, 1_000));
+      const deadline = Date.now() + 10_000;
+      while (lags.length < holds.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await sub.close();
+      await broker.close();
+      await lagRedis.quit();
+      lags.sort((a, b) => a - b);
+      const pct = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? NaN;
+      eventLag = {
+        events: lags.length,
+        p50Ms: pct(0.5),
+        p99Ms: pct(0.99),
+        eventsPerSecond: Math.round(lags.length / Math.max(0.001, (last - first) / 1000)),
+      };
+      console.log(`  event lag, commit to consumer: ${JSON.stringify(eventLag)}`);
+    }
+
     // ---- invariants, with SQL
     const client = new pg.Client({ connectionString: sharedDatabaseUrl });
     await client.connect();
@@ -416,7 +466,7 @@ async function main() {
     mkdirSync(join(args.out, '..'), { recursive: true });
     writeFileSync(
       args.out,
-      `${JSON.stringify({ at: new Date().toISOString(), duration, connections, database: databaseUrl ? 'DATABASE_URL' : 'embedded', rows, invariants }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), duration, connections, database: databaseUrl ? 'DATABASE_URL' : 'embedded', rows, eventLag, invariants }, null, 2)}\n`,
     );
     if (violations > 0) process.exitCode = 1;
   } finally {

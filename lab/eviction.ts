@@ -293,7 +293,7 @@ function findings(rows: EvictionRow[], throughput: Throughput[]): string[] {
       .filter(([, w]) => w.lowest > 0)
       .sort((a, b) => b[1].lowest - a[1].lowest || b[1].alone - a[1].alone);
     const describeWins = ([p, w]: [PolicyName, { lowest: number; alone: number }]) =>
-      `${DISPLAY[p]} ${w.lowest}/${SIZE_RATIOS.length}${w.alone !== w.lowest ? ` (alone at ${w.alone})` : ''}`;
+      `${DISPLAY[p]} ${w.lowest}/${SIZE_RATIOS.length}${w.alone === w.lowest ? '' : w.alone === 0 ? ' (all tied)' : ` (alone at ${w.alone})`}`;
     const beatLru = SIZE_RATIOS.filter((size) =>
       MODERN.some((p) => missOf(rows, p, name, size) < missOf(rows, 'lru', name, size) - 1e-9),
     ).length;
@@ -301,8 +301,9 @@ function findings(rows: EvictionRow[], throughput: Throughput[]): string[] {
       const n = SIZE_RATIOS.filter((size) => missOf(rows, p, name, size) < missOf(rows, 'lru', name, size) - 1e-9).length;
       return `${DISPLAY[p]} ${n}`;
     }).join(', ');
+    const top = ranked.filter(([, w]) => w.lowest === ranked[0]![1].lowest).map(([p]) => DISPLAY[p]);
     lines.push(
-      `- **${name}**: best at most sizes: **${DISPLAY[ranked[0]![0]]}**. Sizes with the lowest miss ratio: ` +
+      `- **${name}**: best at most sizes: **${top.join(' = ')}**${top.length > 1 ? ' (tied)' : ''}. Sizes with the lowest miss ratio: ` +
         `${ranked.map(describeWins).join(', ')}${allTie ? `; all six tie at ${allTie} size${allTie === 1 ? '' : 's'}` : ''}. ` +
         `SIEVE, S3-FIFO or W-TinyLFU beats LRU at ${beatLru} of ${SIZE_RATIOS.length} sizes (${perModern}).`,
     );

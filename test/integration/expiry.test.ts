@@ -58,3 +58,40 @@ describe('hold expiry, end to end with HOLD_TTL_SECONDS=1', () => {
     expect((await hold(t.app, user, schedule.id, 4)).statusCode).toBe(201);
   });
 });
+
+describe('the sweeper loop', () => {
+  it('marks due holds EXPIRED on its own within about one interval and reports the freed seats', async () => {
+    const { startSweeper } = await import('../../src/modules/reservations/reservations.sweeper.js');
+    const pino = (await import('pino')).default;
+    const schedule = (await createConcert(t.app)).schedules[0]!;
+    const user = await createUser(t.app);
+    const r = (await hold(t.app, user, schedule.id, 9)).json();
+    const freed: { scheduleId: string }[] = [];
+    let housekept = 0;
+    const sweeper = startSweeper({
+      db: t.db,
+      clock: t.services.clock,
+      intervalMs: 100,
+      log: pino({ level: 'silent' }),
+      onSeatsFreed: async (seats) => {
+        freed.push(...seats);
+      },
+      housekeeping: async () => {
+        housekept++;
+      },
+    });
+    try {
+      const deadline = Date.now() + 3_000;
+      let status = 'HELD';
+      while (status !== 'EXPIRED' && Date.now() < deadline) {
+        await sleep(50);
+        status = (await t.db.selectFrom('reservations').select('status').where('id', '=', r.id).executeTakeFirstOrThrow()).status;
+      }
+      expect(status).toBe('EXPIRED');
+      expect(freed.some((f) => f.scheduleId === schedule.id)).toBe(true);
+      expect(housekept).toBeGreaterThanOrEqual(1);
+    } finally {
+      await sweeper.stop();
+    }
+  });
+});

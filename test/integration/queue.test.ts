@@ -171,3 +171,50 @@ describe('active period', () => {
     expect((await status(t, user, concert.id, token)).json().status).toBe('EXPIRED');
   });
 });
+
+describe('admission ticker', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ QUEUE_MAX_ACTIVE: '1', QUEUE_ADMIT_PER_SECOND: '1000' });
+  });
+  afterAll(() => t.close());
+
+  it('refills a freed place within a tick, and pauses while the database is not ready', async () => {
+    const { startQueueTicker } = await import('../../src/modules/queue/queue.ticker.js');
+    const pino = (await import('pino')).default;
+    let databaseUp = true;
+    const pauses: boolean[] = [];
+    const ticker = startQueueTicker({
+      queue: t.services.queue,
+      intervalMs: 20,
+      databaseReady: async () => databaseUp,
+      log: pino({ level: 'silent' }),
+      onPaused: (paused) => pauses.push(paused),
+    });
+    try {
+      const concert = await createConcert(t.app);
+      const [first, second, third] = [await createUser(t.app), await createUser(t.app), await createUser(t.app)];
+      const a = (await join(t, first, concert.id)).json();
+      const b = (await join(t, second, concert.id)).json();
+      const c = (await join(t, third, concert.id)).json();
+      expect([a.status, b.status, c.status]).toEqual(['ACTIVE', 'WAITING', 'WAITING']);
+
+      await t.app.inject({ method: 'DELETE', url: `/concerts/${concert.id}/queue`, headers: { ...bearer(first.token), 'queue-token': a.token } });
+      await new Promise((r) => setTimeout(r, 150));
+      expect((await status(t, second, concert.id, b.token)).json().status).toBe('ACTIVE');
+
+      databaseUp = false;
+      await new Promise((r) => setTimeout(r, 60));
+      await t.app.inject({ method: 'DELETE', url: `/concerts/${concert.id}/queue`, headers: { ...bearer(second.token), 'queue-token': b.token } });
+      await new Promise((r) => setTimeout(r, 150));
+      expect((await status(t, third, concert.id, c.token)).json()).toMatchObject({ status: 'WAITING', position: 1 });
+
+      databaseUp = true;
+      await new Promise((r) => setTimeout(r, 150));
+      expect((await status(t, third, concert.id, c.token)).json().status).toBe('ACTIVE');
+      expect(pauses).toEqual([true, false]);
+    } finally {
+      await ticker.stop();
+    }
+  });
+});
