@@ -147,10 +147,7 @@ const payHoldStatement = precompiled(
           'reservation.confirmed',
           'confirmed',
           col('confirmed', 'id'),
-          reservationPayload('confirmed', {
-            confirmedAt: isoSql(col('confirmed', 'confirmed_at')),
-            paymentId: sql`${p.paymentId}::text`,
-          }),
+          reservationPayload('confirmed', { confirmedAt: isoSql(col('confirmed', 'confirmed_at')) }),
           p.now,
         ),
       )}
