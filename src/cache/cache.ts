@@ -107,6 +107,19 @@ export function createCache<V>(opts: CacheOptions<V>, deps: CacheDeps): Cache<V>
     return entry;
   }
 
+  /**
+   * Under a lease: look in L2 once more first, since the previous holder may have stored a fresh
+   * value between our read and our lease (double-checked), and only then recompute.
+   */
+  async function leasedRefresh(key: string, loader: () => Promise<V>): Promise<CacheEntry<V>> {
+    const shared = await readL2(key);
+    if (shared && clock.now().getTime() < shared.freshUntil) {
+      l1.set(key, shared);
+      return shared;
+    }
+    return flight(key, loader);
+  }
+
   /** One load per key at a time in this process; the map is cleared whether it succeeds or not. */
   function flight(key: string, loader: () => Promise<V>): Promise<CacheEntry<V>> {
     let pending = flights.get(key);
@@ -119,7 +132,7 @@ export function createCache<V>(opts: CacheOptions<V>, deps: CacheDeps): Cache<V>
 
   function refreshInBackground(key: string, loader: () => Promise<V>) {
     if (flights.has(key)) return;
-    void withLease(key, () => flight(key, loader)).catch(() => {});
+    void withLease(key, () => leasedRefresh(key, loader)).catch(() => {});
   }
 
   /** Runs fn only if this instance gets the key's lease (always, without Redis). */
@@ -143,7 +156,7 @@ export function createCache<V>(opts: CacheOptions<V>, deps: CacheDeps): Cache<V>
       }
       return (await local).value;
     }
-    const fresh = await withLease(key, () => flight(key, loader));
+    const fresh = await withLease(key, () => leasedRefresh(key, loader));
     if (fresh) return fresh.value;
     if (stale) {
       count('staleServed');
@@ -172,10 +185,13 @@ export function createCache<V>(opts: CacheOptions<V>, deps: CacheDeps): Cache<V>
         l1.delete(key);
         entry = undefined;
       }
-      if (!entry) {
-        entry = await readL2(key);
-        if (entry && now < entry.staleUntil) l1.set(key, entry);
-        else entry = undefined;
+      if (!entry || (useL2 && now >= entry.freshUntil)) {
+        // Missing or stale here: another instance may already have put a fresher value in L2.
+        const shared = await readL2(key);
+        if (shared && now < shared.staleUntil && (!entry || shared.freshUntil > entry.freshUntil)) {
+          l1.set(key, shared);
+          entry = shared;
+        }
       }
       if (entry && now < entry.freshUntil) {
         // XFetch: the closer to expiry and the slower the value is to compute, the likelier a

@@ -197,6 +197,18 @@ withRedis(`two tiers over Redis${REDIS_URL ? '' : ' (REDIS_URL unset: skipped)'}
     expect(load.calls()).toBe(1);
   });
 
+  it('an instance whose L1 copy went stale takes the fresh value another instance put in L2', async () => {
+    const opts = options('lock', { ttlMs: 150, staleMs: 5_000 });
+    const [a, b] = [createCache(opts, await instance()), createCache(opts, await instance())];
+    const load = loader(['v1', 'v2', 'v3']);
+    expect(await a.get('k', load)).toBe('v1');
+    expect(await b.get('k', load)).toBe('v1'); // from L2, now in b's L1
+    await sleep(200); // both L1 copies are stale
+    expect(await a.get('k', load)).toBe('v2'); // a holds the lease and recomputes
+    expect(await b.get('k', load)).toBe('v2'); // b finds a's value in L2 instead of recomputing
+    expect(load.calls()).toBe(2);
+  });
+
   it('lock: when the lease holder dies, its lease expires and the others recover', async () => {
     const opts = options('lock', { leaseMs: 300, lockWaitMs: 150 });
     const deps = await instance();

@@ -69,6 +69,9 @@ describe('metrics and docs', () => {
       '/admin/concerts',
       '/health/live',
       '/health/ready',
+      '/concerts/{concertId}/queue',
+      '/rankings/sellouts',
+      '/rankings/concerts',
     ]) {
       expect(doc.paths, path).toHaveProperty([path]);
     }
