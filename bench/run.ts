@@ -172,11 +172,15 @@ async function main() {
     QUEUE_ADMIT_PER_SECOND: '1000000',
   };
   const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
+  const withRedis = Boolean(process.env.REDIS_URL);
   const service = startProcess('src/main.ts', {
     ...serviceEnv,
     PORT: String(servicePort),
     DATA_DIR: dataDir,
     EMBEDDED_PG_PORT: String(pgPort),
+    // With Redis, only the Redis instance relays, as in a deployment where every relay publishes
+    // to the same broker (a relay here would send half the events to an in-process broker).
+    OUTBOX_RELAY_ENABLED: withRedis ? 'false' : 'true',
   });
   servicePid = service.pid ?? 0;
   const bareUrl = `http://127.0.0.1:${barePort}`;
@@ -199,6 +203,7 @@ async function main() {
       DATABASE_URL: sharedDatabaseUrl,
       CACHE_ENABLED: 'false',
       OUTBOX_RELAY_ENABLED: 'false',
+      ...(withRedis ? { REDIS_URL: process.env.REDIS_URL! } : {}),
     });
     await waitReady(`${uncachedBase}/health/ready`, uncachedService);
     // With REDIS_URL, another instance on the same database keeps the waiting room in Redis.
@@ -349,9 +354,15 @@ async function main() {
         ],
       });
     };
-    add(await payOn(`payments (${share} holds)`, base, service.pid, held.slice(0, share)));
+    // With and without the relay, on instances that differ in nothing else that a payment touches.
+    if (redisBase && redisService) {
+      await joinAll(redisBase, spreadConcert.id);
+      add(await payOn(`payments, relay on, Redis (${share})`, redisBase, redisService.pid, held.slice(0, share)));
+    } else {
+      add(await payOn(`payments, relay on (${share})`, base, service.pid, held.slice(0, share)));
+    }
     await joinAll(uncachedBase, spreadConcert.id);
-    add(await payOn(`payments, outbox relay off (${share} holds)`, uncachedBase, uncachedService.pid, held.slice(share, 2 * share)));
+    add(await payOn(`payments, relay off (${share})`, uncachedBase, uncachedService.pid, held.slice(share, 2 * share)));
 
     // ---- waiting room: joins (each a new place: user x concert), status polls, gated seat map
     const queueConcerts = 40;
@@ -420,7 +431,6 @@ async function main() {
         first = Math.min(first, now);
         last = Math.max(last, now);
       });
-      await joinAll(redisBase, spreadConcert.id);
       const holds = held.slice(2 * share, 3 * share).slice(0, 1_000 * duration);
       add(await payOn(`payments @1000/s, Redis relay (${holds.length})`, redisBase, redisService.pid, holds, 1_000));
       const deadline = Date.now() + 10_000;
