@@ -42,6 +42,9 @@ async function main() {
 
   const db = createDb({ connectionString, poolSize: config.DATABASE_POOL_SIZE });
   await migrateToLatest(db);
+  // Background work (relay, consumers, sweeper) has connections of its own, so a saturated request
+  // pool can delay it only through the database itself, never by queueing it behind requests.
+  const backgroundDb = createDb({ connectionString, poolSize: 4 });
 
   const redis = config.REDIS_URL ? createRedis(config.REDIS_URL) : undefined;
   const cacheBus = redis ? await createRedisBus(redis, redis.duplicate()) : undefined;
@@ -73,7 +76,7 @@ async function main() {
 
   const app = await buildApp(deps, services);
   const sweeper = startSweeper({
-    db,
+    db: backgroundDb,
     clock: services.clock,
     intervalMs: config.HOLD_SWEEP_INTERVAL_MS,
     log,
@@ -83,7 +86,7 @@ async function main() {
   });
   registerOutboxGauges(metrics, () => outboxHealth(db));
   const relay = config.OUTBOX_RELAY_ENABLED ? startRelay({
-    db,
+    db: backgroundDb,
     broker,
     clock: services.clock,
     log,
@@ -95,9 +98,9 @@ async function main() {
     instanceId: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     log,
     consumers: {
-      rankings: rankingsUpdater({ db, rankings: services.rankings }),
+      rankings: rankingsUpdater({ db: backgroundDb, rankings: services.rankings }),
       'cache-invalidation': cacheInvalidator({ catalog: services.catalog }),
-      ...(config.DATA_PLATFORM_URL ? { 'data-platform': dataPlatformExporter({ db, url: config.DATA_PLATFORM_URL }) } : {}),
+      ...(config.DATA_PLATFORM_URL ? { 'data-platform': dataPlatformExporter({ db: backgroundDb, url: config.DATA_PLATFORM_URL }) } : {}),
     },
   });
   // Without Redis the rankings live in this process: start them from what PostgreSQL knows.
@@ -105,7 +108,7 @@ async function main() {
   const ticker = startQueueTicker({
     queue: services.queue,
     intervalMs: config.QUEUE_TICK_MS,
-    databaseReady: () => databaseReady(db),
+    databaseReady: () => databaseReady(backgroundDb),
     log,
     onAdmitted: (n) => metrics.queueAdmitted.inc(n),
   });
@@ -123,7 +126,7 @@ async function main() {
       await broker.close();
       await cacheBus?.close();
       await redis?.quit();
-      await db.destroy();
+      await Promise.all([db.destroy(), backgroundDb.destroy()]);
       await embedded?.stop();
     } catch (err) {
       log.error({ err }, 'error during shutdown');
