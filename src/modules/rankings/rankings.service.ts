@@ -35,12 +35,13 @@ export function createRankingsService(deps: { db: Database; store: RankingsStore
     async onConfirmed(event: { id: string; payload: { concertId: string; scheduleId: string; confirmedAt?: string } }, at: Date) {
       const confirmedAt = event.payload.confirmedAt ? new Date(event.payload.confirmedAt) : at;
       await store.recordConfirmation(event.id, event.payload.concertId, confirmedAt.getTime());
-      const { rows } = await sql<{ seat_count: number; booking_opens_at: Date; sold: number }>`
-        SELECT s.seat_count, s.booking_opens_at,
-               (SELECT count(*)::int FROM seats WHERE schedule_id = s.id AND status = 'SOLD') AS sold
+      // Sold out when no seat is left unsold: the scan stops at the first one it finds.
+      const { rows } = await sql<{ booking_opens_at: Date; sold_out: boolean }>`
+        SELECT s.booking_opens_at,
+               NOT EXISTS (SELECT 1 FROM seats WHERE schedule_id = s.id AND status <> 'SOLD') AS sold_out
           FROM schedules s WHERE s.id = ${event.payload.scheduleId}`.execute(db);
       const schedule = rows[0];
-      if (schedule && schedule.sold >= schedule.seat_count) {
+      if (schedule?.sold_out) {
         await store.recordSellout(event.payload.scheduleId, secondsToSellOut(schedule.booking_opens_at, confirmedAt));
       }
     },
