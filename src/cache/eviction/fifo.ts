@@ -1,4 +1,5 @@
-import type { EvictionPolicy } from './policy.js';
+import { LinkedLists } from './list.js';
+import { SlotPolicy } from './table.js';
 
 /**
  * FIFO: evict in insertion order, ignoring hits.
@@ -7,98 +8,50 @@ import type { EvictionPolicy } from './policy.js';
  * (oldest) is evicted first. `get`, `peek` and `set` on a resident key change no order (a
  * replaced value keeps its queue position). `delete` unlinks the key.
  *
- * Layout: a Map from key to slot, and a circular doubly linked list over Int32Array slot indices
- * with a sentinel at index `capacity` (`newer[sentinel]` is the oldest, `older[sentinel]` the
- * newest). O(1) per operation, no allocation after construction apart from the Map's own.
+ * Layout: the {@link SlotPolicy} table (Map key → slot) and one {@link LinkedLists} queue over
+ * the slots, oldest first. O(1) per operation, no allocation after construction apart from the
+ * Map's own.
  */
-export class FifoPolicy<K, V> implements EvictionPolicy<K, V> {
+export class FifoPolicy<K, V> extends SlotPolicy<K, V> {
   readonly name = 'fifo' as const;
-  readonly capacity: number;
-  private readonly index = new Map<K, number>();
-  private readonly keyOf: (K | undefined)[];
-  private readonly valueOf: (V | undefined)[];
-  private readonly newer: Int32Array;
-  private readonly older: Int32Array;
-  private readonly freeSlots: Int32Array;
-  private freeCount = 0;
-  private used = 0;
+  declare private readonly queue: LinkedLists;
+  declare private readonly q: number; // the queue's sentinel
 
   constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
-    }
-    this.capacity = capacity;
-    this.keyOf = new Array<K | undefined>(capacity).fill(undefined);
-    this.valueOf = new Array<V | undefined>(capacity).fill(undefined);
-    this.newer = new Int32Array(capacity + 1);
-    this.older = new Int32Array(capacity + 1);
-    this.freeSlots = new Int32Array(capacity);
-    this.newer[capacity] = capacity;
-    this.older[capacity] = capacity;
-  }
-
-  get size(): number {
-    return this.index.size;
+    super(capacity);
+    this.queue = new LinkedLists(capacity, 1);
+    this.q = this.queue.sentinel(0);
   }
 
   get(key: K): V | undefined {
-    const slot = this.index.get(key);
-    return slot === undefined ? undefined : this.valueOf[slot];
-  }
-
-  peek(key: K): V | undefined {
-    const slot = this.index.get(key);
-    return slot === undefined ? undefined : this.valueOf[slot];
+    return this.table.peek(key);
   }
 
   set(key: K, value: V): void {
-    const found = this.index.get(key);
-    if (found !== undefined) {
-      this.valueOf[found] = value;
+    const table = this.table;
+    const found = table.slotOf(key);
+    if (found >= 0) {
+      table.valueOf[found] = value;
       return;
     }
-    if (this.index.size >= this.capacity) this.evict();
-    const slot = this.freeCount > 0 ? this.freeSlots[--this.freeCount]! : this.used++;
-    this.keyOf[slot] = key;
-    this.valueOf[slot] = value;
-    const sentinel = this.capacity;
-    const newest = this.older[sentinel]!;
-    this.older[slot] = newest;
-    this.newer[slot] = sentinel;
-    this.newer[newest] = slot;
-    this.older[sentinel] = slot;
-    this.index.set(key, slot);
+    if (table.size >= this.capacity) this.remove(this.queue.first(this.q));
+    this.queue.pushLast(this.q, table.store(key, value));
   }
 
   delete(key: K): boolean {
-    const slot = this.index.get(key);
-    if (slot === undefined) return false;
+    const slot = this.table.slotOf(key);
+    if (slot < 0) return false;
     this.remove(slot);
     return true;
   }
 
   clear(): void {
-    this.index.clear();
-    this.keyOf.fill(undefined);
-    this.valueOf.fill(undefined);
-    this.newer[this.capacity] = this.capacity;
-    this.older[this.capacity] = this.capacity;
-    this.freeCount = 0;
-    this.used = 0;
-  }
-
-  private evict(): void {
-    this.remove(this.newer[this.capacity]!);
+    this.table.clear();
+    this.queue.reset();
   }
 
   private remove(slot: number): void {
-    const before = this.older[slot]!;
-    const after = this.newer[slot]!;
-    this.newer[before] = after;
-    this.older[after] = before;
-    this.index.delete(this.keyOf[slot] as K);
-    this.keyOf[slot] = undefined;
-    this.valueOf[slot] = undefined;
-    this.freeSlots[this.freeCount++] = slot;
+    this.queue.unlink(slot);
+    this.table.forget(slot);
   }
 }

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { EvictionPolicy } from './policy.js';
+import { checkCapacity } from './table.js';
 
 // lru-cache requires non-nullish keys and values in its types; the adapter keeps the generic
 // interface and casts at the boundary (a nullish key still works: lru-cache keys a Map).
@@ -19,10 +20,7 @@ export class LruPolicy<K, V> implements EvictionPolicy<K, V> {
   private readonly cache: LRUCache<AnyKey, AnyKey>;
 
   constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
-    }
-    this.capacity = capacity;
+    this.capacity = checkCapacity(capacity);
     this.cache = new LRUCache<AnyKey, AnyKey>({ max: capacity });
   }
 

@@ -1,4 +1,5 @@
-import type { EvictionPolicy } from './policy.js';
+import { LinkedLists, SlotPool } from './list.js';
+import { SlotPolicy } from './table.js';
 
 const SMALL = 0;
 const MAIN = 1;
@@ -22,217 +23,159 @@ const MAIN = 1;
  *   `freq − 1`; otherwise evict it and stop.
  * - `delete` removes a resident key from S or M and leaves G untouched.
  *
- * Layout: one Map key → slot for residents and ghosts. Slots `[0, capacity)` are resident,
- * `[capacity, capacity + ghostCapacity)` are ghost slots (key only). All three queues are
- * circular doubly linked lists over the same Int32Arrays, each with its own sentinel slot.
- * O(1) amortised: every reinsertion in M spends one of at most 3 frequency units.
+ * Layout: the {@link SlotPolicy} table (Map key → slot), its Map also holding the ghosts. Slots
+ * `[0, capacity)` are resident, `[capacity, capacity + ghostCapacity)` are ghost slots (key
+ * only, from their own pool). The three queues are one {@link LinkedLists} over all slots,
+ * tail (oldest) first. O(1) amortised: every reinsertion in M spends one of at most 3 frequency
+ * units.
  */
-export class S3FifoPolicy<K, V> implements EvictionPolicy<K, V> {
+export class S3FifoPolicy<K, V> extends SlotPolicy<K, V> {
   readonly name = 's3fifo' as const;
-  readonly capacity: number;
-  readonly smallTarget: number;
-  readonly ghostCapacity: number;
-  private readonly index = new Map<K, number>();
-  private readonly keyOf: (K | undefined)[];
-  private readonly valueOf: (V | undefined)[];
-  private readonly newer: Int32Array;
-  private readonly older: Int32Array;
-  private readonly freq: Uint8Array;
-  private readonly queueOf: Uint8Array;
-  private readonly freeSlots: Int32Array;
-  private readonly freeGhostSlots: Int32Array;
-  private readonly smallQ: number;
-  private readonly mainQ: number;
-  private readonly ghostQ: number;
-  private freeCount = 0;
-  private used = 0;
-  private freeGhostCount = 0;
-  private usedGhost = 0;
+  declare readonly smallTarget: number;
+  declare readonly ghostCapacity: number;
+  declare private readonly queues: LinkedLists;
+  declare private readonly freq: Uint8Array;
+  declare private readonly queueOf: Uint8Array;
+  declare private readonly ghostSlots: SlotPool;
+  declare private readonly smallQ: number;
+  declare private readonly mainQ: number;
+  declare private readonly ghostQ: number;
   private smallSize = 0;
   private mainSize = 0;
   private ghostSize = 0;
 
   constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
-    }
-    this.capacity = capacity;
-    this.smallTarget = Math.max(1, Math.round(capacity * 0.1));
-    this.ghostCapacity = Math.max(1, capacity - this.smallTarget);
-    const slots = capacity + this.ghostCapacity;
-    this.smallQ = slots;
-    this.mainQ = slots + 1;
-    this.ghostQ = slots + 2;
-    this.keyOf = new Array<K | undefined>(slots).fill(undefined);
-    this.valueOf = new Array<V | undefined>(capacity).fill(undefined);
-    this.newer = new Int32Array(slots + 3);
-    this.older = new Int32Array(slots + 3);
+    const smallTarget = Math.max(1, Math.round(capacity * 0.1));
+    const ghostCapacity = Math.max(1, capacity - smallTarget);
+    super(capacity, capacity + ghostCapacity);
+    this.smallTarget = smallTarget;
+    this.ghostCapacity = ghostCapacity;
+    this.queues = new LinkedLists(capacity + ghostCapacity, 3);
+    this.smallQ = this.queues.sentinel(0);
+    this.mainQ = this.queues.sentinel(1);
+    this.ghostQ = this.queues.sentinel(2);
     this.freq = new Uint8Array(capacity);
     this.queueOf = new Uint8Array(capacity);
-    this.freeSlots = new Int32Array(capacity);
-    this.freeGhostSlots = new Int32Array(this.ghostCapacity);
-    this.resetQueues();
+    this.ghostSlots = new SlotPool(capacity, ghostCapacity);
   }
 
-  get size(): number {
+  override get size(): number {
     return this.smallSize + this.mainSize;
   }
 
   get(key: K): V | undefined {
-    const slot = this.index.get(key);
-    if (slot === undefined || slot >= this.capacity) return undefined;
-    const f = this.freq[slot]!;
-    if (f < 3) this.freq[slot] = f + 1;
-    return this.valueOf[slot];
-  }
-
-  peek(key: K): V | undefined {
-    const slot = this.index.get(key);
-    if (slot === undefined || slot >= this.capacity) return undefined;
-    return this.valueOf[slot];
+    const slot = this.table.slotOf(key);
+    if (slot < 0) return undefined;
+    this.hit(slot);
+    return this.table.valueOf[slot];
   }
 
   set(key: K, value: V): void {
-    const found = this.index.get(key);
-    let wasGhost = false;
+    const table = this.table;
+    const found = table.index.get(key);
     if (found !== undefined) {
       if (found < this.capacity) {
-        this.valueOf[found] = value;
-        const f = this.freq[found]!;
-        if (f < 3) this.freq[found] = f + 1;
+        table.valueOf[found] = value;
+        this.hit(found);
         return;
       }
       // In the ghost: forget it there; it will be admitted straight into M.
-      wasGhost = true;
-      this.unlink(found);
+      this.queues.unlink(found);
       this.ghostSize--;
-      this.keyOf[found] = undefined;
-      this.freeGhostSlots[this.freeGhostCount++] = found;
-      this.index.delete(key);
+      table.keyOf[found] = undefined;
+      this.ghostSlots.release(found);
+      table.index.delete(key);
     }
     while (this.smallSize + this.mainSize >= this.capacity) {
       if (this.smallSize >= this.smallTarget) this.evictSmall();
       else this.evictMain();
     }
-    const slot = this.freeCount > 0 ? this.freeSlots[--this.freeCount]! : this.used++;
-    this.keyOf[slot] = key;
-    this.valueOf[slot] = value;
+    const slot = table.store(key, value);
     this.freq[slot] = 0;
-    if (wasGhost) {
-      this.queueOf[slot] = MAIN;
-      this.pushNewest(this.mainQ, slot);
-      this.mainSize++;
-    } else {
+    if (found !== undefined) this.enqueueMain(slot);
+    else {
       this.queueOf[slot] = SMALL;
-      this.pushNewest(this.smallQ, slot);
+      this.queues.pushLast(this.smallQ, slot);
       this.smallSize++;
     }
-    this.index.set(key, slot);
   }
 
   delete(key: K): boolean {
-    const slot = this.index.get(key);
-    if (slot === undefined || slot >= this.capacity) return false;
-    this.unlink(slot);
+    const slot = this.table.slotOf(key);
+    if (slot < 0) return false;
+    this.queues.unlink(slot);
     if (this.queueOf[slot] === SMALL) this.smallSize--;
     else this.mainSize--;
-    this.index.delete(key);
-    this.releaseResident(slot);
+    this.table.forget(slot);
     return true;
   }
 
   clear(): void {
-    this.index.clear();
-    this.keyOf.fill(undefined);
-    this.valueOf.fill(undefined);
-    this.freeCount = 0;
-    this.used = 0;
-    this.freeGhostCount = 0;
-    this.usedGhost = 0;
+    this.table.clear();
+    this.ghostSlots.reset();
     this.smallSize = 0;
     this.mainSize = 0;
     this.ghostSize = 0;
-    this.resetQueues();
+    this.queues.reset();
   }
 
-  private resetQueues(): void {
-    for (const q of [this.smallQ, this.mainQ, this.ghostQ]) {
-      this.newer[q] = q;
-      this.older[q] = q;
-    }
+  private hit(slot: number): void {
+    const f = this.freq[slot]!;
+    if (f < 3) this.freq[slot] = f + 1;
+  }
+
+  private enqueueMain(slot: number): void {
+    this.queueOf[slot] = MAIN;
+    this.queues.pushLast(this.mainQ, slot);
+    this.mainSize++;
   }
 
   private evictSmall(): void {
-    const newer = this.newer;
-    const smallQ = this.smallQ;
+    const queues = this.queues;
+    const table = this.table;
     while (this.smallSize > 0) {
-      const tail = newer[smallQ]!;
-      this.unlink(tail);
+      const tail = queues.first(this.smallQ);
+      queues.unlink(tail);
       this.smallSize--;
       if (this.freq[tail]! > 0) {
         this.freq[tail] = 0;
-        this.queueOf[tail] = MAIN;
-        this.pushNewest(this.mainQ, tail);
-        this.mainSize++;
+        this.enqueueMain(tail);
         continue;
       }
-      const key = this.keyOf[tail] as K;
-      this.releaseResident(tail);
+      const key = table.keyOf[tail] as K;
+      table.vacate(tail);
       let ghost: number;
       if (this.ghostSize >= this.ghostCapacity) {
-        ghost = newer[this.ghostQ]!;
-        this.unlink(ghost);
-        this.index.delete(this.keyOf[ghost] as K);
+        ghost = queues.first(this.ghostQ);
+        queues.unlink(ghost);
+        table.index.delete(table.keyOf[ghost] as K);
       } else {
-        ghost = this.freeGhostCount > 0 ? this.freeGhostSlots[--this.freeGhostCount]! : this.capacity + this.usedGhost++;
+        ghost = this.ghostSlots.alloc();
         this.ghostSize++;
       }
-      this.keyOf[ghost] = key;
-      this.pushNewest(this.ghostQ, ghost);
-      this.index.set(key, ghost);
+      table.keyOf[ghost] = key;
+      queues.pushLast(this.ghostQ, ghost);
+      table.index.set(key, ghost);
       return;
     }
   }
 
   private evictMain(): void {
-    const newer = this.newer;
+    const queues = this.queues;
     const mainQ = this.mainQ;
     const freq = this.freq;
     while (this.mainSize > 0) {
-      const tail = newer[mainQ]!;
+      const tail = queues.first(mainQ);
+      queues.unlink(tail);
       const f = freq[tail]!;
       if (f > 0) {
         freq[tail] = f - 1;
-        this.unlink(tail);
-        this.pushNewest(mainQ, tail);
+        queues.pushLast(mainQ, tail);
         continue;
       }
-      this.unlink(tail);
       this.mainSize--;
-      this.index.delete(this.keyOf[tail] as K);
-      this.releaseResident(tail);
+      this.table.forget(tail);
       return;
     }
-  }
-
-  private releaseResident(slot: number): void {
-    this.keyOf[slot] = undefined;
-    this.valueOf[slot] = undefined;
-    this.freeSlots[this.freeCount++] = slot;
-  }
-
-  private pushNewest(queue: number, slot: number): void {
-    const newest = this.older[queue]!;
-    this.older[slot] = newest;
-    this.newer[slot] = queue;
-    this.newer[newest] = slot;
-    this.older[queue] = slot;
-  }
-
-  private unlink(slot: number): void {
-    const before = this.older[slot]!;
-    const after = this.newer[slot]!;
-    this.newer[before] = after;
-    this.older[after] = before;
   }
 }

@@ -1,4 +1,5 @@
-import type { EvictionPolicy } from './policy.js';
+import { LinkedLists } from './list.js';
+import { SlotPolicy } from './table.js';
 
 const WINDOW = 0;
 const PROBATION = 1;
@@ -167,196 +168,141 @@ export class FrequencySketch {
  *   end. (No random admission of warm candidates: Caffeine's HashDoS guard is left out.)
  * - `delete` unlinks from whichever segment; `clear` also clears the sketch.
  *
- * Layout: Map key → slot; three circular doubly linked lists over Int32Arrays with one
- * sentinel each; each slot caches its key's hash so hits do not rehash the key. O(1).
+ * Layout: the {@link SlotPolicy} table (Map key → slot); the three segments are one
+ * {@link LinkedLists} over the slots, LRU end first; each slot caches its key's hash so hits do
+ * not rehash the key. O(1).
  */
-export class WTinyLfuPolicy<K, V> implements EvictionPolicy<K, V> {
+export class WTinyLfuPolicy<K, V> extends SlotPolicy<K, V> {
   readonly name = 'wtinylfu' as const;
-  readonly capacity: number;
-  readonly windowCapacity: number;
-  readonly mainCapacity: number;
-  readonly protectedCapacity: number;
-  readonly sketch: FrequencySketch;
-  private readonly index = new Map<K, number>();
-  private readonly keyOf: (K | undefined)[];
-  private readonly valueOf: (V | undefined)[];
-  private readonly hashOf: Int32Array;
-  private readonly segmentOf: Uint8Array;
-  private readonly newer: Int32Array;
-  private readonly older: Int32Array;
-  private readonly freeSlots: Int32Array;
-  private readonly windowQ: number;
-  private readonly probationQ: number;
-  private readonly protectedQ: number;
-  private freeCount = 0;
-  private used = 0;
+  declare readonly windowCapacity: number;
+  declare readonly mainCapacity: number;
+  declare readonly protectedCapacity: number;
+  declare readonly sketch: FrequencySketch;
+  declare private readonly segments: LinkedLists;
+  declare private readonly hashOf: Int32Array;
+  declare private readonly segmentOf: Uint8Array;
+  declare private readonly windowQ: number;
+  declare private readonly probationQ: number;
+  declare private readonly protectedQ: number;
   private windowSize = 0;
   private probationSize = 0;
   private protectedSize = 0;
 
   constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
-    }
-    this.capacity = capacity;
+    super(capacity);
     this.windowCapacity = Math.max(1, Math.ceil(capacity / 100));
     this.mainCapacity = capacity - this.windowCapacity;
     this.protectedCapacity = Math.floor((this.mainCapacity * 4) / 5);
     this.sketch = new FrequencySketch(capacity);
-    this.windowQ = capacity;
-    this.probationQ = capacity + 1;
-    this.protectedQ = capacity + 2;
-    this.keyOf = new Array<K | undefined>(capacity).fill(undefined);
-    this.valueOf = new Array<V | undefined>(capacity).fill(undefined);
+    this.segments = new LinkedLists(capacity, 3);
+    this.windowQ = this.segments.sentinel(WINDOW);
+    this.probationQ = this.segments.sentinel(PROBATION);
+    this.protectedQ = this.segments.sentinel(PROTECTED);
     this.hashOf = new Int32Array(capacity);
     this.segmentOf = new Uint8Array(capacity);
-    this.newer = new Int32Array(capacity + 3);
-    this.older = new Int32Array(capacity + 3);
-    this.freeSlots = new Int32Array(capacity);
-    this.resetQueues();
-  }
-
-  get size(): number {
-    return this.windowSize + this.probationSize + this.protectedSize;
   }
 
   get(key: K): V | undefined {
-    const slot = this.index.get(key);
-    if (slot === undefined) return undefined;
-    this.sketch.incrementHash(this.hashOf[slot]!);
+    const slot = this.table.slotOf(key);
+    if (slot < 0) return undefined;
     this.onHit(slot);
-    return this.valueOf[slot];
-  }
-
-  peek(key: K): V | undefined {
-    const slot = this.index.get(key);
-    return slot === undefined ? undefined : this.valueOf[slot];
+    return this.table.valueOf[slot];
   }
 
   set(key: K, value: V): void {
-    const found = this.index.get(key);
-    if (found !== undefined) {
-      this.valueOf[found] = value;
-      this.sketch.incrementHash(this.hashOf[found]!);
+    const table = this.table;
+    const found = table.slotOf(key);
+    if (found >= 0) {
+      table.valueOf[found] = value;
       this.onHit(found);
       return;
     }
     const hash = hashKey(key);
     this.sketch.incrementHash(hash);
     if (this.windowSize >= this.windowCapacity) this.evictFromWindow();
-    const slot = this.freeCount > 0 ? this.freeSlots[--this.freeCount]! : this.used++;
-    this.keyOf[slot] = key;
-    this.valueOf[slot] = value;
+    const slot = table.store(key, value);
     this.hashOf[slot] = hash;
     this.segmentOf[slot] = WINDOW;
-    this.pushNewest(this.windowQ, slot);
+    this.segments.pushLast(this.windowQ, slot);
     this.windowSize++;
-    this.index.set(key, slot);
   }
 
   delete(key: K): boolean {
-    const slot = this.index.get(key);
-    if (slot === undefined) return false;
+    const slot = this.table.slotOf(key);
+    if (slot < 0) return false;
     this.unlink(slot);
-    const segment = this.segmentOf[slot];
-    if (segment === WINDOW) this.windowSize--;
-    else if (segment === PROBATION) this.probationSize--;
-    else this.protectedSize--;
-    this.evict(slot);
+    this.table.forget(slot);
     return true;
   }
 
   clear(): void {
-    this.index.clear();
-    this.keyOf.fill(undefined);
-    this.valueOf.fill(undefined);
-    this.freeCount = 0;
-    this.used = 0;
+    this.table.clear();
     this.windowSize = 0;
     this.probationSize = 0;
     this.protectedSize = 0;
     this.sketch.clear();
-    this.resetQueues();
+    this.segments.reset();
   }
 
-  private resetQueues(): void {
-    for (const q of [this.windowQ, this.probationQ, this.protectedQ]) {
-      this.newer[q] = q;
-      this.older[q] = q;
-    }
-  }
-
+  /** A hit (`get`, or `set` on a resident key): count it, then move the entry per its segment. */
   private onHit(slot: number): void {
+    this.sketch.incrementHash(this.hashOf[slot]!);
+    const segments = this.segments;
     const segment = this.segmentOf[slot];
     if (segment === WINDOW) {
-      if (this.older[this.windowQ] === slot) return; // already the most recent
-      this.unlink(slot);
-      this.pushNewest(this.windowQ, slot);
+      if (segments.last(this.windowQ) !== slot) segments.moveToLast(this.windowQ, slot);
     } else if (segment === PROTECTED) {
-      if (this.older[this.protectedQ] === slot) return;
-      this.unlink(slot);
-      this.pushNewest(this.protectedQ, slot);
+      if (segments.last(this.protectedQ) !== slot) segments.moveToLast(this.protectedQ, slot);
     } else {
-      this.unlink(slot);
+      segments.unlink(slot);
       this.probationSize--;
       this.segmentOf[slot] = PROTECTED;
-      this.pushNewest(this.protectedQ, slot);
+      segments.pushLast(this.protectedQ, slot);
       if (++this.protectedSize > this.protectedCapacity) {
-        const demoted = this.newer[this.protectedQ]!;
-        this.unlink(demoted);
+        const demoted = segments.first(this.protectedQ);
+        segments.unlink(demoted);
         this.protectedSize--;
-        this.segmentOf[demoted] = PROBATION;
-        this.pushNewest(this.probationQ, demoted);
-        this.probationSize++;
+        this.toProbation(demoted);
       }
     }
   }
 
+  /** Unlinks a resident slot from its segment. */
+  private unlink(slot: number): void {
+    this.segments.unlink(slot);
+    const segment = this.segmentOf[slot];
+    if (segment === WINDOW) this.windowSize--;
+    else if (segment === PROBATION) this.probationSize--;
+    else this.protectedSize--;
+  }
+
+  /** Appends an unlinked slot to probation's MRU end. */
+  private toProbation(slot: number): void {
+    this.segmentOf[slot] = PROBATION;
+    this.segments.pushLast(this.probationQ, slot);
+    this.probationSize++;
+  }
+
   /** Moves the window's LRU entry into main, through the TinyLFU admission filter when full. */
   private evictFromWindow(): void {
-    const candidate = this.newer[this.windowQ]!;
-    this.unlink(candidate);
+    const segments = this.segments;
+    const candidate = segments.first(this.windowQ);
+    segments.unlink(candidate);
     this.windowSize--;
     if (this.probationSize + this.protectedSize < this.mainCapacity) {
-      this.segmentOf[candidate] = PROBATION;
-      this.pushNewest(this.probationQ, candidate);
-      this.probationSize++;
+      this.toProbation(candidate);
       return;
     }
-    const victim = this.newer[this.probationQ]!;
+    const victim = segments.first(this.probationQ);
     if (
       victim !== this.probationQ &&
       this.sketch.frequencyOfHash(this.hashOf[candidate]!) > this.sketch.frequencyOfHash(this.hashOf[victim]!)
     ) {
       this.unlink(victim);
-      this.evict(victim);
-      this.segmentOf[candidate] = PROBATION;
-      this.pushNewest(this.probationQ, candidate);
+      this.table.forget(victim);
+      this.toProbation(candidate);
       return;
     }
-    this.evict(candidate);
-  }
-
-  /** Forgets an already unlinked slot. */
-  private evict(slot: number): void {
-    this.index.delete(this.keyOf[slot] as K);
-    this.keyOf[slot] = undefined;
-    this.valueOf[slot] = undefined;
-    this.freeSlots[this.freeCount++] = slot;
-  }
-
-  private pushNewest(queue: number, slot: number): void {
-    const newest = this.older[queue]!;
-    this.older[slot] = newest;
-    this.newer[slot] = queue;
-    this.newer[newest] = slot;
-    this.older[queue] = slot;
-  }
-
-  private unlink(slot: number): void {
-    const before = this.older[slot]!;
-    const after = this.newer[slot]!;
-    this.newer[before] = after;
-    this.older[after] = before;
+    this.table.forget(candidate);
   }
 }
