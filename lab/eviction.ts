@@ -10,6 +10,7 @@
  * interleaved across policies in a rotating order; the report quotes medians.
  */
 import { fork } from 'node:child_process';
+import { mulberry32, zipfSampler } from './random.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -66,39 +67,6 @@ const WORKLOADS: { name: WorkloadName; describe: (s: Settings) => string }[] = [
 // Traces
 // ---------------------------------------------------------------------------------------------
 
-/** mulberry32: small, fast, seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Samples ranks 0..n-1 with P(rank i) ∝ 1 / (i + 1)^s, by binary search over the CDF. */
-export function zipfSampler(n: number, s: number, rand: () => number): () => number {
-  const cdf = new Float64Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    sum += 1 / (i + 1) ** s;
-    cdf[i] = sum;
-  }
-  for (let i = 0; i < n; i++) cdf[i] = cdf[i]! / sum;
-  return () => {
-    const u = rand();
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (cdf[mid]! < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-}
 
 function seedFor(settings: Settings, workload: WorkloadName): number {
   let h = settings.seed;
@@ -127,7 +95,8 @@ export function buildTrace(workload: WorkloadName, settings: Settings): Int32Arr
     permutation[j] = t;
   }
   const s = workload === 'zipf-0.8' ? 0.8 : workload === 'zipf-1.2' ? 1.2 : 1.0;
-  const next = zipfSampler(keys, s, rand);
+  const sample = zipfSampler(keys, s);
+  const next = () => sample(rand);
   if (workload !== 'zipf-scan') {
     for (let i = 0; i < requests; i++) trace[i] = permutation[next()]!;
     return trace;

@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../lab/random.js';
 import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from '../../src/cache/eviction/policy.js';
 import { FrequencySketch } from '../../src/cache/eviction/wtinylfu.js';
 import { S3FifoPolicy } from '../../src/cache/eviction/s3fifo.js';
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reference models: slow, linear scans over arrays, written straight from each paper's rules.
