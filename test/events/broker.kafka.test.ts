@@ -28,8 +28,6 @@ function kafkaSuite(list: string[]) {
   );
 }
 
-if (brokers && brokers.length > 0) {
-  describe('Kafka broker', () => kafkaSuite(brokers));
-} else {
-  describe.skip('Kafka broker (KAFKA_BROKERS unset: skipped)', () => kafkaSuite([]));
-}
+// Skipped, with the reason in its title, where no Kafka broker is configured.
+const haveKafka = Boolean(brokers && brokers.length > 0);
+describe.skipIf(!haveKafka)(`Kafka broker${haveKafka ? '' : ' (KAFKA_BROKERS unset: skipped)'}`, () => kafkaSuite(brokers ?? []));

@@ -159,8 +159,7 @@ function redisSuite(url: string) {
   });
 }
 
-if (redisUrl) {
-  describe('Redis Streams broker', () => redisSuite(redisUrl));
-} else {
-  describe.skip('Redis Streams broker (REDIS_URL unset: skipped)', () => redisSuite('redis://unused'));
-}
+// Skipped, with the reason in its title, where no Redis is configured.
+describe.skipIf(!redisUrl)(`Redis Streams broker${redisUrl ? '' : ' (REDIS_URL unset: skipped)'}`, () =>
+  redisSuite(redisUrl ?? 'redis://unused'),
+);

@@ -92,8 +92,7 @@ function redisSuite(url: string) {
   });
 }
 
-if (redisUrl) {
-  describe('Redis queue store', () => redisSuite(redisUrl));
-} else {
-  describe.skip('Redis queue store (REDIS_URL unset: skipped)', () => redisSuite('redis://unused'));
-}
+// Skipped, with the reason in its title, where no Redis is configured.
+describe.skipIf(!redisUrl)(`Redis queue store${redisUrl ? '' : ' (REDIS_URL unset: skipped)'}`, () =>
+  redisSuite(redisUrl ?? 'redis://unused'),
+);
