@@ -187,7 +187,7 @@ export async function payHold(
 
 /** Frees the seat of a live hold and cancels it, with its event. */
 export async function releaseHold(db: Database, r: ReservationRow, now: Date): Promise<ReservationRow | null> {
-  const result = await sql<{ cancelled: ReservationRow | null }>`
+  const result = await sql<ReservationRow>`
     WITH seat AS (
       UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, held_until = NULL
        WHERE schedule_id = ${r.schedule_id} AND number = ${r.seat_number}
@@ -208,8 +208,8 @@ export async function releaseHold(db: Database, r: ReservationRow, now: Date): P
         ),
       )}
     )
-    SELECT (SELECT to_jsonb(cancelled) FROM cancelled) AS cancelled`.execute(db);
-  return reviveRow(result.rows[0]!.cancelled);
+    SELECT * FROM cancelled`.execute(db);
+  return result.rows[0] ?? null;
 }
 
 /** Frees a sold seat, cancels the reservation, refunds the payment to the wallet and the ledger. */
@@ -219,7 +219,7 @@ export async function refundConfirmed(
   ledgerId: string,
   now: Date,
 ): Promise<{ cancelled: ReservationRow; refunded: number; balance: number } | null> {
-  const result = await sql<{ cancelled: ReservationRow | null; refunded: number | null; balance: number | null }>`
+  const result = await sql<ReservationRow & { refunded: number; balance: number }>`
     WITH seat AS (
       UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, held_until = NULL
        WHERE schedule_id = ${r.schedule_id} AND number = ${r.seat_number}
@@ -256,15 +256,15 @@ export async function refundConfirmed(
           sql`${now}`,
         ),
       )}
+    ), complete AS (
+      SELECT ticketing_assert((SELECT count(*) FROM cancelled) = (SELECT count(*) FROM wallet), 'refund incomplete') AS ok
     )
-    SELECT (SELECT to_jsonb(cancelled) FROM cancelled) AS cancelled,
-           (SELECT amount FROM wallet) AS refunded,
-           (SELECT balance FROM wallet) AS balance,
-           ticketing_assert((SELECT count(*) FROM cancelled) = (SELECT count(*) FROM wallet), 'refund incomplete') AS complete`.execute(db);
-  const row = result.rows[0]!;
-  const cancelled = reviveRow(row.cancelled);
-  if (!cancelled || row.refunded === null || row.balance === null) return null;
-  return { cancelled, refunded: row.refunded, balance: row.balance };
+    SELECT cancelled.*, wallet.amount AS refunded, wallet.balance AS balance
+      FROM complete, cancelled, wallet`.execute(db);
+  const row = result.rows[0];
+  if (!row) return null;
+  const { refunded, balance, ...cancelled } = row;
+  return { cancelled, refunded, balance };
 }
 
 /**
@@ -301,17 +301,4 @@ export async function expireDueHolds(
     )
     SELECT schedule_id, concert_id FROM expired`.execute(db);
   return result.rows.map((r) => ({ scheduleId: r.schedule_id, concertId: r.concert_id }));
-}
-
-/** Rows returned through to_jsonb carry timestamps as strings; turn them back into Dates. */
-function reviveRow(row: ReservationRow | null): ReservationRow | null {
-  if (!row) return null;
-  const date = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string));
-  return {
-    ...row,
-    held_until: date(row.held_until)!,
-    created_at: date(row.created_at)!,
-    confirmed_at: date(row.confirmed_at),
-    cancelled_at: date(row.cancelled_at),
-  };
 }
