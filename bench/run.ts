@@ -6,6 +6,7 @@
  *   npm run bench                      # 10 s per scenario, 100 connections
  *   npm run bench -- --duration 5 --connections 50
  *   REDIS_URL=redis://127.0.0.1:6379 npm run bench   # adds the waiting room on Redis
+ *   npm run bench -- --only holds,payments            # some scenario groups only
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,8 +26,13 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '100' },
     users: { type: 'string', default: '1000' },
     out: { type: 'string', default: 'bench/results/core.json' },
+    // Comma-separated scenario groups to run (default all): seatmap,holds,charges,payments,queue,events
+    only: { type: 'string', default: '' },
   },
 });
+const groups = new Set(args.only.split(',').map((g) => g.trim()).filter(Boolean));
+/** Whether a scenario group was asked for (payments and events need the holds of "holds"). */
+const want = (group: string) => groups.size === 0 || groups.has(group);
 const duration = Number(args.duration);
 const connections = Number(args.connections);
 const userCount = Number(args.users);
@@ -220,7 +226,7 @@ async function main() {
     }
 
     // ---- data: users with money, a seat-map schedule, many seats to spread holds, a few to fight over
-    console.log(`setup: ${userCount} users, 40,000 seats for spread holds`);
+    console.log(`setup: ${userCount} users, 100,000 seats for spread holds`);
     const users: { id: string; token: string }[] = await inBatches(
       Array.from({ length: userCount }, (_, i) => i),
       50,
@@ -236,7 +242,7 @@ async function main() {
         schedules: Array.from({ length: schedules }, () => ({ startsAt: future, seatCount, price: PRICE })),
       }, ADMIN_TOKEN);
     const seatMapConcert = await concert(100, 1);
-    const spreadConcert = await concert(1_000, 40);
+    const spreadConcert = await concert(1_000, 100);
     const contendedConcert = await concert(10, 1);
     const seatMap = seatMapConcert.schedules[0].id as string;
     const spread = (spreadConcert.schedules as { id: string }[]).map((s) => s.id);
@@ -264,78 +270,81 @@ async function main() {
     const add = (row: Omit<Row, 'ratioToBare'>) =>
       rows.push({ ...row, ratioToBare: Math.round((row.requestsPerSecond / bareRow.requestsPerSecond) * 1000) / 1000 });
 
-    add(
-      await measure('seat map (100 seats)', `${base}/schedules/${seatMap}/seats`, {
-        requests: [{ method: 'GET', headers: { 'queue-token': tokenOf(base, seatMapConcert.id, users[0]!) } }],
-      }),
-    );
-    // The same read on the instance without the cache (its waiting room is its own: join it there).
-    await joinAll(uncachedBase, seatMapConcert.id);
-    add(
-      await measure('seat map, uncached', `${uncachedBase}/schedules/${seatMap}/seats`, {
-        pid: uncachedService.pid,
-        requests: [{ method: 'GET', headers: { 'queue-token': tokenOf(uncachedBase, seatMapConcert.id, users[0]!) } }],
-      }),
-    );
+    if (want('seatmap')) {
+      add(
+        await measure('seat map (100 seats)', `${base}/schedules/${seatMap}/seats`, {
+          requests: [{ method: 'GET', headers: { 'queue-token': tokenOf(base, seatMapConcert.id, users[0]!) } }],
+        }),
+      );
+      // The same read on the instance without the cache (its waiting room is its own: join it there).
+      await joinAll(uncachedBase, seatMapConcert.id);
+      add(
+        await measure('seat map, uncached', `${uncachedBase}/schedules/${seatMap}/seats`, {
+          pid: uncachedService.pid,
+          requests: [{ method: 'GET', headers: { 'queue-token': tokenOf(uncachedBase, seatMapConcert.id, users[0]!) } }],
+        }),
+      );
+    }
 
-    // Holds spread over 40 schedules x 1000 seats; request k takes seat k, user k mod N (1 seat per user per schedule).
+    // Holds spread over 100 schedules x 1000 seats; request k takes seat k, user k mod N (1 seat per user per schedule).
     let k = 0;
     const held: { id: string; user: { id: string; token: string } }[] = [];
     const spreadUrl = `${base}/reservations`;
-    add(
-      await measure('holds, spread', spreadUrl, {
-        requests: [
-          {
-            method: 'POST',
-            setupRequest: (req: Request, context: Record<string, unknown>) => {
-              const i = k++;
-              const user = users[i % users.length]!;
-              context.user = user;
-              return {
-                ...req,
-                headers: booking(user, spreadConcert.id),
-                body: JSON.stringify({ scheduleId: spread[Math.floor(i / 1_000) % spread.length], seatNumber: (i % 1_000) + 1 }),
-              };
-            },
-            onResponse: (status: number, body: string, context: Record<string, unknown>) => {
-              if (status === 201) held.push({ id: JSON.parse(body).id, user: context.user as { id: string; token: string } });
-            },
-          } as Request,
-        ],
-      }),
-    );
-
-    let c = 0;
-    add(
-      await measure('holds, contended (10)', spreadUrl, {
-        requests: [
-          {
-            method: 'POST',
-            setupRequest: (req: Request) => {
-              const i = c++;
-              const user = users[i % users.length]!;
-              return { ...req, headers: booking(user, contendedConcert.id), body: JSON.stringify({ scheduleId: contended, seatNumber: (i % 10) + 1 }) };
-            },
-          } as Request,
-        ],
-      }),
-    );
-
-    let ch = 0;
-    add(
-      await measure('charges', `${base}/users/me/balance/charges`, {
-        requests: [
-          {
-            method: 'POST',
-            setupRequest: (req: Request) => ({ ...req, headers: auth(users[ch++ % users.length]!), body: JSON.stringify({ amount: 1 }) }),
-          } as Request,
-        ],
-      }),
-    );
-
+    if (want('holds')) {
+      add(
+        await measure('holds, spread', spreadUrl, {
+          requests: [
+            {
+              method: 'POST',
+              setupRequest: (req: Request, context: Record<string, unknown>) => {
+                const i = k++;
+                const user = users[i % users.length]!;
+                context.user = user;
+                return {
+                  ...req,
+                  headers: booking(user, spreadConcert.id),
+                  body: JSON.stringify({ scheduleId: spread[Math.floor(i / 1_000) % spread.length], seatNumber: (i % 1_000) + 1 }),
+                };
+              },
+              onResponse: (status: number, body: string, context: Record<string, unknown>) => {
+                if (status === 201) held.push({ id: JSON.parse(body).id, user: context.user as { id: string; token: string } });
+              },
+            } as Request,
+          ],
+        }),
+      );
+      let c = 0;
+      add(
+        await measure('holds, contended (10)', spreadUrl, {
+          requests: [
+            {
+              method: 'POST',
+              setupRequest: (req: Request) => {
+                const i = c++;
+                const user = users[i % users.length]!;
+                return { ...req, headers: booking(user, contendedConcert.id), body: JSON.stringify({ scheduleId: contended, seatNumber: (i % 10) + 1 }) };
+              },
+            } as Request,
+          ],
+        }),
+      );
+    }
+    if (want('charges')) {
+      let ch = 0;
+      add(
+        await measure('charges', `${base}/users/me/balance/charges`, {
+          requests: [
+            {
+              method: 'POST',
+              setupRequest: (req: Request) => ({ ...req, headers: auth(users[ch++ % users.length]!), body: JSON.stringify({ amount: 1 }) }),
+            } as Request,
+          ],
+        }),
+      );
+    }
     // Payments: the holds are split between the instance with the outbox relay running and the one
     // without it (and, with Redis, a share for the event-lag run below).
-    const shares = redisBase ? 3 : 2;
+    const shares = redisBase && want('events') ? 3 : 2;
     const share = Math.floor(held.length / shares);
     const payOn = async (label: string, instance: string, pid: number | undefined, holds: typeof held, rate?: number) => {
       let p = 0;
@@ -355,19 +364,21 @@ async function main() {
       });
     };
     // With and without the relay, on instances that differ in nothing else that a payment touches.
-    if (redisBase && redisService) {
-      await joinAll(redisBase, spreadConcert.id);
-      add(await payOn(`payments, relay on, Redis (${share})`, redisBase, redisService.pid, held.slice(0, share)));
-    } else {
-      add(await payOn(`payments, relay on (${share})`, base, service.pid, held.slice(0, share)));
+    if (want('payments')) {
+      if (redisBase && redisService) {
+        await joinAll(redisBase, spreadConcert.id);
+        add(await payOn(`payments, relay on, Redis (${share})`, redisBase, redisService.pid, held.slice(0, share)));
+      } else {
+        add(await payOn(`payments, relay on (${share})`, base, service.pid, held.slice(0, share)));
+      }
+      await joinAll(uncachedBase, spreadConcert.id);
+      add(await payOn(`payments, relay off (${share})`, uncachedBase, uncachedService.pid, held.slice(share, 2 * share)));
     }
-    await joinAll(uncachedBase, spreadConcert.id);
-    add(await payOn(`payments, relay off (${share})`, uncachedBase, uncachedService.pid, held.slice(share, 2 * share)));
 
     // ---- waiting room: joins (each a new place: user x concert), status polls, gated seat map
     const queueConcerts = 40;
     for (const [label, instance, pid] of [['in-process', base, service.pid], ['Redis', redisBase, redisService?.pid]] as const) {
-      if (!instance) continue;
+      if (!instance || !want('queue')) continue;
       const lines = await Promise.all(Array.from({ length: queueConcerts }, () => concert(1, 1)));
       let j = 0;
       add(
@@ -416,7 +427,7 @@ async function main() {
 
     // ---- events: commit-to-consumer lag through the outbox relay and Redis Streams at 1,000 payments/s
     let eventLag: { events: number; p50Ms: number; p99Ms: number; eventsPerSecond: number } | undefined;
-    if (redisBase && redisService) {
+    if (redisBase && redisService && want('events')) {
       const lagRedis = new Redis(process.env.REDIS_URL!);
       const broker = createRedisBroker(lagRedis);
       const lags: number[] = [];

@@ -116,6 +116,7 @@ export function createServices(deps: AppDeps) {
       catalog,
       holdTtlSeconds: config.HOLD_TTL_SECONDS,
       holdLimit: config.HOLD_LIMIT_PER_SCHEDULE,
+      batch: { maxBatch: config.HOLD_BATCH_SIZE, maxInFlight: config.HOLD_BATCH_CONCURRENCY },
     }),
     payments: createPaymentService({ clock }),
   };

@@ -14,6 +14,7 @@ import type { DB } from './db.types.js';
 import { settlesWithin } from './timeout.js';
 import * as m001 from './migrations/001_core.js';
 import * as m002 from './migrations/002_events.js';
+import * as m003 from './migrations/003_batched_holds.js';
 
 export type Database = Kysely<DB>;
 export type Trx = Transaction<DB>;
@@ -89,7 +90,7 @@ export function precompiled<K extends string, R>(
   };
 }
 
-const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002 };
+const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003 };
 
 class StaticMigrationProvider implements MigrationProvider {
   async getMigrations() {

@@ -135,6 +135,29 @@ describe('races, settled by PostgreSQL', () => {
     expect(tally(results)).toEqual({ '201': 4, '409 HOLD_LIMIT_REACHED': 8 });
   });
 
+  it('300 holds over 20 seats, batched and keyed side by side: one hold per seat, no deadlock', async () => {
+    const schedule = (await createConcert(t.app, [{ seatCount: 20 }])).schedules[0]!;
+    const crowd = await users(150);
+    // Each user tries two seats at once, in opposite directions for odd and even users, half of
+    // the requests with an Idempotency-Key (a statement of their own), half without (batched).
+    const results = await Promise.all(
+      crowd.flatMap((u, i) => {
+        const seats = i % 2 === 0 ? [(i % 20) + 1, ((i + 7) % 20) + 1] : [((i + 7) % 20) + 1, (i % 20) + 1];
+        return seats.map((seatNumber, j) =>
+          post('/reservations', u, { scheduleId: schedule.id, seatNumber }, j === 0 ? `cross-${u.id}-${seatNumber}` : undefined),
+        );
+      }),
+    );
+    const counts = tally(results);
+    expect(counts['201']).toBe(20);
+    expect(counts['201']! + (counts['409 SEAT_UNAVAILABLE'] ?? 0)).toBe(300);
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM seats WHERE schedule_id = ${schedule.id} AND status = 'HELD'`.execute(t.db);
+    expect(rows[0]!.n).toBe(20);
+    expect(await invariants.seatsWithTwoActiveReservations(t.db, [schedule.id])).toEqual([]);
+    expect(await invariants.seatsDisagreeingWithReservations(t.db, [schedule.id])).toEqual([]);
+  });
+
   it('a mixed crowd on a small schedule keeps every invariant', async () => {
     const schedule = (await createConcert(t.app, [{ seatCount: 10, price: 1_000 }])).schedules[0]!;
     const crowd = await users(40);

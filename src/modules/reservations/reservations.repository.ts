@@ -1,4 +1,4 @@
-import { sql, type Selectable } from 'kysely';
+import { sql, type RawBuilder, type Selectable } from 'kysely';
 import { precompiled, type Database } from '../../platform/db.js';
 import type { ReservationsTable } from '../../platform/db.types.js';
 import { col, eventRows, insertEvents, isoSql, reservationPayload } from '../outbox/outbox.sql.js';
@@ -41,6 +41,22 @@ export interface HoldAttempt {
   held: ReservationRow | null;
 }
 
+/** The events of a hold statement: reservation.held per new hold, reservation.expired per hold it replaced. */
+const holdEvents = (now: RawBuilder<unknown>) =>
+  insertEvents(
+    eventRows('reservation.held', 'held', col('held', 'id'), reservationPayload('held', { heldUntil: isoSql(col('held', 'held_until')) }), now),
+    eventRows('reservation.expired', 'replaced', col('replaced', 'id'), reservationPayload('replaced', { heldUntil: isoSql(col('replaced', 'held_until')) }), now),
+  );
+
+export interface HoldRequest {
+  id: string;
+  userId: string;
+  concertId: string;
+  scheduleId: string;
+  seatNumber: number;
+  price: number;
+}
+
 /**
  * One statement, so one round trip and its own transaction: locks the user's holds on the schedule
  * and counts them, takes the seat only if it is free (or its hold has passed) and the count is
@@ -72,38 +88,85 @@ const holdSeatStatement = precompiled(
        WHERE (SELECT count(*) FROM replaced) >= 0
       RETURNING *
     ), events AS (
-      ${insertEvents(
-        eventRows('reservation.held', 'held', col('held', 'id'), reservationPayload('held', { heldUntil: isoSql(col('held', 'held_until')) }), p.now),
-        eventRows('reservation.expired', 'replaced', col('replaced', 'id'), reservationPayload('replaced', { heldUntil: isoSql(col('replaced', 'held_until')) }), p.now),
-      )}
+      ${holdEvents(p.now)}
     )
     SELECT active.n AS active, held.* FROM active LEFT JOIN held ON true`,
 );
 
-/**
- * One statement, so one round trip and its own transaction: locks the user's holds on the schedule
- * and counts them, takes the seat only if it is free (or its hold has passed) and the count is
- * under the limit, marks a replaced hold EXPIRED, inserts the reservation and both events. The
- * seat row's lock serialises racers; the partial unique index backs it up.
- */
+/** Runs holdSeatStatement for one request. */
 export async function holdSeat(
   db: Database,
-  h: {
-    id: string;
-    userId: string;
-    concertId: string;
-    scheduleId: string;
-    seatNumber: number;
-    price: number;
-    limit: number;
-    now: Date;
-    heldUntil: Date;
-  },
+  h: HoldRequest & { limit: number; now: Date; heldUntil: Date },
 ): Promise<HoldAttempt> {
   const { active, ...held } = (await holdSeatStatement(db, h))[0]!;
   return { active, held: held.id === null ? null : (held as ReservationRow) };
 }
 
+/**
+ * Many holds in one statement (one round trip, one commit): ticketing_claim_seats takes the
+ * hold-limit locks and the free seats' locks in a fixed order, then every request whose seat was
+ * free and whose user is under the limit gets its seat, its reservation and its events, as holdSeat
+ * would have done one by one. The requests must name distinct seats and distinct
+ * (user, schedule) pairs, so that none of them depends on another's outcome.
+ */
+const holdSeatsStatement = precompiled(
+  ['ids', 'userIds', 'concertIds', 'scheduleIds', 'seatNumbers', 'prices', 'limit', 'now', 'heldUntil'] as const,
+  (p) => sql<{ ord: number; active: number } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
+    WITH req AS (
+      SELECT r.id, r.user_id, r.concert_id, r.schedule_id, r.seat_number, r.price, r.ord::int AS pos
+        FROM unnest(${p.ids}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.scheduleIds}::uuid[],
+                    ${p.seatNumbers}::int[], ${p.prices}::bigint[])
+             WITH ORDINALITY AS r(id, user_id, concert_id, schedule_id, seat_number, price, ord)
+    ), claim AS (
+      SELECT * FROM ticketing_claim_seats(${p.userIds}::uuid[], ${p.scheduleIds}::uuid[], ${p.seatNumbers}::int[], ${p.now}::timestamptz)
+    ), won AS (
+      SELECT req.* FROM req JOIN claim ON claim.ord = req.pos WHERE claim.seat_free AND claim.active < ${p.limit}::int
+    ), seat AS (
+      UPDATE seats s SET status = 'HELD', reservation_id = won.id, held_until = ${p.heldUntil}::timestamptz
+        FROM won
+       WHERE s.schedule_id = won.schedule_id AND s.number = won.seat_number
+         AND (s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until <= ${p.now}::timestamptz))
+      RETURNING won.id
+    ), replaced AS (
+      UPDATE reservations r SET status = 'EXPIRED'
+        FROM won
+       WHERE r.schedule_id = won.schedule_id AND r.seat_number = won.seat_number
+         AND r.status = 'HELD' AND r.held_until <= ${p.now}::timestamptz
+         AND won.id IN (SELECT id FROM seat)
+      RETURNING r.*
+    ), held AS (
+      INSERT INTO reservations (id, user_id, concert_id, schedule_id, seat_number, price, status, held_until, created_at)
+      SELECT won.id, won.user_id, won.concert_id, won.schedule_id, won.seat_number, won.price,
+             'HELD', ${p.heldUntil}::timestamptz, ${p.now}::timestamptz
+        FROM won JOIN seat ON seat.id = won.id
+       WHERE (SELECT count(*) FROM replaced) >= 0
+      RETURNING *
+    ), events AS (
+      ${holdEvents(p.now)}
+    )
+    SELECT claim.ord, claim.active, held.*
+      FROM claim JOIN req ON req.pos = claim.ord LEFT JOIN held ON held.id = req.id
+     ORDER BY claim.ord`,
+);
+
+/** Runs holdSeatsStatement; the attempts come back in the order of the requests. */
+export async function holdSeats(
+  db: Database,
+  requests: readonly HoldRequest[],
+  opts: { limit: number; now: Date; heldUntil: Date },
+): Promise<HoldAttempt[]> {
+  const rows = await holdSeatsStatement(db, {
+    ids: requests.map((r) => r.id),
+    userIds: requests.map((r) => r.userId),
+    concertIds: requests.map((r) => r.concertId),
+    scheduleIds: requests.map((r) => r.scheduleId),
+    seatNumbers: requests.map((r) => r.seatNumber),
+    prices: requests.map((r) => r.price),
+    ...opts,
+  });
+  if (rows.length !== requests.length) throw new Error(`batched hold returned ${rows.length} rows for ${requests.length} requests`);
+  return rows.map(({ ord: _ord, active, ...held }) => ({ active, held: held.id === null ? null : (held as ReservationRow) }));
+}
 
 /**
  * Pays a live hold in one statement: seat HELD → SOLD, wallet debited only if it covers the price,

@@ -1,5 +1,6 @@
 import type { Clock } from '../../platform/clock.js';
-import { pgCode, type Database } from '../../platform/db.js';
+import { createBatcher } from '../../platform/batcher.js';
+import { pgCode, withRetry, type Database } from '../../platform/db.js';
 import { DomainError, notFound } from '../../platform/errors.js';
 import { isUuid, newId } from '../../platform/ids.js';
 import { decodeCursor, page } from '../../platform/pagination.js';
@@ -8,9 +9,12 @@ import type { CatalogService } from '../catalog/catalog.service.js';
 import {
   findReservation,
   holdSeat,
+  holdSeats,
   listUserReservations,
   refundConfirmed,
   releaseHold,
+  type HoldAttempt,
+  type HoldRequest,
   type ReservationRow,
 } from './reservations.repository.js';
 import { assertUnderHoldLimit, cancellation, effectiveStatus, holdExpiry } from './reservations.rules.js';
@@ -58,37 +62,79 @@ export function createReservationService(deps: {
   catalog: CatalogService;
   holdTtlSeconds: number;
   holdLimit: number;
+  /** Coalescing of holds that arrive together (see platform/batcher.ts); maxBatch 1 turns it off. */
+  batch?: { maxBatch: number; maxInFlight: number };
 }) {
   const { db, clock, catalog } = deps;
+  const limit = deps.holdLimit;
+
+  /** One hold in its own statement (or in the caller's transaction), a taken seat reported as such. */
+  async function holdOne(executor: Database, request: HoldRequest): Promise<HoldAttempt> {
+    const now = clock.now();
+    try {
+      return await holdSeat(executor, { ...request, limit, now, heldUntil: holdExpiry(now, deps.holdTtlSeconds) });
+    } catch (err) {
+      if (pgCode(err) === '23505') return { active: 0, held: null };
+      throw err;
+    }
+  }
+
+  /**
+   * A batch of holds in one statement. Should the statement fail as a whole for a reason other
+   * than a deadlock (retried), each hold runs alone, so that one request's failure stays its own.
+   */
+  async function holdMany(requests: HoldRequest[]): Promise<PromiseSettledResult<HoldAttempt>[]> {
+    if (requests.length > 1) {
+      try {
+        const attempts = await withRetry(() => {
+          const now = clock.now();
+          return holdSeats(db, requests, { limit, now, heldUntil: holdExpiry(now, deps.holdTtlSeconds) });
+        });
+        return attempts.map((value) => ({ status: 'fulfilled', value }));
+      } catch {
+        // each on its own below
+      }
+    }
+    return Promise.allSettled(requests.map((r) => withRetry(() => holdOne(db, r))));
+  }
+
+  const batcher =
+    deps.batch && deps.batch.maxBatch > 1
+      ? createBatcher<HoldRequest, HoldAttempt>({
+          run: holdMany,
+          settled: true,
+          maxBatch: deps.batch.maxBatch,
+          maxInFlight: deps.batch.maxInFlight,
+          // Requests for one seat, or by one user on one schedule, depend on each other: never in one batch.
+          conflictKeys: (r) => [`seat ${r.scheduleId} ${r.seatNumber}`, `user ${r.userId} ${r.scheduleId}`],
+        })
+      : undefined;
 
   return {
-    /** Holds one seat for the user for HOLD_TTL_SECONDS: one statement, so any executor will do. */
+    /** Runs holds as one batch (see holdMany); they must name distinct seats and (user, schedule) pairs. */
+    holdBatch: holdMany,
+
+    /**
+     * Holds one seat for the user for HOLD_TTL_SECONDS. Inside a transaction (an Idempotency-Key's),
+     * it is one statement of that transaction; otherwise it joins the next batch of holds.
+     */
     async hold(executor: Database, userId: string, input: { scheduleId: string; seatNumber: number }): Promise<ReservationView> {
       const schedule = await catalog.schedule(input.scheduleId, executor);
       if (input.seatNumber > schedule.seat_count) {
         throw new DomainError('NOT_FOUND', `Seat ${input.seatNumber} does not exist; this date has ${schedule.seat_count} seats`);
       }
-      const now = clock.now();
-      assertBookable(schedule, now);
-      let attempt;
-      try {
-        attempt = await holdSeat(executor, {
-          id: newId(),
-          userId,
-          concertId: schedule.concert_id,
-          scheduleId: schedule.id,
-          seatNumber: input.seatNumber,
-          price: schedule.price,
-          limit: deps.holdLimit,
-          now,
-          heldUntil: holdExpiry(now, deps.holdTtlSeconds),
-        });
-      } catch (err) {
-        if (pgCode(err) === '23505') throw seatUnavailable(input.seatNumber);
-        throw err;
-      }
-      if (attempt.held) return toReservationView(attempt.held, now);
-      assertUnderHoldLimit(attempt.active, deps.holdLimit);
+      assertBookable(schedule, clock.now());
+      const request: HoldRequest = {
+        id: newId(),
+        userId,
+        concertId: schedule.concert_id,
+        scheduleId: schedule.id,
+        seatNumber: input.seatNumber,
+        price: schedule.price,
+      };
+      const attempt = batcher && executor === db ? await batcher.submit(request) : await holdOne(executor, request);
+      if (attempt.held) return toReservationView(attempt.held, clock.now());
+      assertUnderHoldLimit(attempt.active, limit);
       throw seatUnavailable(input.seatNumber);
     },
 
