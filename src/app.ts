@@ -100,6 +100,7 @@ export function createServices(deps: AppDeps) {
   });
   const rankings = createRankingsService({ db, store: deps.rankingsStore ?? createMemoryRankingsStore(), catalog, clock });
   const idempotency = createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS });
+  const batch = { maxBatch: config.BOOKING_BATCH_SIZE, maxInFlight: config.BOOKING_BATCH_CONCURRENCY };
   return {
     clock,
     users,
@@ -116,9 +117,9 @@ export function createServices(deps: AppDeps) {
       catalog,
       holdTtlSeconds: config.HOLD_TTL_SECONDS,
       holdLimit: config.HOLD_LIMIT_PER_SCHEDULE,
-      batch: { maxBatch: config.HOLD_BATCH_SIZE, maxInFlight: config.HOLD_BATCH_CONCURRENCY },
+      batch,
     }),
-    payments: createPaymentService({ clock }),
+    payments: createPaymentService({ clock, db, batch }),
   };
 }
 

@@ -15,6 +15,7 @@ import { settlesWithin } from './timeout.js';
 import * as m001 from './migrations/001_core.js';
 import * as m002 from './migrations/002_events.js';
 import * as m003 from './migrations/003_batched_holds.js';
+import * as m004 from './migrations/004_batched_payments.js';
 
 export type Database = Kysely<DB>;
 export type Trx = Transaction<DB>;
@@ -90,7 +91,7 @@ export function precompiled<K extends string, R>(
   };
 }
 
-const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003 };
+const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003, '004_batched_payments': m004 };
 
 class StaticMigrationProvider implements MigrationProvider {
   async getMigrations() {

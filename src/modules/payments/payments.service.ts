@@ -1,8 +1,9 @@
+import { createBatcher } from '../../platform/batcher.js';
 import type { Clock } from '../../platform/clock.js';
-import { pgCode, type Database } from '../../platform/db.js';
+import { pgCode, withRetry, type Database } from '../../platform/db.js';
 import { DomainError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
-import { payHold } from '../reservations/reservations.repository.js';
+import { payHold, payHolds, type BatchedPayAttempt, type PayRequest } from '../reservations/reservations.repository.js';
 import { assertPayable } from '../reservations/reservations.rules.js';
 import { ownReservation } from '../reservations/reservations.service.js';
 
@@ -23,40 +24,96 @@ export interface PaymentOutcome {
   seat: { scheduleId: string; concertId: string };
 }
 
-export function createPaymentService({ clock }: { clock: Clock }) {
+type Attempt = BatchedPayAttempt & { paidAt: Date };
+
+const insufficient = (price: number) =>
+  new DomainError('INSUFFICIENT_BALANCE', `The balance does not cover the price of ${price}`, { price });
+
+export function createPaymentService(deps: {
+  clock: Clock;
+  db?: Database;
+  /** Coalescing of payments that arrive together (see platform/batcher.ts); maxBatch 1 turns it off. */
+  batch?: { maxBatch: number; maxInFlight: number };
+}) {
+  const { clock, db } = deps;
+
+  /** One payment in its own statement (or in the caller's transaction). */
+  async function payOne(executor: Database, request: PayRequest): Promise<Attempt> {
+    const now = clock.now();
+    try {
+      return { ...(await payHold(executor, { ...request, now })), uncoveredPrice: null, paidAt: now };
+    } catch (err) {
+      if (pgCode(err) === 'TK001') {
+        // The seat could be taken but not paid for: the statement undid itself. Its message names the price.
+        throw insufficient(Number(/price=(\d+)/.exec((err as Error).message)?.[1]));
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * A batch of payments in one statement. Should the statement fail as a whole for a reason other
+   * than a deadlock (retried), each payment runs alone, so that one request's failure stays its own.
+   */
+  async function payMany(requests: PayRequest[]): Promise<PromiseSettledResult<Attempt>[]> {
+    if (requests.length > 1 && db) {
+      try {
+        const now = clock.now();
+        const attempts = await withRetry(() => payHolds(db, requests, now));
+        return attempts.map((a) => ({ status: 'fulfilled', value: { ...a, paidAt: now } }));
+      } catch {
+        // each on its own below
+      }
+    }
+    return Promise.allSettled(requests.map((r) => withRetry(() => payOne(db!, r))));
+  }
+
+  const batcher =
+    db && deps.batch && deps.batch.maxBatch > 1
+      ? createBatcher<PayRequest, Attempt>({
+          run: payMany,
+          settled: true,
+          maxBatch: deps.batch.maxBatch,
+          maxInFlight: deps.batch.maxInFlight,
+          // One wallet or one reservation in two requests: they depend on each other, never in one batch.
+          conflictKeys: (r) => [`user ${r.userId}`, `reservation ${r.reservationId}`],
+        })
+      : undefined;
+
   return {
+    /** Runs payments as one batch (see payMany); they must name distinct reservations and users. */
+    payBatch: payMany,
+
     /**
-     * Pays a hold from the balance, all or nothing in one statement: owner and expiry checked, seat
-     * SOLD, balance debited only if it covers the price, reservation CONFIRMED, payment, ledger row
-     * and event. Only a reservation of `concertId` (the queue token's) is paid. Only when it is
-     * refused is the reservation read, to say why.
+     * Pays a hold from the balance, all or nothing: owner and expiry checked, seat SOLD, balance
+     * debited only if it covers the price, reservation CONFIRMED, payment, ledger row and event.
+     * Only a reservation of `concertId` (the queue token's) is paid. Only when it is refused is the
+     * reservation read, to say why. Inside a transaction (an Idempotency-Key's) it is one statement
+     * of that transaction; otherwise it joins the next batch of payments.
      */
     async pay(executor: Database, userId: string, reservationId: string, concertId: string): Promise<PaymentOutcome> {
-      const now = clock.now();
-      const paymentId = newId();
-      let attempt;
-      try {
-        attempt = await payHold(executor, { reservationId, userId, concertId, paymentId, ledgerId: newId(), now });
-      } catch (err) {
-        if (pgCode(err) === 'TK001') {
-          // The seat could be taken but not paid for: the statement undid itself. Its message names the price.
-          const price = Number(/price=(\d+)/.exec((err as Error).message)?.[1]);
-          throw new DomainError('INSUFFICIENT_BALANCE', `The balance does not cover the price of ${price}`, { price });
-        }
-        throw err;
-      }
+      const request: PayRequest = { reservationId, userId, concertId, paymentId: newId(), ledgerId: newId() };
+      const attempt = batcher && executor === db ? await batcher.submit(request) : await payOne(executor, request);
       const { confirmed, balance } = attempt;
       if (confirmed && balance !== null) {
         return {
-          payment: { id: paymentId, reservationId, amount: confirmed.price, balance, status: 'PAID', paidAt: now.toISOString() },
+          payment: {
+            id: request.paymentId,
+            reservationId,
+            amount: confirmed.price,
+            balance,
+            status: 'PAID',
+            paidAt: attempt.paidAt.toISOString(),
+          },
           otherHolds: attempt.otherHolds,
           seat: { scheduleId: confirmed.schedule_id, concertId: confirmed.concert_id },
         };
       }
+      if (attempt.uncoveredPrice !== null) throw insufficient(attempt.uncoveredPrice);
       // Not this user's live hold of this concert, or changed under us: the reservation says why.
       const r = await ownReservation(executor, userId, reservationId);
       if (r.concert_id !== concertId) throw new DomainError('QUEUE_TOKEN_MISMATCH', 'This Queue-Token is for another concert');
-      assertPayable(r, now);
+      assertPayable(r, attempt.paidAt);
       throw new DomainError('RESERVATION_NOT_PAYABLE', 'The reservation changed while paying; read it again');
     },
   };

@@ -168,6 +168,12 @@ export async function holdSeats(
   return rows.map(({ ord: _ord, active, ...held }) => ({ active, held: held.id === null ? null : (held as ReservationRow) }));
 }
 
+/** The event of a payment statement: reservation.confirmed per row of `confirmed`. */
+const confirmedEvents = (now: RawBuilder<unknown>) =>
+  insertEvents(
+    eventRows('reservation.confirmed', 'confirmed', col('confirmed', 'id'), reservationPayload('confirmed', { confirmedAt: isoSql(col('confirmed', 'confirmed_at')) }), now),
+  );
+
 /**
  * Pays a live hold in one statement: seat HELD → SOLD, wallet debited only if it covers the price,
  * reservation CONFIRMED, payment, ledger row and event. If the seat was taken but the debit was
@@ -205,15 +211,7 @@ const payHoldStatement = precompiled(
         FROM confirmed, wallet
        WHERE confirmed.price > 0
     ), events AS (
-      ${insertEvents(
-        eventRows(
-          'reservation.confirmed',
-          'confirmed',
-          col('confirmed', 'id'),
-          reservationPayload('confirmed', { confirmedAt: isoSql(col('confirmed', 'confirmed_at')) }),
-          p.now,
-        ),
-      )}
+      ${confirmedEvents(p.now)}
     ), complete AS (
       SELECT ticketing_assert((SELECT count(*) FROM seat) = (SELECT count(*) FROM confirmed),
                               'INSUFFICIENT_BALANCE price=' || COALESCE((SELECT max(price) FROM seat), 0)) AS ok
@@ -235,17 +233,108 @@ export interface PayAttempt {
   otherHolds: number;
 }
 
-/**
- * Pays a live hold in one statement: seat HELD → SOLD, wallet debited only if it covers the price,
- * reservation CONFIRMED, payment, ledger row and event. If the seat was taken but the debit was
- * refused, ticketing_assert aborts the whole statement (SQLSTATE TK001), so nothing is half done.
- */
+/** Runs payHoldStatement for one payment. */
 export async function payHold(
   db: Database,
   p: { reservationId: string; userId: string; concertId: string; paymentId: string; ledgerId: string; now: Date },
 ): Promise<PayAttempt> {
   const { payable, balance, other_holds, ...confirmed } = (await payHoldStatement(db, p))[0]!;
   return { payable, balance, otherHolds: other_holds, confirmed: confirmed.id === null ? null : (confirmed as ReservationRow) };
+}
+
+export interface PayRequest {
+  reservationId: string;
+  userId: string;
+  concertId: string;
+  paymentId: string;
+  ledgerId: string;
+}
+
+export interface BatchedPayAttempt extends PayAttempt {
+  /** The price, when the hold was payable but the balance did not cover it (nothing was done). */
+  uncoveredPrice: number | null;
+}
+
+/**
+ * Many payments in one statement (one round trip, one commit): ticketing_claim_payments locks the
+ * held seats, then the wallets, each in a fixed order, and says which requests are payable and
+ * covered; those are paid exactly as payHold pays one. A payable request that the balance does not
+ * cover changes nothing and comes back with its price. The requests must name distinct
+ * reservations and distinct users (wallets), so that none depends on another's outcome.
+ */
+const payHoldsStatement = precompiled(
+  ['reservationIds', 'userIds', 'concertIds', 'paymentIds', 'ledgerIds', 'now'] as const,
+  (p) => sql<
+    { ord: number; payable: boolean; covered: boolean; claim_price: number | null; balance: number | null; other_holds: number } & {
+      [K in keyof ReservationRow]: ReservationRow[K] | null;
+    }
+  >`
+    WITH req AS (
+      SELECT q.reservation_id, q.user_id, q.concert_id, q.payment_id, q.ledger_id, q.ord::int AS pos
+        FROM unnest(${p.reservationIds}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.paymentIds}::uuid[], ${p.ledgerIds}::uuid[])
+             WITH ORDINALITY AS q(reservation_id, user_id, concert_id, payment_id, ledger_id, ord)
+    ), claim AS (
+      SELECT * FROM ticketing_claim_payments(${p.reservationIds}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.now}::timestamptz)
+    ), paying AS (
+      SELECT req.*, claim.price FROM req JOIN claim ON claim.ord = req.pos WHERE claim.covered
+    ), seat AS (
+      UPDATE seats s SET status = 'SOLD', held_until = NULL
+        FROM paying JOIN reservations r ON r.id = paying.reservation_id
+       WHERE s.schedule_id = r.schedule_id AND s.number = r.seat_number
+         AND s.reservation_id = r.id AND s.status = 'HELD' AND s.held_until > ${p.now}::timestamptz
+      RETURNING paying.reservation_id
+    ), wallet AS (
+      UPDATE wallets w SET balance = w.balance - paying.price, updated_at = ${p.now}::timestamptz
+        FROM paying
+       WHERE w.user_id = paying.user_id AND w.balance >= paying.price
+         AND paying.reservation_id IN (SELECT reservation_id FROM seat)
+      RETURNING w.user_id, w.balance
+    ), confirmed AS (
+      UPDATE reservations r SET status = 'CONFIRMED', confirmed_at = ${p.now}::timestamptz
+        FROM paying JOIN wallet ON wallet.user_id = paying.user_id
+       WHERE r.id = paying.reservation_id AND r.status = 'HELD'
+      RETURNING r.*, paying.payment_id, paying.ledger_id, wallet.balance AS balance_after
+    ), payment AS (
+      INSERT INTO payments (id, reservation_id, user_id, amount, status, paid_at)
+      SELECT payment_id, id, user_id, price, 'PAID', ${p.now}::timestamptz FROM confirmed
+    ), ledger AS (
+      INSERT INTO ledger_entries (id, user_id, type, amount, balance_after, reservation_id, created_at)
+      SELECT ledger_id, user_id, 'PAYMENT', -price, balance_after, id, ${p.now}::timestamptz FROM confirmed WHERE price > 0
+    ), events AS (
+      ${confirmedEvents(p.now)}
+    ), complete AS (
+      SELECT ticketing_assert((SELECT count(*) FROM seat) = (SELECT count(*) FROM paying)
+                              AND (SELECT count(*) FROM confirmed) = (SELECT count(*) FROM paying),
+                              'a batched payment went only part way') AS ok
+    )
+    SELECT claim.ord, claim.payable, claim.covered, claim.price AS claim_price, confirmed.balance_after AS balance,
+           CASE WHEN confirmed.id IS NULL THEN 0 ELSE
+             (SELECT count(*)::int FROM reservations o
+               WHERE o.user_id = req.user_id AND o.concert_id = req.concert_id AND o.id <> req.reservation_id
+                 AND o.status = 'HELD' AND o.held_until > ${p.now}::timestamptz) END AS other_holds,
+           ${sql.join(columns.map((c) => sql.ref(`confirmed.${c}`)))}
+      FROM complete, claim JOIN req ON req.pos = claim.ord LEFT JOIN confirmed ON confirmed.id = req.reservation_id
+     ORDER BY claim.ord`,
+);
+
+/** Runs payHoldsStatement; the attempts come back in the order of the requests. */
+export async function payHolds(db: Database, requests: readonly PayRequest[], now: Date): Promise<BatchedPayAttempt[]> {
+  const rows = await payHoldsStatement(db, {
+    reservationIds: requests.map((r) => r.reservationId),
+    userIds: requests.map((r) => r.userId),
+    concertIds: requests.map((r) => r.concertId),
+    paymentIds: requests.map((r) => r.paymentId),
+    ledgerIds: requests.map((r) => r.ledgerId),
+    now,
+  });
+  if (rows.length !== requests.length) throw new Error(`batched payment returned ${rows.length} rows for ${requests.length} requests`);
+  return rows.map(({ ord: _ord, payable, covered, claim_price, balance, other_holds, ...confirmed }) => ({
+    payable,
+    balance,
+    otherHolds: other_holds,
+    confirmed: confirmed.id === null ? null : (confirmed as ReservationRow),
+    uncoveredPrice: payable && !covered ? claim_price : null,
+  }));
 }
 
 /** Frees the seat of a live hold and cancels it, with its event. */
