@@ -38,8 +38,12 @@ export function createDb({ connectionString, poolSize, statementTimeoutMs = 15_0
     statement_timeout: statementTimeoutMs,
     application_name: 'ticketing',
   });
-  // An idle client that loses its server emits 'error' on the pool; the pool replaces it.
+  // An idle client that loses its server emits 'error' on the pool; the pool replaces it. A client
+  // checked out (inside a transaction, between statements) emits it on itself: without a listener
+  // that would end the process when the server restarts or an operator ends the connection. The
+  // statement in flight fails on its own, and the pool drops the broken client when it comes back.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   prepareRepeatedQueries(pool);
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }

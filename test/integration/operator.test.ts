@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp, createServices } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createDb } from '../../src/platform/db.js';
@@ -16,6 +17,24 @@ describe('health', () => {
     const ready = await t.app.inject({ url: '/health/ready' });
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toMatchObject({ status: 'ok', checks: { database: 'ok' }, outbox: { parked: expect.any(Number) } });
+  });
+
+  it('survives the server ending a connection in the middle of a transaction, and serves on', async () => {
+    const db = createDb({ connectionString: inject('databaseUrl'), poolSize: 2 });
+    try {
+      const outcome = db.transaction().execute(async (trx) => {
+        const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+        // Ended by "an operator" (or a restart) while the transaction waits between statements.
+        await sql`SELECT pg_terminate_backend(${rows[0]!.pid})`.execute(t.db);
+        await new Promise((r) => setTimeout(r, 100));
+        await sql`SELECT 1`.execute(trx);
+      });
+      await expect(outcome).rejects.toThrow();
+      const { rows } = await sql<{ one: number }>`SELECT 1 AS one`.execute(db);
+      expect(rows).toEqual([{ one: 1 }]);
+    } finally {
+      await db.destroy();
+    }
   });
 
   it('is not ready, and answers 503 UNAVAILABLE, when the database is unreachable', async () => {
