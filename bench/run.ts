@@ -290,29 +290,31 @@ async function main() {
     let k = 0;
     const held: { id: string; user: { id: string; token: string } }[] = [];
     const spreadUrl = `${base}/reservations`;
+    const spreadHolds = (label: string, keyed: boolean) =>
+      measure(label, spreadUrl, {
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req: Request, context: Record<string, unknown>) => {
+              const i = k++;
+              const user = users[i % users.length]!;
+              context.user = user;
+              return {
+                ...req,
+                headers: { ...booking(user, spreadConcert.id), ...(keyed ? { 'idempotency-key': `bench-hold-${i}` } : {}) },
+                body: JSON.stringify({ scheduleId: spread[Math.floor(i / 1_000) % spread.length], seatNumber: (i % 1_000) + 1 }),
+              };
+            },
+            onResponse: (status: number, body: string, context: Record<string, unknown>) => {
+              if (status === 201) held.push({ id: JSON.parse(body).id, user: context.user as { id: string; token: string } });
+            },
+          } as Request,
+        ],
+      });
     if (want('holds')) {
-      add(
-        await measure('holds, spread', spreadUrl, {
-          requests: [
-            {
-              method: 'POST',
-              setupRequest: (req: Request, context: Record<string, unknown>) => {
-                const i = k++;
-                const user = users[i % users.length]!;
-                context.user = user;
-                return {
-                  ...req,
-                  headers: booking(user, spreadConcert.id),
-                  body: JSON.stringify({ scheduleId: spread[Math.floor(i / 1_000) % spread.length], seatNumber: (i % 1_000) + 1 }),
-                };
-              },
-              onResponse: (status: number, body: string, context: Record<string, unknown>) => {
-                if (status === 201) held.push({ id: JSON.parse(body).id, user: context.user as { id: string; token: string } });
-              },
-            } as Request,
-          ],
-        }),
-      );
+      add(await spreadHolds('holds, spread', false));
+      // What a careful client sends: each hold with its own Idempotency-Key (claimed, then not batched).
+      add(await spreadHolds('holds, spread, keyed', true));
       let c = 0;
       add(
         await measure('holds, contended (10)', spreadUrl, {
@@ -344,9 +346,9 @@ async function main() {
     }
     // Payments: the holds are split between the instance with the outbox relay running and the one
     // without it (and, with Redis, a share for the event-lag run below).
-    const shares = redisBase && want('events') ? 3 : 2;
+    const shares = redisBase && want('events') ? 4 : 3;
     const share = Math.floor(held.length / shares);
-    const payOn = async (label: string, instance: string, pid: number | undefined, holds: typeof held, rate?: number) => {
+    const payOn = async (label: string, instance: string, pid: number | undefined, holds: typeof held, rate?: number, keyed = false) => {
       let p = 0;
       return measure(label, `${instance}/payments`, {
         pid,
@@ -357,7 +359,8 @@ async function main() {
             method: 'POST',
             setupRequest: (req: Request) => {
               const h = holds[p++ % holds.length]!;
-              return { ...req, headers: booking(h.user, spreadConcert.id, instance), body: JSON.stringify({ reservationId: h.id }) };
+              const headers = { ...booking(h.user, spreadConcert.id, instance), ...(keyed ? { 'idempotency-key': `bench-pay-${h.id}` } : {}) };
+              return { ...req, headers, body: JSON.stringify({ reservationId: h.id }) };
             },
           } as Request,
         ],
@@ -373,6 +376,7 @@ async function main() {
       }
       await joinAll(uncachedBase, spreadConcert.id);
       add(await payOn(`payments, relay off (${share})`, uncachedBase, uncachedService.pid, held.slice(share, 2 * share)));
+      add(await payOn(`payments, relay off, keyed (${share})`, uncachedBase, uncachedService.pid, held.slice(2 * share, 3 * share), undefined, true));
     }
 
     // ---- waiting room: joins (each a new place: user x concert), status polls, gated seat map
@@ -445,7 +449,7 @@ async function main() {
         first = Math.min(first, now);
         last = Math.max(last, now);
       });
-      const holds = held.slice(2 * share, 3 * share).slice(0, 1_000 * duration);
+      const holds = held.slice(3 * share, 4 * share).slice(0, 1_000 * duration);
       add(await payOn(`payments @1000/s, Redis relay (${holds.length})`, redisBase, redisService.pid, holds, 1_000));
       const deadline = Date.now() + 10_000;
       while (lags.length < holds.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
