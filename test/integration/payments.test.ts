@@ -107,6 +107,7 @@ describe('paying a hold', () => {
     const first = await pay(t.app, user, reservation.id, 'pay-key-000001');
     const again = await pay(t.app, user, reservation.id, 'pay-key-000001');
     expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.json()).toEqual(first.json());
     expect((await t.app.inject({ url: '/users/me/balance', headers: bearer(user.token) })).json().balance).toBe(30_000);
     expectProblem(await charge(t.app, user, 5, 'pay-key-000001'), 422, 'IDEMPOTENCY_KEY_MISMATCH');
@@ -141,5 +142,30 @@ describe('paying a hold', () => {
     // a lease that ran out (its request died) is taken over and the work runs once
     await t.db.updateTable('idempotency_keys').set({ locked_until: new Date(Date.now() - 1) }).where('key', '=', 'in-flight-key-01').execute();
     expect((await pay(t.app, user, reservation.id, 'in-flight-key-01')).statusCode).toBe(201);
+  });
+});
+
+describe('with batching off (BOOKING_BATCH_SIZE=1)', () => {
+  it('holds and pays one statement at a time, keyed requests in their own transaction, replays alike', async () => {
+    const solo = await createTestApp({ BOOKING_BATCH_SIZE: '1' });
+    try {
+      const schedule = (await createConcert(solo.app, [{ price: 10_000 }])).schedules[0]!;
+      const user = await createUser(solo.app);
+      await charge(solo.app, user, 25_000);
+      const held = await hold(solo.app, user, schedule.id, 2, 'solo-hold-key-1');
+      expect(held.statusCode).toBe(201);
+      const heldAgain = await hold(solo.app, user, schedule.id, 2, 'solo-hold-key-1');
+      expect(heldAgain.json()).toEqual(held.json());
+      const paid = await pay(solo.app, user, held.json().id, 'solo-pay-key-01');
+      expect(paid.statusCode).toBe(201);
+      expect(paid.json()).toMatchObject({ amount: 10_000, balance: 15_000, status: 'PAID' });
+      expect((await pay(solo.app, user, held.json().id, 'solo-pay-key-01')).json()).toEqual(paid.json());
+      const unkeyed = await hold(solo.app, user, schedule.id, 3);
+      expect(unkeyed.statusCode).toBe(201);
+      expect((await pay(solo.app, user, unkeyed.json().id)).json()).toMatchObject({ balance: 5_000 });
+      expect(await invariants.balancesNotMatchingLedger(solo.db, [user.id])).toEqual([]);
+    } finally {
+      await solo.close();
+    }
   });
 });

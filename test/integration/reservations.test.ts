@@ -102,6 +102,7 @@ describe('holding a seat', () => {
     const first = await hold(t.app, user, schedule.id, 4, 'hold-key-00001');
     const again = await hold(t.app, user, schedule.id, 4, 'hold-key-00001');
     expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.json()).toEqual(first.json());
     expectProblem(await hold(t.app, user, schedule.id, 5, 'hold-key-00001'), 422, 'IDEMPOTENCY_KEY_MISMATCH');
     const count = await t.db.selectFrom('reservations').select(sql<number>`count(*)::int`.as('n')).where('user_id', '=', user.id).executeTakeFirstOrThrow();

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Database } from '../../platform/db.js';
 import { problemFromDomainError } from '../../platform/problem.js';
 import { currentUser } from '../users/users.auth.js';
-import { requestFingerprint, type IdempotencyService } from './idempotency.service.js';
+import { requestFingerprint, type IdempotencyService, type KeyClaim } from './idempotency.service.js';
 
 /** Header schema for routes that accept an Idempotency-Key. */
 export const IdempotencyHeaders = Type.Object({
@@ -21,6 +21,8 @@ export async function sendIdempotent<T>(
   work: (executor: Database) => Promise<T>,
   /** Runs after the work committed (not on a replay), before the answer is sent. */
   afterCommit?: () => Promise<void>,
+  /** With a key: the work storing its own answer in its statement (see IdempotencyService.run). */
+  answered?: (claim: KeyClaim) => Promise<T>,
 ) {
   const user = currentUser(request);
   const key = request.headers['idempotency-key'];
@@ -31,6 +33,7 @@ export async function sendIdempotent<T>(
     fingerprint: requestFingerprint(request.method, instance, request.body),
     successStatus,
     work,
+    answered,
     failure: (err) => {
       const body = problemFromDomainError(err, instance);
       return { status: body.status, body };

@@ -9,6 +9,25 @@ export interface StoredResponse {
   body: unknown;
 }
 
+/** A key this request holds, for work that stores its own answer (see `run`'s `answered`). */
+export interface KeyClaim {
+  userId: string;
+  key: string;
+  lease: Date;
+  /** The status a success is stored with. */
+  status: number;
+}
+
+/**
+ * Thrown by `answered` work that could not store its answer itself (nothing was done): the request
+ * then runs as its own transaction, with the answer stored by `run`.
+ */
+export class AnswerInTransaction extends Error {
+  constructor() {
+    super('this request could not store its answer with its work; it runs as its own transaction');
+  }
+}
+
 export type Claim =
   | { kind: 'claimed'; lease: Date }
   | { kind: 'replay'; response: StoredResponse };
@@ -119,6 +138,12 @@ export function createIdempotencyService({
       successStatus: number;
       /** The use case; a single statement, or its own transaction when it needs several. */
       work: (executor: Database) => Promise<T>;
+      /**
+       * The use case for a keyed request, storing its success answer (DONE, the claim's status and
+       * its body, under the claim's lease) in the same statement as the work: one round trip where
+       * `work` plus the answer take a transaction of four. May throw AnswerInTransaction.
+       */
+      answered?: (claim: KeyClaim) => Promise<T>;
       failure: (err: DomainError) => StoredResponse;
     }): Promise<StoredResponse & { replayed: boolean }> {
       const { userId, key, successStatus, work } = opts;
@@ -128,12 +153,24 @@ export function createIdempotencyService({
       const claimResult = await claim(userId, key, opts.fingerprint);
       if (claimResult.kind === 'replay') return { ...claimResult.response, replayed: true };
       const { lease } = claimResult;
-      try {
-        const body = await inTransaction(db, async (trx) => {
+      const inOwnTransaction = () =>
+        inTransaction(db, async (trx) => {
           const value = await work(trx);
           await complete(trx, userId, key, lease, { status: successStatus, body: value });
           return value;
         });
+      try {
+        let body: T;
+        if (opts.answered) {
+          try {
+            body = await opts.answered({ userId, key, lease, status: successStatus });
+          } catch (err) {
+            if (!(err instanceof AnswerInTransaction)) throw err;
+            body = await inOwnTransaction();
+          }
+        } else {
+          body = await inOwnTransaction();
+        }
         return { status: successStatus, body, replayed: false };
       } catch (err) {
         if (err instanceof DomainError && err.code !== 'IDEMPOTENCY_KEY_IN_USE') {

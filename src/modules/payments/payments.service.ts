@@ -6,6 +6,7 @@ import { newId } from '../../platform/ids.js';
 import { payHold, payHolds, type BatchedPayAttempt, type PayRequest } from '../reservations/reservations.repository.js';
 import { assertPayable } from '../reservations/reservations.rules.js';
 import { ownReservation } from '../reservations/reservations.service.js';
+import { AnswerInTransaction, type KeyClaim } from '../idempotency/idempotency.service.js';
 
 export interface PaymentView {
   id: string;
@@ -56,7 +57,7 @@ export function createPaymentService(deps: {
    * than a deadlock (retried), each payment runs alone, so that one request's failure stays its own.
    */
   async function payMany(requests: PayRequest[]): Promise<PromiseSettledResult<Attempt>[]> {
-    if (requests.length > 1 && db) {
+    if (db && (requests.length > 1 || requests[0]?.answer)) {
       try {
         const now = clock.now();
         const attempts = await withRetry(() => payHolds(db, requests, now));
@@ -65,7 +66,8 @@ export function createPaymentService(deps: {
         // each on its own below
       }
     }
-    return Promise.allSettled(requests.map((r) => withRetry(() => payOne(db!, r))));
+    // A keyed request's answer must commit with its work: it goes back to run in its own transaction.
+    return Promise.allSettled(requests.map((r) => (r.answer ? Promise.reject(new AnswerInTransaction()) : withRetry(() => payOne(db!, r)))));
   }
 
   const batcher =
@@ -80,6 +82,33 @@ export function createPaymentService(deps: {
         })
       : undefined;
 
+  /** Pays, batched, or as one statement in `executor`'s transaction; a refusal says why. */
+  async function payAs(executor: Database, request: PayRequest): Promise<PaymentOutcome> {
+    const { reservationId, userId, concertId } = request;
+    const attempt = batcher && executor === db ? await batcher.submit(request) : await payOne(executor, request);
+    const { confirmed, balance } = attempt;
+    if (confirmed && balance !== null) {
+      return {
+        payment: {
+          id: request.paymentId,
+          reservationId,
+          amount: confirmed.price,
+          balance,
+          status: 'PAID',
+          paidAt: attempt.paidAt.toISOString(),
+        },
+        otherHolds: attempt.otherHolds,
+        seat: { scheduleId: confirmed.schedule_id, concertId: confirmed.concert_id },
+      };
+    }
+    if (attempt.uncoveredPrice !== null) throw insufficient(attempt.uncoveredPrice);
+    // Not this user's live hold of this concert, or changed under us: the reservation says why.
+    const r = await ownReservation(executor, userId, reservationId);
+    if (r.concert_id !== concertId) throw new DomainError('QUEUE_TOKEN_MISMATCH', 'This Queue-Token is for another concert');
+    assertPayable(r, attempt.paidAt);
+    throw new DomainError('RESERVATION_NOT_PAYABLE', 'The reservation changed while paying; read it again');
+  }
+
   return {
     /** Runs payments as one batch (see payMany); they must name distinct reservations and users. */
     payBatch: payMany,
@@ -92,29 +121,17 @@ export function createPaymentService(deps: {
      * of that transaction; otherwise it joins the next batch of payments.
      */
     async pay(executor: Database, userId: string, reservationId: string, concertId: string): Promise<PaymentOutcome> {
-      const request: PayRequest = { reservationId, userId, concertId, paymentId: newId(), ledgerId: newId() };
-      const attempt = batcher && executor === db ? await batcher.submit(request) : await payOne(executor, request);
-      const { confirmed, balance } = attempt;
-      if (confirmed && balance !== null) {
-        return {
-          payment: {
-            id: request.paymentId,
-            reservationId,
-            amount: confirmed.price,
-            balance,
-            status: 'PAID',
-            paidAt: attempt.paidAt.toISOString(),
-          },
-          otherHolds: attempt.otherHolds,
-          seat: { scheduleId: confirmed.schedule_id, concertId: confirmed.concert_id },
-        };
-      }
-      if (attempt.uncoveredPrice !== null) throw insufficient(attempt.uncoveredPrice);
-      // Not this user's live hold of this concert, or changed under us: the reservation says why.
-      const r = await ownReservation(executor, userId, reservationId);
-      if (r.concert_id !== concertId) throw new DomainError('QUEUE_TOKEN_MISMATCH', 'This Queue-Token is for another concert');
-      assertPayable(r, attempt.paidAt);
-      throw new DomainError('RESERVATION_NOT_PAYABLE', 'The reservation changed while paying; read it again');
+      return payAs(executor, { reservationId, userId, concertId, paymentId: newId(), ledgerId: newId() });
+    },
+
+    /**
+     * A payment under an Idempotency-Key: it joins the next batch and its answer is stored by the
+     * same statement. Without batching, AnswerInTransaction sends it to its own transaction.
+     */
+    async payAnswered(userId: string, reservationId: string, concertId: string, claim: KeyClaim): Promise<PaymentOutcome> {
+      if (!batcher || !db) throw new AnswerInTransaction();
+      const answer = { key: claim.key, lease: claim.lease, status: claim.status };
+      return payAs(db, { reservationId, userId, concertId, paymentId: newId(), ledgerId: newId(), answer });
     },
   };
 }

@@ -1,7 +1,7 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
 import { precompiled, type Database } from '../../platform/db.js';
 import type { ReservationsTable } from '../../platform/db.types.js';
-import { col, eventRows, insertEvents, isoSql, reservationPayload } from '../outbox/outbox.sql.js';
+import { col, eventRows, insertEvents, isoSql, payloadOf, reservationPayload } from '../outbox/outbox.sql.js';
 
 export type ReservationRow = Selectable<ReservationsTable>;
 
@@ -57,6 +57,30 @@ export interface HoldRequest {
   price: number;
 }
 
+/** An Idempotency-Key a batched request holds: a success stores its answer with the work. */
+export interface BatchKey {
+  key: string;
+  lease: Date;
+  status: number;
+}
+
+/**
+ * Marks the keys of the batch's successes DONE with their answers (only under the lease each
+ * request holds), and aborts the whole statement if any such key could not be marked.
+ */
+function answerKeys(answers: { relation: string; userId: RawBuilder<unknown>; key: RawBuilder<unknown>; lease: RawBuilder<unknown>; status: RawBuilder<unknown>; body: RawBuilder<unknown> }) {
+  return sql`answered AS (
+      UPDATE idempotency_keys k SET state = 'DONE', response_status = ${answers.status}, response_body = ${answers.body}
+        FROM ${sql.table(answers.relation)}
+       WHERE ${answers.key} IS NOT NULL AND k.user_id = ${answers.userId} AND k.key = ${answers.key}
+         AND k.state = 'IN_PROGRESS' AND k.locked_until = ${answers.lease}
+      RETURNING k.key
+    ), answers_checked AS (
+      SELECT ticketing_assert((SELECT count(*) FROM answered) = (SELECT count(*) FROM ${sql.table(answers.relation)} WHERE ${answers.key} IS NOT NULL),
+                              'IDEMPOTENCY_LEASE_LOST') AS ok
+    )`;
+}
+
 /**
  * One statement, so one round trip and its own transaction: locks the user's holds on the schedule
  * and counts them, takes the seat only if it is free (or its hold has passed) and the count is
@@ -110,13 +134,13 @@ export async function holdSeat(
  * (user, schedule) pairs, so that none of them depends on another's outcome.
  */
 const holdSeatsStatement = precompiled(
-  ['ids', 'userIds', 'concertIds', 'scheduleIds', 'seatNumbers', 'prices', 'limit', 'now', 'heldUntil'] as const,
+  ['ids', 'userIds', 'concertIds', 'scheduleIds', 'seatNumbers', 'prices', 'limit', 'now', 'heldUntil', 'keys', 'leases', 'statuses'] as const,
   (p) => sql<{ ord: number; active: number } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
     WITH req AS (
-      SELECT r.id, r.user_id, r.concert_id, r.schedule_id, r.seat_number, r.price, r.ord::int AS pos
+      SELECT r.id, r.user_id, r.concert_id, r.schedule_id, r.seat_number, r.price, r.idem_key, r.idem_lease, r.idem_status, r.ord::int AS pos
         FROM unnest(${p.ids}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.scheduleIds}::uuid[],
-                    ${p.seatNumbers}::int[], ${p.prices}::bigint[])
-             WITH ORDINALITY AS r(id, user_id, concert_id, schedule_id, seat_number, price, ord)
+                    ${p.seatNumbers}::int[], ${p.prices}::bigint[], ${p.keys}::text[], ${p.leases}::timestamptz[], ${p.statuses}::int[])
+             WITH ORDINALITY AS r(id, user_id, concert_id, schedule_id, seat_number, price, idem_key, idem_lease, idem_status, ord)
     ), claim AS (
       SELECT * FROM ticketing_claim_seats(${p.userIds}::uuid[], ${p.scheduleIds}::uuid[], ${p.seatNumbers}::int[], ${p.now}::timestamptz)
     ), won AS (
@@ -143,16 +167,35 @@ const holdSeatsStatement = precompiled(
       RETURNING *
     ), events AS (
       ${holdEvents(p.now)}
-    )
+    ), held_keys AS (
+      SELECT held.*, req.idem_key, req.idem_lease, req.idem_status FROM held JOIN req ON req.id = held.id
+    ), ${answerKeys({
+      relation: 'held_keys',
+      userId: col('held_keys', 'user_id'),
+      key: col('held_keys', 'idem_key'),
+      lease: col('held_keys', 'idem_lease'),
+      status: col('held_keys', 'idem_status'),
+      body: payloadOf({
+        id: col('held_keys', 'id'),
+        userId: col('held_keys', 'user_id'),
+        concertId: col('held_keys', 'concert_id'),
+        scheduleId: col('held_keys', 'schedule_id'),
+        seatNumber: col('held_keys', 'seat_number'),
+        price: col('held_keys', 'price'),
+        status: col('held_keys', 'status'),
+        heldUntil: isoSql(col('held_keys', 'held_until')),
+        createdAt: isoSql(col('held_keys', 'created_at')),
+      }),
+    })}
     SELECT claim.ord, claim.active, held.*
-      FROM claim JOIN req ON req.pos = claim.ord LEFT JOIN held ON held.id = req.id
+      FROM answers_checked, claim JOIN req ON req.pos = claim.ord LEFT JOIN held ON held.id = req.id
      ORDER BY claim.ord`,
 );
 
 /** Runs holdSeatsStatement; the attempts come back in the order of the requests. */
 export async function holdSeats(
   db: Database,
-  requests: readonly HoldRequest[],
+  requests: readonly (HoldRequest & { answer?: BatchKey })[],
   opts: { limit: number; now: Date; heldUntil: Date },
 ): Promise<HoldAttempt[]> {
   const rows = await holdSeatsStatement(db, {
@@ -162,6 +205,9 @@ export async function holdSeats(
     scheduleIds: requests.map((r) => r.scheduleId),
     seatNumbers: requests.map((r) => r.seatNumber),
     prices: requests.map((r) => r.price),
+    keys: requests.map((r) => r.answer?.key ?? null),
+    leases: requests.map((r) => r.answer?.lease ?? null),
+    statuses: requests.map((r) => r.answer?.status ?? null),
     ...opts,
   });
   if (rows.length !== requests.length) throw new Error(`batched hold returned ${rows.length} rows for ${requests.length} requests`);
@@ -248,6 +294,7 @@ export interface PayRequest {
   concertId: string;
   paymentId: string;
   ledgerId: string;
+  answer?: BatchKey;
 }
 
 export interface BatchedPayAttempt extends PayAttempt {
@@ -263,16 +310,17 @@ export interface BatchedPayAttempt extends PayAttempt {
  * reservations and distinct users (wallets), so that none depends on another's outcome.
  */
 const payHoldsStatement = precompiled(
-  ['reservationIds', 'userIds', 'concertIds', 'paymentIds', 'ledgerIds', 'now'] as const,
+  ['reservationIds', 'userIds', 'concertIds', 'paymentIds', 'ledgerIds', 'now', 'keys', 'leases', 'statuses'] as const,
   (p) => sql<
     { ord: number; payable: boolean; covered: boolean; claim_price: number | null; balance: number | null; other_holds: number } & {
       [K in keyof ReservationRow]: ReservationRow[K] | null;
     }
   >`
     WITH req AS (
-      SELECT q.reservation_id, q.user_id, q.concert_id, q.payment_id, q.ledger_id, q.ord::int AS pos
-        FROM unnest(${p.reservationIds}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.paymentIds}::uuid[], ${p.ledgerIds}::uuid[])
-             WITH ORDINALITY AS q(reservation_id, user_id, concert_id, payment_id, ledger_id, ord)
+      SELECT q.reservation_id, q.user_id, q.concert_id, q.payment_id, q.ledger_id, q.idem_key, q.idem_lease, q.idem_status, q.ord::int AS pos
+        FROM unnest(${p.reservationIds}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.paymentIds}::uuid[], ${p.ledgerIds}::uuid[],
+                    ${p.keys}::text[], ${p.leases}::timestamptz[], ${p.statuses}::int[])
+             WITH ORDINALITY AS q(reservation_id, user_id, concert_id, payment_id, ledger_id, idem_key, idem_lease, idem_status, ord)
     ), claim AS (
       SELECT * FROM ticketing_claim_payments(${p.reservationIds}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.now}::timestamptz)
     ), paying AS (
@@ -293,7 +341,8 @@ const payHoldsStatement = precompiled(
       UPDATE reservations r SET status = 'CONFIRMED', confirmed_at = ${p.now}::timestamptz
         FROM paying JOIN wallet ON wallet.user_id = paying.user_id
        WHERE r.id = paying.reservation_id AND r.status = 'HELD'
-      RETURNING r.*, paying.payment_id, paying.ledger_id, wallet.balance AS balance_after
+      RETURNING r.*, paying.payment_id, paying.ledger_id, wallet.balance AS balance_after,
+                paying.idem_key, paying.idem_lease, paying.idem_status
     ), payment AS (
       INSERT INTO payments (id, reservation_id, user_id, amount, status, paid_at)
       SELECT payment_id, id, user_id, price, 'PAID', ${p.now}::timestamptz FROM confirmed
@@ -306,14 +355,28 @@ const payHoldsStatement = precompiled(
       SELECT ticketing_assert((SELECT count(*) FROM seat) = (SELECT count(*) FROM paying)
                               AND (SELECT count(*) FROM confirmed) = (SELECT count(*) FROM paying),
                               'a batched payment went only part way') AS ok
-    )
+    ), ${answerKeys({
+      relation: 'confirmed',
+      userId: col('confirmed', 'user_id'),
+      key: col('confirmed', 'idem_key'),
+      lease: col('confirmed', 'idem_lease'),
+      status: col('confirmed', 'idem_status'),
+      body: payloadOf({
+        id: col('confirmed', 'payment_id'),
+        reservationId: col('confirmed', 'id'),
+        amount: col('confirmed', 'price'),
+        balance: col('confirmed', 'balance_after'),
+        status: sql`'PAID'`,
+        paidAt: isoSql(sql`${p.now}::timestamptz`),
+      }),
+    })}
     SELECT claim.ord, claim.payable, claim.covered, claim.price AS claim_price, confirmed.balance_after AS balance,
            CASE WHEN confirmed.id IS NULL THEN 0 ELSE
              (SELECT count(*)::int FROM reservations o
                WHERE o.user_id = req.user_id AND o.concert_id = req.concert_id AND o.id <> req.reservation_id
                  AND o.status = 'HELD' AND o.held_until > ${p.now}::timestamptz) END AS other_holds,
            ${sql.join(columns.map((c) => sql.ref(`confirmed.${c}`)))}
-      FROM complete, claim JOIN req ON req.pos = claim.ord LEFT JOIN confirmed ON confirmed.id = req.reservation_id
+      FROM complete, answers_checked, claim JOIN req ON req.pos = claim.ord LEFT JOIN confirmed ON confirmed.id = req.reservation_id
      ORDER BY claim.ord`,
 );
 
@@ -326,6 +389,9 @@ export async function payHolds(db: Database, requests: readonly PayRequest[], no
     paymentIds: requests.map((r) => r.paymentId),
     ledgerIds: requests.map((r) => r.ledgerId),
     now,
+    keys: requests.map((r) => r.answer?.key ?? null),
+    leases: requests.map((r) => r.answer?.lease ?? null),
+    statuses: requests.map((r) => r.answer?.status ?? null),
   });
   if (rows.length !== requests.length) throw new Error(`batched payment returned ${rows.length} rows for ${requests.length} requests`);
   return rows.map(({ ord: _ord, payable, covered, claim_price, balance, other_holds, ...confirmed }) => ({

@@ -78,6 +78,7 @@ export function reservationRoutes(deps: {
           201,
           async (executor) => (held = await reservations.hold(executor, currentUser(request).id, request.body)),
           async () => catalog.seatsChanged(held ? [held] : []),
+          async (claim) => (held = await reservations.holdAnswered(currentUser(request).id, request.body, claim)),
         );
       },
     );
@@ -156,6 +157,10 @@ export function reservationRoutes(deps: {
             if (!outcome) return;
             await catalog.seatsChanged([outcome.seat]);
             if (outcome.otherHolds === 0) await queue.leaveAfterPayment(userId, concertId);
+          },
+          async (claim) => {
+            outcome = await payments.payAnswered(userId, request.body.reservationId, concertId, claim);
+            return outcome.payment;
           },
         );
       },

@@ -4,6 +4,7 @@ import { pgCode, withRetry, type Database } from '../../platform/db.js';
 import { DomainError, notFound } from '../../platform/errors.js';
 import { isUuid, newId } from '../../platform/ids.js';
 import { decodeCursor, page } from '../../platform/pagination.js';
+import { AnswerInTransaction, type KeyClaim } from '../idempotency/idempotency.service.js';
 import { assertBookable } from '../catalog/catalog.rules.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import {
@@ -13,6 +14,7 @@ import {
   listUserReservations,
   refundConfirmed,
   releaseHold,
+  type BatchKey,
   type HoldAttempt,
   type HoldRequest,
   type ReservationRow,
@@ -56,6 +58,9 @@ export async function ownReservation(db: Database, userId: string, id: string): 
   return r;
 }
 
+/** A request that may carry the Idempotency-Key its statement answers. */
+type Keyed<R> = R & { answer?: BatchKey };
+
 export function createReservationService(deps: {
   db: Database;
   clock: Clock;
@@ -83,8 +88,8 @@ export function createReservationService(deps: {
    * A batch of holds in one statement. Should the statement fail as a whole for a reason other
    * than a deadlock (retried), each hold runs alone, so that one request's failure stays its own.
    */
-  async function holdMany(requests: HoldRequest[]): Promise<PromiseSettledResult<HoldAttempt>[]> {
-    if (requests.length > 1) {
+  async function holdMany(requests: Keyed<HoldRequest>[]): Promise<PromiseSettledResult<HoldAttempt>[]> {
+    if (requests.length > 1 || requests[0]?.answer) {
       try {
         const attempts = await withRetry(() => {
           const now = clock.now();
@@ -95,12 +100,13 @@ export function createReservationService(deps: {
         // each on its own below
       }
     }
-    return Promise.allSettled(requests.map((r) => withRetry(() => holdOne(db, r))));
+    // A keyed request's answer must commit with its work: it goes back to run in its own transaction.
+    return Promise.allSettled(requests.map((r) => (r.answer ? Promise.reject(new AnswerInTransaction()) : withRetry(() => holdOne(db, r)))));
   }
 
   const batcher =
     deps.batch && deps.batch.maxBatch > 1
-      ? createBatcher<HoldRequest, HoldAttempt>({
+      ? createBatcher<Keyed<HoldRequest>, HoldAttempt>({
           run: holdMany,
           settled: true,
           maxBatch: deps.batch.maxBatch,
@@ -109,6 +115,33 @@ export function createReservationService(deps: {
           conflictKeys: (r) => [`seat ${r.scheduleId} ${r.seatNumber}`, `user ${r.userId} ${r.scheduleId}`],
         })
       : undefined;
+
+  /** Validates the request against the schedule, then holds: batched, or one statement in `executor`'s transaction. */
+  async function holdAs(
+    executor: Database,
+    userId: string,
+    input: { scheduleId: string; seatNumber: number },
+    answer?: BatchKey,
+  ): Promise<ReservationView> {
+    const schedule = await catalog.schedule(input.scheduleId, executor);
+    if (input.seatNumber > schedule.seat_count) {
+      throw new DomainError('NOT_FOUND', `Seat ${input.seatNumber} does not exist; this date has ${schedule.seat_count} seats`);
+    }
+    assertBookable(schedule, clock.now());
+    const request: Keyed<HoldRequest> = {
+      id: newId(),
+      userId,
+      concertId: schedule.concert_id,
+      scheduleId: schedule.id,
+      seatNumber: input.seatNumber,
+      price: schedule.price,
+      ...(answer ? { answer } : {}),
+    };
+    const attempt = batcher && executor === db ? await batcher.submit(request) : await holdOne(executor, request);
+    if (attempt.held) return toReservationView(attempt.held, clock.now());
+    assertUnderHoldLimit(attempt.active, limit);
+    throw seatUnavailable(input.seatNumber);
+  }
 
   return {
     /** Runs holds as one batch (see holdMany); they must name distinct seats and (user, schedule) pairs. */
@@ -119,24 +152,18 @@ export function createReservationService(deps: {
      * it is one statement of that transaction; otherwise it joins the next batch of holds.
      */
     async hold(executor: Database, userId: string, input: { scheduleId: string; seatNumber: number }): Promise<ReservationView> {
-      const schedule = await catalog.schedule(input.scheduleId, executor);
-      if (input.seatNumber > schedule.seat_count) {
-        throw new DomainError('NOT_FOUND', `Seat ${input.seatNumber} does not exist; this date has ${schedule.seat_count} seats`);
-      }
-      assertBookable(schedule, clock.now());
-      const request: HoldRequest = {
-        id: newId(),
-        userId,
-        concertId: schedule.concert_id,
-        scheduleId: schedule.id,
-        seatNumber: input.seatNumber,
-        price: schedule.price,
-      };
-      const attempt = batcher && executor === db ? await batcher.submit(request) : await holdOne(executor, request);
-      if (attempt.held) return toReservationView(attempt.held, clock.now());
-      assertUnderHoldLimit(attempt.active, limit);
-      throw seatUnavailable(input.seatNumber);
+      return holdAs(executor, userId, input);
     },
+
+    /**
+     * A hold under an Idempotency-Key: it joins the next batch and its answer is stored by the same
+     * statement. Without batching, AnswerInTransaction sends it to its own transaction.
+     */
+    async holdAnswered(userId: string, input: { scheduleId: string; seatNumber: number }, claim: KeyClaim): Promise<ReservationView> {
+      if (!batcher) throw new AnswerInTransaction();
+      return holdAs(db, userId, input, { key: claim.key, lease: claim.lease, status: claim.status });
+    },
+
 
     async get(userId: string, id: string): Promise<ReservationView> {
       return toReservationView(await ownReservation(db, userId, id), clock.now());
