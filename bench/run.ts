@@ -498,7 +498,9 @@ async function main() {
     );
     if (violations > 0) process.exitCode = 1;
   } finally {
-    await Promise.all([stop(service), stop(bare), ...[redisService, uncachedService].filter((c) => c !== undefined).map(stop)]);
+    // The other instances first: the first one owns the embedded PostgreSQL they use.
+    await Promise.all([stop(bare), ...[redisService, uncachedService].filter((c) => c !== undefined).map(stop)]);
+    await stop(service);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,8 @@ import { assertChargeFits, MAX_BALANCE } from '../../src/modules/wallet/wallet.r
 import { DomainError } from '../../src/platform/errors.js';
 import { decodeCursor, encodeCursor, page } from '../../src/platform/pagination.js';
 import { problem } from '../../src/platform/problem.js';
+import { createCatalogService } from '../../src/modules/catalog/catalog.service.js';
+import { systemClock } from '../../src/platform/clock.js';
 
 describe('booking window', () => {
   const schedule = { booking_opens_at: new Date('2030-01-01T00:00:00Z'), starts_at: new Date('2030-02-01T19:00:00Z') };
@@ -97,5 +99,32 @@ describe('config', () => {
       expect(problems).toMatch(/HOLD_TTL_SECONDS/);
       expect(problems).toMatch(/DATABASE_URL/);
     }
+  });
+});
+
+describe('catalog.seatsChanged', () => {
+  it('drops what one turn of the event loop reported in one go, and each caller waits for it', async () => {
+    const calls: { cache: string; keys: string[] }[] = [];
+    const fake = (cache: string) => ({ invalidate: async (...keys: string[]) => void calls.push({ cache, keys }) });
+    const catalog = createCatalogService({
+      db: undefined as never,
+      clock: systemClock,
+      caches: { seats: fake('seats'), concert: fake('concert'), concerts: fake('concerts') } as never,
+    });
+    const waits = [
+      catalog.seatsChanged([{ scheduleId: 's1', concertId: 'c1' }]),
+      catalog.seatsChanged([{ scheduleId: 's2', concertId: 'c1' }, { scheduleId: 's1', concertId: 'c1' }]),
+    ];
+    expect(calls).toEqual([]); // nothing yet: the drop waits for the end of this turn
+    await Promise.all(waits);
+    expect(calls).toEqual([
+      { cache: 'seats', keys: ['s1', 's2'] },
+      { cache: 'concert', keys: ['c1'] },
+    ]);
+    await catalog.seatsChanged([{ scheduleId: 's3', concertId: 'c2' }]);
+    expect(calls.slice(2)).toEqual([
+      { cache: 'seats', keys: ['s3'] },
+      { cache: 'concert', keys: ['c2'] },
+    ]);
   });
 });

@@ -41,6 +41,8 @@ export function createCatalogService({ db, clock, caches }: { db: Database; cloc
   // Schedules never change after creation, so booking paths read them from memory.
   const scheduleCache = new LRUCache<string, ScheduleRow>({ max: 50_000, ttl: 10 * 60_000 });
   const concertCache = new LRUCache<string, { id: string; title: string; artist: string; venue: string }>({ max: 10_000, ttl: 10 * 60_000 });
+  /** Seat-map and availability entries waiting to be dropped at the next turn (see seatsChanged). */
+  let pendingDrop: { schedules: Set<string>; concerts: Set<string>; done: Promise<void> } | undefined;
 
   /** A schedule by id; inside a transaction pass it, so a miss does not wait for a second pool connection. */
   async function schedule(scheduleId: string, executor: Database | Trx = db): Promise<ScheduleRow> {
@@ -106,13 +108,26 @@ export function createCatalogService({ db, clock, caches }: { db: Database; cloc
       return value.json;
     },
 
-    /** After a hold, payment, cancel or expiry: the seat map and the concert's availability changed. */
-    async seatsChanged(changes: { scheduleId: string; concertId: string }[]): Promise<void> {
-      if (!caches || changes.length === 0) return;
-      await Promise.all([
-        caches.seats.invalidate(...new Set(changes.map((c) => c.scheduleId))),
-        caches.concert.invalidate(...new Set(changes.map((c) => c.concertId))),
-      ]);
+    /**
+     * After a hold, payment, cancel or expiry: the seat map and the concert's availability changed.
+     * Changes reported in one turn of the event loop are dropped together at the next (thousands of
+     * holds a second land on a few hot schedules), and every caller waits for that drop.
+     */
+    seatsChanged(changes: { scheduleId: string; concertId: string }[]): Promise<void> {
+      if (!caches || changes.length === 0) return Promise.resolve();
+      if (!pendingDrop) {
+        const drop = { schedules: new Set<string>(), concerts: new Set<string>(), done: Promise.resolve() };
+        drop.done = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+          pendingDrop = undefined;
+          await Promise.all([caches.seats.invalidate(...drop.schedules), caches.concert.invalidate(...drop.concerts)]);
+        });
+        pendingDrop = drop;
+      }
+      for (const c of changes) {
+        pendingDrop.schedules.add(c.scheduleId);
+        pendingDrop.concerts.add(c.concertId);
+      }
+      return pendingDrop.done;
     },
 
     async createConcert(input: NewConcert) {
