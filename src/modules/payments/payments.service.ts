@@ -1,11 +1,11 @@
 import { createBatcher } from '../../platform/batcher.js';
 import type { Clock } from '../../platform/clock.js';
-import { pgCode, withRetry, type Database } from '../../platform/db.js';
+import { pgCode, type Database } from '../../platform/db.js';
 import { DomainError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import { payHold, payHolds, type BatchedPayAttempt, type PayRequest } from '../reservations/reservations.repository.js';
 import { assertPayable } from '../reservations/reservations.rules.js';
-import { ownReservation } from '../reservations/reservations.service.js';
+import { batchThenEach, ownReservation } from '../reservations/reservations.service.js';
 import { AnswerInTransaction, type KeyClaim } from '../idempotency/idempotency.service.js';
 
 export interface PaymentView {
@@ -32,7 +32,7 @@ const insufficient = (price: number) =>
 
 export function createPaymentService(deps: {
   clock: Clock;
-  db?: Database;
+  db: Database;
   /** Coalescing of payments that arrive together (see platform/batcher.ts); maxBatch 1 turns it off. */
   batch?: { maxBatch: number; maxInFlight: number };
 }) {
@@ -56,22 +56,18 @@ export function createPaymentService(deps: {
    * A batch of payments in one statement. Should the statement fail as a whole for a reason other
    * than a deadlock (retried), each payment runs alone, so that one request's failure stays its own.
    */
-  async function payMany(requests: PayRequest[]): Promise<PromiseSettledResult<Attempt>[]> {
-    if (db && (requests.length > 1 || requests[0]?.answer)) {
-      try {
+  const payMany = (requests: PayRequest[]) =>
+    batchThenEach<PayRequest, Attempt>(
+      requests,
+      async () => {
         const now = clock.now();
-        const attempts = await withRetry(() => payHolds(db, requests, now));
-        return attempts.map((a) => ({ status: 'fulfilled', value: { ...a, paidAt: now } }));
-      } catch {
-        // each on its own below
-      }
-    }
-    // A keyed request's answer must commit with its work: it goes back to run in its own transaction.
-    return Promise.allSettled(requests.map((r) => (r.answer ? Promise.reject(new AnswerInTransaction()) : withRetry(() => payOne(db!, r)))));
-  }
+        return (await payHolds(db, requests, now)).map((a) => ({ ...a, paidAt: now }));
+      },
+      (r) => payOne(db, r),
+    );
 
   const batcher =
-    db && deps.batch && deps.batch.maxBatch > 1
+    deps.batch && deps.batch.maxBatch > 1
       ? createBatcher<PayRequest, Attempt>({
           run: payMany,
           settled: true,
@@ -129,7 +125,7 @@ export function createPaymentService(deps: {
      * same statement. Without batching, AnswerInTransaction sends it to its own transaction.
      */
     async payAnswered(userId: string, reservationId: string, concertId: string, claim: KeyClaim): Promise<PaymentOutcome> {
-      if (!batcher || !db) throw new AnswerInTransaction();
+      if (!batcher) throw new AnswerInTransaction();
       const answer = { key: claim.key, lease: claim.lease, status: claim.status };
       return payAs(db, { reservationId, userId, concertId, paymentId: newId(), ledgerId: newId(), answer });
     },

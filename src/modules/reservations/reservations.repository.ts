@@ -64,6 +64,13 @@ export interface BatchKey {
   status: number;
 }
 
+/** The key, lease and status columns of a batch (null where a request has no key). */
+const answerArrays = (requests: readonly { answer?: BatchKey }[]) => ({
+  keys: requests.map((r) => r.answer?.key ?? null),
+  leases: requests.map((r) => r.answer?.lease ?? null),
+  statuses: requests.map((r) => r.answer?.status ?? null),
+});
+
 /**
  * Marks the keys of the batch's successes DONE with their answers (only under the lease each
  * request holds), and aborts the whole statement if any such key could not be marked.
@@ -205,9 +212,7 @@ export async function holdSeats(
     scheduleIds: requests.map((r) => r.scheduleId),
     seatNumbers: requests.map((r) => r.seatNumber),
     prices: requests.map((r) => r.price),
-    keys: requests.map((r) => r.answer?.key ?? null),
-    leases: requests.map((r) => r.answer?.lease ?? null),
-    statuses: requests.map((r) => r.answer?.status ?? null),
+    ...answerArrays(requests),
     ...opts,
   });
   if (rows.length !== requests.length) throw new Error(`batched hold returned ${rows.length} rows for ${requests.length} requests`);
@@ -389,9 +394,7 @@ export async function payHolds(db: Database, requests: readonly PayRequest[], no
     paymentIds: requests.map((r) => r.paymentId),
     ledgerIds: requests.map((r) => r.ledgerId),
     now,
-    keys: requests.map((r) => r.answer?.key ?? null),
-    leases: requests.map((r) => r.answer?.lease ?? null),
-    statuses: requests.map((r) => r.answer?.status ?? null),
+    ...answerArrays(requests),
   });
   if (rows.length !== requests.length) throw new Error(`batched payment returned ${rows.length} rows for ${requests.length} requests`);
   return rows.map(({ ord: _ord, payable, covered, claim_price, balance, other_holds, ...confirmed }) => ({

@@ -59,7 +59,28 @@ export async function ownReservation(db: Database, userId: string, id: string): 
 }
 
 /** A request that may carry the Idempotency-Key its statement answers. */
-type Keyed<R> = R & { answer?: BatchKey };
+export type Keyed<R> = R & { answer?: BatchKey };
+
+/**
+ * Runs a batch of requests as one statement (`batch`, retried on deadlock). A lone request without
+ * a key goes alone. Should the statement fail as a whole, each request runs alone (`alone`), so that
+ * one request's failure stays its own; a keyed one instead goes back to run in its own transaction
+ * (AnswerInTransaction), since its answer must commit with its work.
+ */
+export async function batchThenEach<R extends Keyed<object>, O>(
+  requests: R[],
+  batch: () => Promise<O[]>,
+  alone: (request: R) => Promise<O>,
+): Promise<PromiseSettledResult<O>[]> {
+  if (requests.length > 1 || requests[0]?.answer) {
+    try {
+      return (await withRetry(batch)).map((value) => ({ status: 'fulfilled', value }));
+    } catch {
+      // each on its own below
+    }
+  }
+  return Promise.allSettled(requests.map((r) => (r.answer ? Promise.reject(new AnswerInTransaction()) : withRetry(() => alone(r)))));
+}
 
 export function createReservationService(deps: {
   db: Database;
@@ -88,21 +109,15 @@ export function createReservationService(deps: {
    * A batch of holds in one statement. Should the statement fail as a whole for a reason other
    * than a deadlock (retried), each hold runs alone, so that one request's failure stays its own.
    */
-  async function holdMany(requests: Keyed<HoldRequest>[]): Promise<PromiseSettledResult<HoldAttempt>[]> {
-    if (requests.length > 1 || requests[0]?.answer) {
-      try {
-        const attempts = await withRetry(() => {
-          const now = clock.now();
-          return holdSeats(db, requests, { limit, now, heldUntil: holdExpiry(now, deps.holdTtlSeconds) });
-        });
-        return attempts.map((value) => ({ status: 'fulfilled', value }));
-      } catch {
-        // each on its own below
-      }
-    }
-    // A keyed request's answer must commit with its work: it goes back to run in its own transaction.
-    return Promise.allSettled(requests.map((r) => (r.answer ? Promise.reject(new AnswerInTransaction()) : withRetry(() => holdOne(db, r)))));
-  }
+  const holdMany = (requests: Keyed<HoldRequest>[]) =>
+    batchThenEach(
+      requests,
+      () => {
+        const now = clock.now();
+        return holdSeats(db, requests, { limit, now, heldUntil: holdExpiry(now, deps.holdTtlSeconds) });
+      },
+      (r) => holdOne(db, r),
+    );
 
   const batcher =
     deps.batch && deps.batch.maxBatch > 1
