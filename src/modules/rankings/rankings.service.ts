@@ -37,7 +37,6 @@ export const secondsToSellOut = (bookingOpensAt: Date, soldOutAt: Date): number 
 export interface ReservationEvent {
   id: string;
   type: string;
-  occurredAt: string;
   aggregateId: string;
   payload: Record<string, unknown>;
 }
@@ -63,13 +62,16 @@ export function createRankingsService(deps: { db: Database; store: RankingsStore
     return catalog.concert(concertId).then((c) => c.title, () => undefined);
   }
 
-  /** The confirmation a reservation.confirmed event reports; looked up when its payload lacks a field. */
+  /**
+   * The confirmation a reservation.confirmed event reports; looked up when its payload lacks a
+   * field (its confirmation time too: a cancellation must name the same one).
+   */
   async function confirmationIn(trx: Trx, event: ReservationEvent): Promise<Confirmation | undefined> {
     const p = event.payload;
     const reservationId = text(p.reservationId) ?? event.aggregateId;
     const concertId = text(p.concertId);
     const scheduleId = text(p.scheduleId);
-    const confirmedAt = epochMs(p.confirmedAt) ?? epochMs(event.occurredAt);
+    const confirmedAt = epochMs(p.confirmedAt);
     if (concertId && scheduleId && confirmedAt !== undefined) return { reservationId, concertId, scheduleId, confirmedAt };
     return confirmationOf(await findRankedReservation(trx, reservationId));
   }

@@ -27,7 +27,8 @@ export interface RankingsStore {
   recordConfirmation(reservationId: string, concertId: string, confirmedAt: number): Promise<void>;
   /**
    * Marks a confirmed reservation cancelled: takes it out of its confirmation's buckets if it was
-   * counted, and keeps its later (or repeated) confirmation from counting.
+   * counted, and keeps its later (or repeated) confirmation from counting. `confirmedAt` is the
+   * time its confirmation was (or will be) recorded with.
    */
   recordCancellation(reservationId: string, concertId: string, confirmedAt: number): Promise<void>;
   /** Sets how fast a schedule sold out, or, with null, that it is not sold out (any more). */
