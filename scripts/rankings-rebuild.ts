@@ -22,6 +22,9 @@ const catalog = createCatalogService({ db, clock: systemClock });
 const rankings = createRankingsService({ db, store: createRedisRankingsStore(redis), catalog, clock: systemClock });
 const started = Date.now();
 const counts = await rankings.rebuild();
-console.log(`rankings rebuilt in ${Date.now() - started} ms: ${counts.confirmations} confirmations, ${counts.sellouts} sell-outs`);
+console.log(
+  `rankings rebuilt in ${Date.now() - started} ms: ${counts.confirmations} confirmations counted, ` +
+    `${counts.cancellations} cancelled since confirmed, ${counts.sellouts} sell-outs`,
+);
 await redis.quit();
 await db.destroy();

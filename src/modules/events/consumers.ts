@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { inTransaction, type Database } from '../../platform/db.js';
+import { inTransaction, type Database, type Trx } from '../../platform/db.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { RankingsService } from '../rankings/rankings.service.js';
 import type { Broker, Subscription } from './broker.js';
@@ -11,13 +11,13 @@ import { EVENTS_TOPIC, type OutgoingEvent } from './outbox.relay.js';
  * changes commit in one transaction, so a redelivered event finds its row and does nothing.
  * Returns false when the event had been applied already.
  */
-export async function applyOnce(db: Database, consumer: string, eventId: string, apply: () => Promise<void>): Promise<boolean> {
+export async function applyOnce(db: Database, consumer: string, eventId: string, apply: (trx: Trx) => Promise<void>): Promise<boolean> {
   return inTransaction(db, async (trx) => {
     const { rows } = await sql`
       INSERT INTO processed_events (consumer, event_id) VALUES (${consumer}, ${eventId})
       ON CONFLICT DO NOTHING RETURNING event_id`.execute(trx);
     if (rows.length === 0) return false;
-    await apply(); // if it throws, the row is rolled back and the event will come again
+    await apply(trx); // if it throws, the row is rolled back and the event will come again
     return true;
   });
 }
@@ -110,16 +110,18 @@ export function dataPlatformExporter(opts: {
   };
 }
 
-/** Feeds the rankings from confirmations; the rankings store also ignores a repeated event id. */
-export function rankingsUpdater(opts: { db: Database; rankings: RankingsService }) {
+/**
+ * Feeds the rankings from confirmations and from cancellations of confirmed reservations, each
+ * applied once (processed_events) in a transaction the rankings also use to serialise a schedule's
+ * sell-out. Delivery order does not matter: the rankings store keys every change by reservation.
+ * `consumer` names its processed_events rows (default `rankings`): a second set of rankings fed
+ * from the same events needs a name of its own.
+ */
+export function rankingsUpdater(opts: { db: Database; rankings: RankingsService; consumer?: string }) {
+  const consumer = opts.consumer ?? 'rankings';
   return async (event: OutgoingEvent): Promise<void> => {
-    if (event.type !== 'reservation.confirmed') return;
-    await applyOnce(opts.db, 'rankings', event.id, () =>
-      opts.rankings.onConfirmed(
-        event as OutgoingEvent & { payload: { concertId: string; scheduleId: string; confirmedAt?: string } },
-        new Date(event.occurredAt),
-      ),
-    );
+    if (event.type !== 'reservation.confirmed' && event.type !== 'reservation.cancelled') return;
+    await applyOnce(opts.db, consumer, event.id, (trx) => opts.rankings.apply(trx, event));
   };
 }
 

@@ -1,8 +1,15 @@
-import { sql } from 'kysely';
 import type { Clock } from '../../platform/clock.js';
-import type { Database } from '../../platform/db.js';
+import type { Database, Trx } from '../../platform/db.js';
 import { DomainError } from '../../platform/errors.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
+import {
+  confirmedSince,
+  findRankedReservation,
+  lockScheduleSellout,
+  soldOutSchedules,
+  type RankedReservation,
+  type SoldOutSchedule,
+} from './rankings.repository.js';
 import { HOUR, MAX_WINDOW_MS, MINUTE, type RankingsStore } from './rankings.store.js';
 
 const UNITS: Record<string, number> = { m: MINUTE, h: HOUR, d: 24 * HOUR };
@@ -19,9 +26,34 @@ export function parseWindow(window: string): number {
   return ms;
 }
 
-/** Seconds from the moment booking opened to the confirmation that sold the last seat. */
+/**
+ * Seconds from the moment booking opened to the confirmation that sold the last seat. After a seat
+ * came back and sold again, that is the later confirmation: the time to the sell-out that stands.
+ */
 export const secondsToSellOut = (bookingOpensAt: Date, soldOutAt: Date): number =>
   Math.max(0, Math.round((soldOutAt.getTime() - bookingOpensAt.getTime()) / 1000));
+
+/** A reservation event as the broker delivers it (the outbox's event shape). */
+export interface ReservationEvent {
+  id: string;
+  type: string;
+  aggregateId: string;
+  payload: Record<string, unknown>;
+}
+
+/** A confirmation the rankings count, or take back when it is cancelled. */
+interface Confirmation {
+  reservationId: string;
+  concertId: string;
+  scheduleId: string;
+  confirmedAt: number;
+}
+
+const text = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+const epochMs = (v: unknown): number | undefined => {
+  const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+  return Number.isFinite(ms) ? ms : undefined;
+};
 
 export function createRankingsService(deps: { db: Database; store: RankingsStore; catalog: CatalogService; clock: Clock }) {
   const { db, store, catalog } = deps;
@@ -30,19 +62,76 @@ export function createRankingsService(deps: { db: Database; store: RankingsStore
     return catalog.concert(concertId).then((c) => c.title, () => undefined);
   }
 
+  /**
+   * The confirmation a reservation.confirmed event reports; looked up when its payload lacks a
+   * field (its confirmation time too: a cancellation must name the same one).
+   */
+  async function confirmationIn(trx: Trx, event: ReservationEvent): Promise<Confirmation | undefined> {
+    const p = event.payload;
+    const reservationId = text(p.reservationId) ?? event.aggregateId;
+    const concertId = text(p.concertId);
+    const scheduleId = text(p.scheduleId);
+    const confirmedAt = epochMs(p.confirmedAt);
+    if (concertId && scheduleId && confirmedAt !== undefined) return { reservationId, concertId, scheduleId, confirmedAt };
+    return confirmationOf(await findRankedReservation(trx, reservationId));
+  }
+
+  /**
+   * The confirmation a reservation.cancelled event takes back, or undefined when the cancelled
+   * reservation was a hold. Events written before the payload said `previousStatus` are decided by
+   * the reservation itself: it was confirmed if it has a confirmation time.
+   */
+  async function cancelledConfirmationIn(trx: Trx, event: ReservationEvent): Promise<Confirmation | undefined> {
+    const p = event.payload;
+    const reservationId = text(p.reservationId) ?? event.aggregateId;
+    if (p.previousStatus === 'HELD') return undefined;
+    const concertId = text(p.concertId);
+    const scheduleId = text(p.scheduleId);
+    const confirmedAt = epochMs(p.confirmedAt);
+    if (p.previousStatus === 'CONFIRMED' && concertId && scheduleId && confirmedAt !== undefined) {
+      return { reservationId, concertId, scheduleId, confirmedAt };
+    }
+    return confirmationOf(await findRankedReservation(trx, reservationId));
+  }
+
+  const confirmationOf = (r: RankedReservation | undefined): Confirmation | undefined =>
+    r?.confirmed_at ? { reservationId: r.id, concertId: r.concert_id, scheduleId: r.schedule_id, confirmedAt: r.confirmed_at.getTime() } : undefined;
+
+  /** Confirmations older than the longest window count nowhere; live updates and rebuilds skip them alike. */
+  const inRange = (confirmedAt: number) => confirmedAt > deps.clock.now().getTime() - MAX_WINDOW_MS;
+
+  const selloutSeconds = (s: SoldOutSchedule) => secondsToSellOut(s.booking_opens_at, s.sold_out_at);
+
+  /** Sets a schedule's sell-out to what PostgreSQL says now: sold out (since when) or not. */
+  async function refreshSellout(trx: Trx, scheduleId: string): Promise<void> {
+    await lockScheduleSellout(trx, scheduleId);
+    const [soldOut] = await soldOutSchedules(trx, [scheduleId]);
+    await store.setSellout(scheduleId, soldOut ? selloutSeconds(soldOut) : null);
+  }
+
   return {
-    /** Applies one reservation.confirmed event (idempotent by event id). */
-    async onConfirmed(event: { id: string; payload: { concertId: string; scheduleId: string; confirmedAt?: string } }, at: Date) {
-      const confirmedAt = event.payload.confirmedAt ? new Date(event.payload.confirmedAt) : at;
-      await store.recordConfirmation(event.id, event.payload.concertId, confirmedAt.getTime());
-      // Sold out when no seat is left unsold: the scan stops at the first one it finds.
-      const { rows } = await sql<{ booking_opens_at: Date; sold_out: boolean }>`
-        SELECT s.booking_opens_at,
-               NOT EXISTS (SELECT 1 FROM seats WHERE schedule_id = s.id AND status <> 'SOLD') AS sold_out
-          FROM schedules s WHERE s.id = ${event.payload.scheduleId}`.execute(db);
-      const schedule = rows[0];
-      if (schedule?.sold_out) {
-        await store.recordSellout(event.payload.scheduleId, secondsToSellOut(schedule.booking_opens_at, confirmedAt));
+    /**
+     * Applies one reservation event inside the consumer's transaction (which also records the
+     * event as processed). A confirmation is counted; a cancelled confirmation is taken back (a
+     * cancelled hold changes nothing); then the schedule's sell-out is set to what PostgreSQL says.
+     * Repeated or reordered deliveries end in the same rankings (see RankingsStore). Sell-out
+     * writes of one schedule are serialised (lockScheduleSellout) and each reads after taking the
+     * lock, so the last one written is the latest truth: an event that read "not sold out" cannot
+     * overwrite a later sell-out, nor a stale "sold out" a later cancellation.
+     */
+    async apply(trx: Trx, event: ReservationEvent): Promise<void> {
+      if (event.type === 'reservation.confirmed') {
+        const c = await confirmationIn(trx, event);
+        if (!c) return;
+        if (inRange(c.confirmedAt)) await store.recordConfirmation(c.reservationId, c.concertId, c.confirmedAt);
+        // A confirmation can only sell a date out, never un-sell it: while the date is not sold
+        // out there is nothing to write and no lock to take (most confirmations of a sale).
+        if ((await soldOutSchedules(trx, [c.scheduleId])).length > 0) await refreshSellout(trx, c.scheduleId);
+      } else if (event.type === 'reservation.cancelled') {
+        const c = await cancelledConfirmationIn(trx, event);
+        if (!c) return;
+        if (inRange(c.confirmedAt)) await store.recordCancellation(c.reservationId, c.concertId, c.confirmedAt);
+        await refreshSellout(trx, c.scheduleId);
       }
     },
 
@@ -72,29 +161,35 @@ export function createRankingsService(deps: { db: Database; store: RankingsStore
     },
 
     /**
-     * Rebuilds the rankings from PostgreSQL: confirmations of the last seven days (by their
-     * confirmation time) and every sold-out schedule (sold out when its last seat was confirmed).
+     * Rebuilds the rankings from PostgreSQL into what the live updates would have made of every
+     * event: each reservation confirmed in the last seven days is counted at its confirmation
+     * time, or, if it was cancelled since, marked cancelled (so a late redelivery of its
+     * confirmation does not count it); each schedule sold out now is entered with its latest
+     * sell-out. Live events applied while it runs are not counted twice (the store keys by
+     * reservation); a sell-out changing during the rebuild is corrected by that change's own event.
      */
-    async rebuild(): Promise<{ confirmations: number; sellouts: number }> {
+    async rebuild(): Promise<{ confirmations: number; cancellations: number; sellouts: number }> {
       await store.reset();
-      const since = new Date(deps.clock.now().getTime() - MAX_WINDOW_MS);
-      const confirmations = await db
-        .selectFrom('reservations')
-        .select(['id', 'concert_id', 'confirmed_at'])
-        .where('confirmed_at', 'is not', null)
-        .where('confirmed_at', '>', since)
-        .execute();
-      for (const r of confirmations) await store.recordConfirmation(`rebuild:${r.id}`, r.concert_id, r.confirmed_at!.getTime());
-      const { rows: soldOut } = await sql<{ id: string; booking_opens_at: Date; sold_out_at: Date }>`
-        SELECT s.id, s.booking_opens_at, max(r.confirmed_at) AS sold_out_at
-          FROM schedules s
-          JOIN reservations r ON r.schedule_id = s.id AND r.status = 'CONFIRMED'
-         GROUP BY s.id
-        HAVING count(*) >= max(s.seat_count)`.execute(db);
-      for (const s of soldOut) await store.recordSellout(s.id, secondsToSellOut(s.booking_opens_at, s.sold_out_at));
-      return { confirmations: confirmations.length, sellouts: soldOut.length };
+      const rows = await confirmedSince(db, new Date(deps.clock.now().getTime() - MAX_WINDOW_MS));
+      let confirmations = 0;
+      for (let i = 0; i < rows.length; i += REBUILD_CHUNK) {
+        await Promise.all(
+          rows.slice(i, i + REBUILD_CHUNK).map((r) => {
+            const c = confirmationOf(r)!;
+            if (r.status === 'CANCELLED') return store.recordCancellation(c.reservationId, c.concertId, c.confirmedAt);
+            confirmations++;
+            return store.recordConfirmation(c.reservationId, c.concertId, c.confirmedAt);
+          }),
+        );
+      }
+      const soldOut = await soldOutSchedules(db);
+      for (const s of soldOut) await store.setSellout(s.id, selloutSeconds(s));
+      return { confirmations, cancellations: rows.length - confirmations, sellouts: soldOut.length };
     },
   };
 }
+
+/** Store writes a rebuild keeps in flight at once. */
+const REBUILD_CHUNK = 200;
 
 export type RankingsService = ReturnType<typeof createRankingsService>;

@@ -424,7 +424,11 @@ export async function releaseHold(db: Database, r: ReservationRow, now: Date): P
           'reservation.cancelled',
           'cancelled',
           col('cancelled', 'id'),
-          reservationPayload('cancelled', { refunded: sql`0`, cancelledAt: isoSql(col('cancelled', 'cancelled_at')) }),
+          reservationPayload('cancelled', {
+            refunded: sql`0`,
+            cancelledAt: isoSql(col('cancelled', 'cancelled_at')),
+            previousStatus: sql.lit('HELD'),
+          }),
           sql`${now}`,
         ),
       )}
@@ -473,6 +477,8 @@ export async function refundConfirmed(
           reservationPayload('cancelled', {
             refunded: sql`COALESCE((SELECT amount FROM wallet), 0)`,
             cancelledAt: isoSql(col('cancelled', 'cancelled_at')),
+            previousStatus: sql.lit('CONFIRMED'),
+            confirmedAt: isoSql(col('cancelled', 'confirmed_at')),
           }),
           sql`${now}`,
         ),
