@@ -272,6 +272,21 @@ export function describeQueueStoreContract(name: string, makeStore: () => Promis
       });
     });
 
+    describe('status: the check without sliding', () => {
+      it('reads an ACTIVE entry as it stands, never moves activeUntil, and reads EXPIRED once it passes', async () => {
+        const c = randomUUID();
+        const [u0] = await joinMany(c, 1, T0, limits({ maxActive: 1 }));
+        for (let at = T0; at < T0 + TTL; at += TTL / 4) {
+          expect(await statusOf(c, u0!, at)).toEqual(active(u0!.entryId, T0 + TTL));
+        }
+        expect(await statusOf(c, u0!, T0 + TTL)).toEqual(expired(u0!.entryId));
+        // Reads do not keep it alive: a touch after activeUntil finds it expired too.
+        expect(await store.touch(c, u0!.userId, u0!.entryId, T0 + TTL, TTL)).toEqual(expired(u0!.entryId));
+        const stranger = randomUUID();
+        expect(await store.status(c, u0!.userId, stranger, T0)).toEqual(expired(stranger));
+      });
+    });
+
     describe('leave', () => {
       it('moves everyone behind a leaving user up by one', async () => {
         const c = randomUUID();
