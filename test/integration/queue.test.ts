@@ -232,6 +232,31 @@ describe('seat map with and without the bearer', () => {
   });
 });
 
+describe('ended entries', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('are forgotten by the purge, and their tokens still read EXPIRED', async () => {
+    const concert = await createConcert(t.app);
+    const user = await createUser(t.app);
+    const token = await queueToken(t.app, user, concert.id);
+    const leave = await t.app.inject({
+      method: 'DELETE',
+      url: `/concerts/${concert.id}/queue`,
+      headers: { ...bearer(user.token), 'queue-token': token },
+    });
+    expect(leave.statusCode).toBe(204);
+    expect(await t.services.queue.purgeEnded()).toBeGreaterThanOrEqual(1);
+
+    expect((await status(t, user, concert.id, token)).json()).toMatchObject({ status: 'EXPIRED', token });
+    expectProblem(await seats(t, concert.schedules[0]!.id, token, user), 403, 'QUEUE_NOT_ACTIVE');
+    expect((await join(t, user, concert.id)).statusCode).toBe(201);
+  });
+});
+
 describe('admission ticker', () => {
   let t: TestApp;
   beforeAll(async () => {

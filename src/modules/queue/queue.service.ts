@@ -119,6 +119,9 @@ export function createQueueService(deps: {
       await store.leave(concertId, userId);
     },
 
+    /** Forgets ended entries (see QueueStore.purgeEnded); their tokens still read EXPIRED. */
+    purgeEnded: (): Promise<number> => store.purgeEnded(clock.now().getTime()),
+
     /** One admission pass over every concert with people in line; measures admission rates. */
     async tick(): Promise<number> {
       const now = clock.now().getTime();

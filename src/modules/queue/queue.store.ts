@@ -75,6 +75,15 @@ export interface QueueStore {
    */
   admit(concertId: string, now: number, limits: QueueLimits): Promise<number>;
 
+  /**
+   * Forgets ended entries (left, or expired and dropped by an admission step) so that what a long
+   * sale keeps stays bounded by the people in line, not everyone who ever joined. A forgotten
+   * entry's token then finds no entry (null), which the service answers exactly as a tombstone:
+   * EXPIRED on GET …/queue, QUEUE_NOT_ACTIVE at the gate, a new entry on join. Returns how many
+   * entries it forgot.
+   */
+  purgeEnded(now: number): Promise<number>;
+
   /** Concerts that have anyone waiting or active (the ones the admission ticker visits). */
   activeConcerts(): Promise<string[]>;
 
