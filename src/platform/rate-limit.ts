@@ -21,8 +21,8 @@ const EXEMPT = /^\/(health|metrics|docs)(\/|$)/;
 export const RATE_LIMIT_KEY_PREFIX = 'ratelimit:';
 /** A store that does not answer within this is treated as down (the request passes). */
 const STORE_TIMEOUT_MS = 250;
-/** Fail-open warnings are logged at most this often. */
-const WARN_EVERY_MS = 10_000;
+/** After a store failure, requests pass without asking it for this long (no timeout paid per request). */
+const SKIP_AFTER_FAILURE_MS = 5_000;
 /**
  * In-process store: counters kept per limit, least recently used dropped first (a dropped counter
  * starts again at zero: an idle client is forgotten, a flooding one stays hot and counted).
@@ -41,8 +41,9 @@ const bearerOf = (request: FastifyRequest): string | undefined =>
  *   is needed; polls count per user and concert, so a fan in two lines polls both at their pace.
  * Counters are fixed windows of RATE_LIMIT_WINDOW_MS, in Redis when a client is given (shared by
  * every instance) and in process otherwise. A refusal is 429 RATE_LIMITED with Retry-After in
- * seconds until the window ends. If the store fails or stalls, the request passes (fail open) and
- * a warning is logged: a Redis outage must not also close the box office.
+ * seconds until the window ends. If the store fails or stalls, the request passes (fail open), a
+ * warning is logged and the store is left alone for a few seconds (so an outage costs requests no
+ * timeout each): a Redis outage must not also close the box office.
  */
 export async function registerRateLimits(app: FastifyInstance, config: Config, redis?: Redis): Promise<void> {
   if (!config.RATE_LIMIT_ENABLED) return;
@@ -86,8 +87,9 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, r
     ]),
   ) as Record<UserRateLimit, ReturnType<FastifyInstance['createRateLimit']>>;
 
-  let lastWarning = 0;
+  let skipUntil = 0;
   const check = async (request: FastifyRequest, limiter: ReturnType<FastifyInstance['createRateLimit']>) => {
+    if (Date.now() < skipUntil) return undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await Promise.race([
@@ -98,9 +100,9 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, r
       ]);
       return !result.isAllowed && result.isExceeded ? result : undefined;
     } catch (err) {
-      if (Date.now() - lastWarning >= WARN_EVERY_MS) {
-        lastWarning = Date.now();
-        request.log.warn({ err }, 'rate-limit store unavailable: requests pass unlimited until it answers');
+      if (Date.now() >= skipUntil) {
+        skipUntil = Date.now() + SKIP_AFTER_FAILURE_MS;
+        request.log.warn({ err }, `rate-limit store unavailable: requests pass unlimited for ${SKIP_AFTER_FAILURE_MS} ms, then it is tried again`);
       }
       return undefined;
     } finally {

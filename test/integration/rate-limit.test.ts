@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -135,6 +136,26 @@ describe('when the Redis store is down', () => {
     } finally {
       await t.close();
       dead.disconnect();
+    }
+  });
+});
+
+describe('when the Redis store stalls', () => {
+  it('does not hold requests: past its timeout they pass', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket)); // accepts connections, never answers a command
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const stalled = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: null });
+    stalled.on('error', () => {});
+    const t = await createTestApp({ RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '1', CACHE_ENABLED: 'false' }, { redis: stalled });
+    try {
+      for (let i = 0; i < 3; i++) expect((await t.app.inject({ url: '/concerts' })).statusCode).toBe(200);
+    } finally {
+      await t.close();
+      stalled.disconnect();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 });
