@@ -176,6 +176,8 @@ async function main() {
     TOKEN_SECRET: 'bench-token-secret-0123456789-0123456789',
     QUEUE_MAX_ACTIVE: '1000000',
     QUEUE_ADMIT_PER_SECOND: '1000000',
+    // One load generator on one address stands for thousands of users: limits would measure themselves.
+    RATE_LIMIT_ENABLED: 'false',
   };
   const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
   const withRedis = Boolean(process.env.REDIS_URL);

@@ -17,6 +17,7 @@ import { systemClock, type Clock } from './platform/clock.js';
 import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
 import { registerProblemHandlers } from './platform/problem.js';
+import { registerRateLimits } from './platform/rate-limit.js';
 import { catalogRoutes } from './modules/catalog/catalog.routes.js';
 import { createCatalogService } from './modules/catalog/catalog.service.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
@@ -153,6 +154,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   });
   registerProblemHandlers(app);
   registerHttpMetrics(app, deps.metrics ?? createMetrics());
+  await registerRateLimits(app, deps.config, deps.redis);
 
   await app.register(swagger, {
     openapi: {

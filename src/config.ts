@@ -37,6 +37,15 @@ const ConfigSchema = Type.Object({
   CACHE_XFETCH_BETA: Type.Number({ exclusiveMinimum: 0, maximum: 100, default: 1 }),
   OUTBOX_RELAY_ENABLED: Type.Boolean({ default: true }),
   IDEMPOTENCY_RETENTION_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
+  /** Rate limits (429 RATE_LIMITED): per client address on every route but health, metrics and docs... */
+  RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 60_000 }),
+  RATE_LIMIT_PER_IP: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 6_000 }),
+  /** ...and per user (per window): joins, polls of one concert's line, holds, payments. */
+  RATE_LIMIT_JOIN: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
+  RATE_LIMIT_POLL: Type.Integer({ minimum: 2, maximum: 1_000_000, default: 120 }),
+  RATE_LIMIT_HOLD: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
+  RATE_LIMIT_PAY: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
   DEMO_DATA: Type.Boolean({ default: true }),
   DATA_PLATFORM_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   LOG_LEVEL: Type.Union(

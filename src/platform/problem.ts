@@ -81,7 +81,7 @@ export function problemFromDomainError(err: DomainError, instance: string): Prob
 }
 
 export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
-  if (body.status === 429 || body.status === 503) reply.header('retry-after', '1');
+  if ((body.status === 429 || body.status === 503) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
   return reply.code(body.status).type('application/problem+json; charset=utf-8').send(body);
 }
 

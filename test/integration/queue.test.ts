@@ -10,13 +10,18 @@ import {
   type TestApp,
   type TestUser,
 } from '../support/harness.js';
+import { manualClock } from '../../src/platform/clock.js';
 
 const join = (t: TestApp, user: TestUser, concertId: string) =>
   t.app.inject({ method: 'POST', url: `/concerts/${concertId}/queue`, headers: bearer(user.token) });
 const status = (t: TestApp, user: TestUser, concertId: string, token: string) =>
   t.app.inject({ url: `/concerts/${concertId}/queue`, headers: { ...bearer(user.token), 'queue-token': token } });
-const seats = (t: TestApp, scheduleId: string, token?: string) =>
-  t.app.inject({ url: `/schedules/${scheduleId}/seats`, headers: token ? { 'queue-token': token } : {} });
+/** The seat map with a Queue-Token, and the bearer of `as` when given. */
+const seats = (t: TestApp, scheduleId: string, token?: string, as?: TestUser) =>
+  t.app.inject({
+    url: `/schedules/${scheduleId}/seats`,
+    headers: { ...(token ? { 'queue-token': token } : {}), ...(as ? bearer(as.token) : {}) },
+  });
 const holdWith = (t: TestApp, user: TestUser, token: string | undefined, scheduleId: string, seatNumber: number, key?: string) =>
   t.app.inject({
     method: 'POST',
@@ -164,11 +169,91 @@ describe('active period', () => {
     const schedule = concert.schedules[0]!.id;
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 600));
-      expect((await seats(t, schedule, token)).statusCode).toBe(200); // 1.8 s in all, never 1 s idle
+      expect((await seats(t, schedule, token, user)).statusCode).toBe(200); // 1.8 s in all, never 1 s idle
     }
     await new Promise((r) => setTimeout(r, 1_100));
     expectProblem(await seats(t, schedule, token), 403, 'QUEUE_NOT_ACTIVE');
     expect((await status(t, user, concert.id, token)).json().status).toBe('EXPIRED');
+  });
+});
+
+describe('seat map with and without the bearer', () => {
+  const TTL_MS = 600_000;
+  const clock = manualClock(new Date());
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ QUEUE_ACTIVE_TTL_SECONDS: String(TTL_MS / 1000) }, { clock });
+  });
+  afterAll(() => t.close());
+
+  /** The entry's activeUntil as joining again (which changes nothing) reports it. */
+  const activeUntilOf = async (user: TestUser, concertId: string) => {
+    const res = await join(t, user, concertId);
+    expect(res.statusCode).toBe(200);
+    return Date.parse(res.json().activeUntil);
+  };
+
+  it("refuses another user's bearer (403 QUEUE_TOKEN_MISMATCH) and an unknown one (401 UNAUTHENTICATED)", async () => {
+    const concert = await createConcert(t.app);
+    const [alice, bob] = [await createUser(t.app), await createUser(t.app)];
+    const token = await queueToken(t.app, alice, concert.id);
+    const schedule = concert.schedules[0]!.id;
+    expectProblem(await seats(t, schedule, token, bob), 403, 'QUEUE_TOKEN_MISMATCH');
+    const unknown = await t.app.inject({
+      url: `/schedules/${schedule}/seats`,
+      headers: { 'queue-token': token, ...bearer('tk_not-a-real-token') },
+    });
+    expectProblem(unknown, 401, 'UNAUTHENTICATED');
+    expect((await seats(t, schedule, token, alice)).statusCode).toBe(200);
+  });
+
+  it('reads with the Queue-Token alone without sliding the active period; the owner\'s bearer slides it', async () => {
+    const concert = await createConcert(t.app);
+    const user = await createUser(t.app);
+    const token = await queueToken(t.app, user, concert.id);
+    const schedule = concert.schedules[0]!.id;
+    const until = await activeUntilOf(user, concert.id);
+
+    clock.advance(TTL_MS / 2);
+    expect((await seats(t, schedule, token)).statusCode).toBe(200); // the token alone still reads...
+    expect(await activeUntilOf(user, concert.id)).toBe(until); // ...but does not move activeUntil
+
+    expect((await seats(t, schedule, token, user)).statusCode).toBe(200);
+    const slid = await activeUntilOf(user, concert.id);
+    expect(slid).toBe(clock.now().getTime() + TTL_MS);
+
+    // A leaked token read again and again keeps nothing alive: past activeUntil it is refused.
+    for (let i = 0; i < 5; i++) {
+      clock.advance(TTL_MS / 5 - 1);
+      expect((await seats(t, schedule, token)).statusCode).toBe(200);
+    }
+    clock.advance(5);
+    expectProblem(await seats(t, schedule, token), 403, 'QUEUE_NOT_ACTIVE');
+  });
+});
+
+describe('ended entries', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('are forgotten by the purge, and their tokens still read EXPIRED', async () => {
+    const concert = await createConcert(t.app);
+    const user = await createUser(t.app);
+    const token = await queueToken(t.app, user, concert.id);
+    const leave = await t.app.inject({
+      method: 'DELETE',
+      url: `/concerts/${concert.id}/queue`,
+      headers: { ...bearer(user.token), 'queue-token': token },
+    });
+    expect(leave.statusCode).toBe(204);
+    expect(await t.services.queue.purgeEnded()).toBeGreaterThanOrEqual(1);
+
+    expect((await status(t, user, concert.id, token)).json()).toMatchObject({ status: 'EXPIRED', token });
+    expectProblem(await seats(t, concert.schedules[0]!.id, token, user), 403, 'QUEUE_NOT_ACTIVE');
+    expect((await join(t, user, concert.id)).statusCode).toBe(201);
   });
 });
 

@@ -272,6 +272,56 @@ export function describeQueueStoreContract(name: string, makeStore: () => Promis
       });
     });
 
+    describe('status: the check without sliding', () => {
+      it('reads an ACTIVE entry as it stands, never moves activeUntil, and reads EXPIRED once it passes', async () => {
+        const c = randomUUID();
+        const [u0] = await joinMany(c, 1, T0, limits({ maxActive: 1 }));
+        for (let at = T0; at < T0 + TTL; at += TTL / 4) {
+          expect(await statusOf(c, u0!, at)).toEqual(active(u0!.entryId, T0 + TTL));
+        }
+        expect(await statusOf(c, u0!, T0 + TTL)).toEqual(expired(u0!.entryId));
+        // Reads do not keep it alive: a touch after activeUntil finds it expired too.
+        expect(await store.touch(c, u0!.userId, u0!.entryId, T0 + TTL, TTL)).toEqual(expired(u0!.entryId));
+        const stranger = randomUUID();
+        expect(await store.status(c, u0!.userId, stranger, T0)).toEqual(expired(stranger));
+      });
+    });
+
+    describe('purgeEnded', () => {
+      it('forgets entries that left or expired, keeps waiting and active ones untouched', async () => {
+        const c = randomUUID();
+        const lim = limits({ maxActive: 1 });
+        const [u0, u1, u2, u3] = await joinMany(c, 4, T0, lim);
+        await store.leave(c, u2!.userId, u2!.entryId);
+        expect(await store.admit(c, T0 + TTL, lim)).toBe(1); // u0's turn ends, u1 is admitted
+        expect(await statusOf(c, u0!, T0 + TTL)).toEqual(expired(u0!.entryId));
+
+        // (The store is shared by the suite: the count also takes what earlier tests left ended.)
+        expect(await store.purgeEnded(T0 + TTL)).toBeGreaterThanOrEqual(2);
+        // A forgotten entry is unknown to the store; the service answers EXPIRED for it.
+        expect(await statusOf(c, u0!, T0 + TTL)).toBeNull();
+        expect(await statusOf(c, u2!, T0 + TTL)).toBeNull();
+        expect(await store.touch(c, u2!.userId, u2!.entryId, T0 + TTL, TTL)).toBeNull();
+        expect(await statusOf(c, u1!, T0 + TTL)).toEqual(active(u1!.entryId, T0 + 2 * TTL));
+        expect(await statusOf(c, u3!, T0 + TTL)).toEqual(waiting(u3!.entryId, 1));
+        expect(await store.purgeEnded(T0 + TTL)).toBe(0);
+
+        // Joining again starts a new entry at the back, as after a tombstone.
+        const again = await store.join(c, u0!.userId, randomUUID(), T0 + TTL + 1, lim);
+        expect(again).toMatchObject({ state: 'WAITING', position: 2, created: true });
+        expect(await store.stats(c, T0 + TTL + 1, 1)).toMatchObject({ waiting: 2, active: 1 });
+      });
+
+      it('keeps an entry that was joined again after it ended', async () => {
+        const c = randomUUID();
+        const [u0] = await joinMany(c, 2, T0, CLOSED);
+        await store.leave(c, u0!.userId, u0!.entryId);
+        const rejoined = await store.join(c, u0!.userId, randomUUID(), T0 + 1, CLOSED);
+        await store.purgeEnded(T0 + 2);
+        expect(await store.status(c, u0!.userId, rejoined.entryId, T0 + 2)).toEqual(waiting(rejoined.entryId, 2));
+      });
+    });
+
     describe('leave', () => {
       it('moves everyone behind a leaving user up by one', async () => {
         const c = randomUUID();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { inject } from 'vitest';
 import { buildApp, createServices, type Services } from '../../src/app.js';
@@ -13,8 +13,17 @@ import { createDb, type Database } from '../../src/platform/db.js';
 export const ADMIN_TOKEN = 'adm_test_token_0123456789';
 export const TOKEN_SECRET = 'test-token-secret-0123456789-0123456789';
 
-/** Unless a test says otherwise, the waiting room admits everyone at once. */
-const TEST_ENV = { DEMO_DATA: 'false', LOG_LEVEL: 'silent', QUEUE_MAX_ACTIVE: '1000000', QUEUE_ADMIT_PER_SECOND: '1000000' };
+/**
+ * Unless a test says otherwise, the waiting room admits everyone at once, and nothing is rate-limited
+ * (tests fire hundreds of requests from one address; test/integration/rate-limit.test.ts turns limits on).
+ */
+const TEST_ENV = {
+  DEMO_DATA: 'false',
+  LOG_LEVEL: 'silent',
+  QUEUE_MAX_ACTIVE: '1000000',
+  QUEUE_ADMIT_PER_SECOND: '1000000',
+  RATE_LIMIT_ENABLED: 'false',
+};
 
 export interface TestApp {
   app: FastifyInstance;
@@ -27,7 +36,7 @@ export interface TestApp {
 /** A full application on the run's database; env overrides are config variables. */
 export async function createTestApp(
   env: Record<string, string> = {},
-  opts: { clock?: Clock; poolSize?: number; queueStore?: QueueStore; redis?: Redis; cacheBus?: InvalidationBus } = {},
+  opts: { clock?: Clock; poolSize?: number; queueStore?: QueueStore; redis?: Redis; cacheBus?: InvalidationBus; logger?: FastifyBaseLogger } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ...TEST_ENV, ...env });
   const db = createDb({ connectionString: inject('databaseUrl'), poolSize: opts.poolSize ?? 10 });
@@ -40,6 +49,7 @@ export async function createTestApp(
     queueStore: opts.queueStore,
     redis: opts.redis,
     cacheBus: opts.cacheBus,
+    logger: opts.logger,
   };
   const services = createServices(deps);
   const app = await buildApp(deps, services);

@@ -67,11 +67,14 @@ export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate:
     app.get(
       '/schedules/:scheduleId/seats',
       {
-        preHandler: gate.forSchedule((request) => (request.params as { scheduleId: string }).scheduleId),
+        // The bearer is optional here (the contract lets the Queue-Token alone read the map); when
+        // sent it must be the token's owner, and only then does the read slide the active period.
+        preHandler: [auth.optionalUser, gate.forSchedule((request) => (request.params as { scheduleId: string }).scheduleId)],
         schema: {
           tags: ['catalog'],
-          summary: 'Seat map (needs an ACTIVE Queue-Token for the concert); a hold past its heldUntil shows AVAILABLE',
-          security: [{ queueToken: [] }],
+          summary:
+            'Seat map (needs an ACTIVE Queue-Token for the concert; with its owner\'s bearer the read also slides the active period); a hold past its heldUntil shows AVAILABLE',
+          security: [{ bearerAuth: [], queueToken: [] }, { queueToken: [] }],
           headers: Type.Object({ 'queue-token': Type.Optional(Type.String()) }),
           params: Type.Object({ scheduleId: Id }),
           response: {

@@ -194,11 +194,30 @@ export function createIdempotencyService({
       return row?.state === 'DONE';
     },
 
-    /** Deletes keys past retention; returns how many. */
-    async purgeExpired(): Promise<number> {
+    /**
+     * Deletes keys past retention in statements of at most `batchSize` rows (oldest first; rows a
+     * request holds locked are skipped, for the next run), until a statement deletes fewer: no
+     * statement holds locks on, or writes WAL for, a whole day of keys at once.
+     */
+    async purgeExpired(opts: { batchSize?: number } = {}): Promise<{ deleted: number; statements: number }> {
+      const batchSize = opts.batchSize ?? 1_000;
       const before = new Date(clock.now().getTime() - retentionMs);
-      const result = await db.deleteFrom('idempotency_keys').where('created_at', '<', before).executeTakeFirst();
-      return Number(result.numDeletedRows);
+      let deleted = 0;
+      let statements = 0;
+      for (;;) {
+        const result = await sql`
+          DELETE FROM idempotency_keys k
+           USING (SELECT user_id, key FROM idempotency_keys
+                   WHERE created_at < ${before}
+                   ORDER BY created_at
+                   LIMIT ${batchSize}
+                   FOR UPDATE SKIP LOCKED) doomed
+           WHERE k.user_id = doomed.user_id AND k.key = doomed.key`.execute(db);
+        const n = Number(result.numAffectedRows ?? 0n);
+        deleted += n;
+        statements++;
+        if (n < batchSize) return { deleted, statements };
+      }
     },
   };
 }

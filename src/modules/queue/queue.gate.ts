@@ -27,7 +27,7 @@ const queueTokenOf = (request: FastifyRequest): string | undefined => {
  * The waiting room's gate on the seat map, POST /reservations and POST /payments. In the order the
  * contract fixes: signature and format (401, no store touched), then owner and concert (403
  * QUEUE_TOKEN_MISMATCH), then state (403 QUEUE_NOT_ACTIVE), the last in one store round trip that
- * also slides the active period.
+ * also slides the active period when the request is the token owner's own (bearer sent).
  */
 export function createQueueGate(deps: {
   queue: QueueService;
@@ -47,9 +47,10 @@ export function createQueueGate(deps: {
     return typeof key === 'string' && request.user !== null && (await idempotency.hasAnswer(request.user.id, key));
   }
 
+  /** Only the owner's own requests (bearer sent and matching) slide the active period. */
   async function assertActiveOrReplay(request: FastifyRequest, claims: QueueTokenClaims): Promise<void> {
     try {
-      await queue.assertActive(claims);
+      await queue.assertActive(claims, { slide: request.user !== null });
     } catch (err) {
       if (err instanceof DomainError && err.code === 'QUEUE_NOT_ACTIVE' && (await isReplay(request))) return;
       throw err;
@@ -57,7 +58,11 @@ export function createQueueGate(deps: {
   }
 
   return {
-    /** For routes that name a schedule: its concert (from the in-memory schedule cache) must match. */
+    /**
+     * For routes that name a schedule: its concert (from the in-memory schedule cache) must match.
+     * When the request is authenticated (always for holds; optionally for the seat map), the token
+     * must be that user's; without a bearer the token alone is checked and nothing slides.
+     */
     forSchedule(scheduleIdOf: (request: FastifyRequest) => string): PreHandler {
       return async (request) => {
         const claims = queue.verify(queueTokenOf(request));

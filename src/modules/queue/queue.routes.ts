@@ -25,6 +25,7 @@ export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyP
       '/concerts/:concertId/queue',
       {
         preHandler: auth.user,
+        config: { userRateLimit: 'join' },
         schema: {
           tags: ['waiting room'],
           summary: 'Join the line (201), or get your place again (200); the answer carries your Queue-Token',
@@ -43,6 +44,7 @@ export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyP
       '/concerts/:concertId/queue',
       {
         preHandler: auth.user,
+        config: { userRateLimit: 'poll' },
         schema: { tags: ['waiting room'], summary: 'Your place in line', security, params: Params, headers: QueueTokenHeader, response: { 200: QueueViewSchema } },
       },
       async (request) => queue.status(currentUser(request).id, request.params.concertId, request.headers['queue-token']),

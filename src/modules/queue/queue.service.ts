@@ -93,9 +93,16 @@ export function createQueueService(deps: {
 
     assertOwnedBy,
 
-    /** State check for claims already verified against their owner; slides the active period. */
-    async assertActive(claims: QueueTokenClaims): Promise<void> {
-      const entry = await store.touch(claims.concertId, claims.userId, claims.entryId, clock.now().getTime(), limits.activeTtlMs);
+    /**
+     * State check for claims already verified against their owner. `slide` (the owner's own
+     * request) moves the active period on; without it the check only reads (a request made with the
+     * Queue-Token alone, which anyone holding a leaked token could send).
+     */
+    async assertActive(claims: QueueTokenClaims, opts: { slide: boolean } = { slide: true }): Promise<void> {
+      const now = clock.now().getTime();
+      const entry = opts.slide
+        ? await store.touch(claims.concertId, claims.userId, claims.entryId, now, limits.activeTtlMs)
+        : await store.status(claims.concertId, claims.userId, claims.entryId, now);
       if (entry?.state !== 'ACTIVE') {
         throw new DomainError(
           'QUEUE_NOT_ACTIVE',
@@ -111,6 +118,9 @@ export function createQueueService(deps: {
     async leaveAfterPayment(userId: string, concertId: string): Promise<void> {
       await store.leave(concertId, userId);
     },
+
+    /** Forgets ended entries (see QueueStore.purgeEnded); their tokens still read EXPIRED. */
+    purgeEnded: (): Promise<number> => store.purgeEnded(clock.now().getTime()),
 
     /** One admission pass over every concert with people in line; measures admission rates. */
     async tick(): Promise<number> {

@@ -8,7 +8,9 @@ import type { JoinResult, QueueEntry, QueueLimits, QueueStore } from './queue.st
  *
  * Per concert:
  * - `entries`: userId -> the user's current entry. An entry that has left or expired stays as an
- *   EXPIRED tombstone until the user joins again, so an old token reads EXPIRED, never unknown;
+ *   EXPIRED tombstone until the user joins again or `purgeEnded()` forgets it (the ticker runs it
+ *   every minute; a forgotten entry reads null, which the service answers as EXPIRED too). A
+ *   concert nobody is in is dropped whole by the same purge, so memory stays bounded;
  * - `line`: the waiting entries in join order, with O(log n) positions (see WaitingLine);
  * - `active`: userId -> activeUntil of each ACTIVE entry. An entry whose activeUntil has passed
  *   already reads EXPIRED but keeps its place here until the next admission step drops it, exactly
@@ -168,6 +170,22 @@ export function createMemoryQueueStore(opts: { admissionLogMs?: number } = {}): 
     async admit(concertId, now, limits) {
       const queue = concerts.get(concertId);
       return queue ? admitStep(queue, now, limits) : 0;
+    },
+
+    async purgeEnded(now) {
+      let forgotten = 0;
+      for (const [concertId, queue] of concerts) {
+        dropExpired(queue, now);
+        for (const [userId, entry] of queue.entries) {
+          if (entry.state !== 'ENDED') continue;
+          queue.entries.delete(userId);
+          forgotten++;
+        }
+        // A concert nobody is in, with no admission left in the log, is dropped whole.
+        queue.admissions.trimThrough(now - admissionLogMs);
+        if (queue.entries.size === 0 && queue.admissions.countAfter(-Infinity) === 0) concerts.delete(concertId);
+      }
+      return forgotten;
     },
 
     async activeConcerts() {

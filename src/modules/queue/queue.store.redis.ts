@@ -13,7 +13,8 @@ import type { JoinResult, QueueEntry, QueueLimits, QueueState, QueueStore } from
  * - `p:{c}:active`   ZSET    userId scored by activeUntil (epoch ms)
  * - `p:{c}:entries`  HASH    userId -> "<W|A|E>|<entryId>": the user's current entry, WAITING,
  *                            ACTIVE or ended. An ended entry (left or expired) stays as an "E"
- *                            tombstone until the user joins again, so an old token reads EXPIRED.
+ *                            tombstone until the user joins again or purgeEnded() forgets it (a
+ *                            forgotten entry reads null: the service answers EXPIRED all the same).
  *                            An "A" entry whose activeUntil has passed reads EXPIRED at once and is
  *                            dropped from `active` by the next admission step.
  * - `p:{c}:admitted` ZSET    entryId scored by admission time; trimmed to `admissionLogMs`
@@ -199,6 +200,21 @@ return {
 }`,
   },
 
+  /** KEYS: entries. ARGV: users found ended. Forgets those still ended (a rejoin may have raced). */
+  purgeEnded: {
+    keys: 1,
+    lua: `
+local n = 0
+for i = 1, #ARGV do
+  local rec = redis.call('HGET', KEYS[1], ARGV[i])
+  if rec and string.sub(rec, 1, 1) == 'E' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n`,
+  },
+
   /** KEYS: waiting, active, entries. How many are waiting or in the active set. Read-only. */
   occupancy: {
     keys: 3,
@@ -306,6 +322,27 @@ export function createRedisQueueStore(
       )) as [number, number];
       if (empty === 1) await unlist(concertId);
       return admitted;
+    },
+
+    /**
+     * Walks the entries of every listed concert (HSCAN, 1,000 at a time) and forgets the ended
+     * ones. An unlisted concert has nobody in it; its keys, tombstones included, expire a week
+     * after its last join. `now` is unused: entries whose activeUntil passed end at an admission step.
+     */
+    async purgeEnded() {
+      let forgotten = 0;
+      for (const concertId of await redis.smembers(registryKey)) {
+        const { entries } = keysOf(concertId);
+        let cursor = '0';
+        do {
+          const [next, flat] = await redis.hscan(entries, cursor, 'COUNT', 1000);
+          const ended: string[] = [];
+          for (let i = 0; i < flat.length; i += 2) if (flat[i + 1]!.startsWith('E')) ended.push(flat[i]!);
+          if (ended.length > 0) forgotten += Number(await scripts.purgeEnded([entries], ended));
+          cursor = next;
+        } while (cursor !== '0');
+      }
+      return forgotten;
     },
 
     async activeConcerts() {

@@ -12,8 +12,9 @@
  *   it unchanged; after it has left or expired, joining creates a new entry at the back;
  * - waiting entries are ordered by a per-concert sequence number (first in, first out); a
  *   position is 1 for the next in line and is computed in O(log n);
- * - an admitted entry is ACTIVE until `activeUntil`; every gated request slides `activeUntil` to
- *   now + activeTtlMs; past it the entry is EXPIRED;
+ * - an admitted entry is ACTIVE until `activeUntil`; every gated request of its owner (`touch`)
+ *   slides `activeUntil` to now + activeTtlMs (a read with the token alone, `status`, does not);
+ *   past it the entry is EXPIRED;
  * - admission moves entries from the head of the line to ACTIVE while both limits allow: at most
  *   `maxActive` ACTIVE entries at once, and at most `perSecond` admissions in any sliding
  *   one-second window (a log of admission times, not a fixed window, so no burst at a boundary).
@@ -50,7 +51,9 @@ export interface QueueStore {
 
   /**
    * The user's entry as it stands; if `entryId` is given and is not the user's current entry, the
-   * answer is EXPIRED (an old token). Does not slide anything. Null when the user never joined.
+   * answer is EXPIRED (an old token). Does not slide anything: it is the gate's check for a request
+   * made with the Queue-Token alone (no bearer), which may read but must not keep the owner's
+   * active period alive. Null when the user never joined.
    */
   status(concertId: string, userId: string, entryId: string | undefined, now: number): Promise<QueueEntry | null>;
 
@@ -71,6 +74,15 @@ export interface QueueStore {
    * how many entries it admitted.
    */
   admit(concertId: string, now: number, limits: QueueLimits): Promise<number>;
+
+  /**
+   * Forgets ended entries (left, or expired and dropped by an admission step) so that what a long
+   * sale keeps stays bounded by the people in line, not everyone who ever joined. A forgotten
+   * entry's token then finds no entry (null), which the service answers exactly as a tombstone:
+   * EXPIRED on GET …/queue, QUEUE_NOT_ACTIVE at the gate, a new entry on join. Returns how many
+   * entries it forgot.
+   */
+  purgeEnded(now: number): Promise<number>;
 
   /** Concerts that have anyone waiting or active (the ones the admission ticker visits). */
   activeConcerts(): Promise<string[]>;

@@ -3,7 +3,8 @@ import { startLoop } from '../../platform/loop.js';
 import type { QueueService } from './queue.service.js';
 
 /**
- * Runs admission passes every `intervalMs` (so a freed place is refilled well within a second).
+ * Runs admission passes every `intervalMs` (so a freed place is refilled well within a second),
+ * and forgets ended queue entries every `purgeEveryMs` (a minute).
  * Every instance runs one; the store makes concurrent passes safe. While the database is not
  * ready, admission pauses (admitting people who cannot book would only burn their active time)
  * and resumes by itself when it answers again.
@@ -15,8 +16,11 @@ export function startQueueTicker(opts: {
   log: Logger;
   onAdmitted?: (count: number) => void;
   onPaused?: (paused: boolean) => void;
+  /** How often ended entries are forgotten (QueueStore.purgeEnded). */
+  purgeEveryMs?: number;
 }) {
   let paused = false;
+  let lastPurge = Date.now();
   return startLoop({
     intervalMs: opts.intervalMs,
     onError: (err) => opts.log.warn({ err }, 'queue admission pass failed; will retry'),
@@ -31,6 +35,10 @@ export function startQueueTicker(opts: {
       if (paused) return;
       const admitted = await opts.queue.tick();
       if (admitted > 0) opts.onAdmitted?.(admitted);
+      if (Date.now() - lastPurge >= (opts.purgeEveryMs ?? 60_000)) {
+        lastPurge = Date.now();
+        await opts.queue.purgeEnded();
+      }
     },
   });
 }

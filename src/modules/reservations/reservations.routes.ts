@@ -57,6 +57,7 @@ export function reservationRoutes(deps: {
       '/reservations',
       {
         preHandler: [auth.user, gateBySchedule],
+        config: { userRateLimit: 'hold' },
         schema: {
           tags: ['reservations'],
           summary: 'Hold a seat (needs an ACTIVE Queue-Token); unpaid holds expire at heldUntil',
@@ -130,6 +131,7 @@ export function reservationRoutes(deps: {
       '/payments',
       {
         preHandler: [auth.user, gateByReservation],
+        config: { userRateLimit: 'pay' },
         schema: {
           tags: ['payments'],
           summary: 'Pay a hold from the balance (needs an ACTIVE Queue-Token)',

@@ -24,14 +24,21 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 export function createAuth(users: UsersService, adminToken: string) {
+  /** preHandler: the bearer token must belong to a user. */
+  async function user(request: FastifyRequest, _reply: FastifyReply) {
+    const token = bearer(request);
+    if (!token) throw new DomainError('UNAUTHENTICATED', 'Send Authorization: Bearer <token> from POST /users');
+    const found = await users.authenticate(token);
+    if (!found) throw new DomainError('UNAUTHENTICATED', 'The bearer token is not recognised');
+    request.user = found;
+  }
+
   return {
-    /** preHandler: the bearer token must belong to a user. */
-    async user(request: FastifyRequest, _reply: FastifyReply) {
-      const token = bearer(request);
-      if (!token) throw new DomainError('UNAUTHENTICATED', 'Send Authorization: Bearer <token> from POST /users');
-      const user = await users.authenticate(token);
-      if (!user) throw new DomainError('UNAUTHENTICATED', 'The bearer token is not recognised');
-      request.user = user;
+    user,
+
+    /** preHandler for routes a bearer is optional on: when one is sent, it must belong to a user. */
+    async optionalUser(request: FastifyRequest, reply: FastifyReply) {
+      if (request.headers.authorization !== undefined) await user(request, reply);
     },
 
     /** preHandler: the bearer token must be the operator's ADMIN_TOKEN. */

@@ -1,0 +1,206 @@
+import { randomInt } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { bearer, createConcert, createTestApp, createUser, expectProblem, type TestApp, type TestUser } from '../support/harness.js';
+
+const redisUrl = process.env.REDIS_URL;
+const randomAddress = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
+
+const join = (t: TestApp, user: TestUser, concertId: string) =>
+  t.app.inject({ method: 'POST', url: `/concerts/${concertId}/queue`, headers: bearer(user.token) });
+const poll = (t: TestApp, user: TestUser, concertId: string, token: string) =>
+  t.app.inject({ url: `/concerts/${concertId}/queue`, headers: { ...bearer(user.token), 'queue-token': token } });
+
+function expectRateLimited(res: Awaited<ReturnType<TestApp['app']['inject']>>, windowSeconds: number) {
+  expectProblem(res, 429, 'RATE_LIMITED');
+  const retryAfter = Number(res.headers['retry-after']);
+  expect(Number.isInteger(retryAfter)).toBe(true);
+  expect(retryAfter).toBeGreaterThanOrEqual(1);
+  expect(retryAfter).toBeLessThanOrEqual(windowSeconds);
+}
+
+it('limits are on by default (npm start) and off in the test harness unless a test turns them on', () => {
+  expect(loadConfig({}).RATE_LIMIT_ENABLED).toBe(true);
+});
+
+describe('polling the waiting room (in-process counters, 10 s windows)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({
+      RATE_LIMIT_ENABLED: 'true',
+      RATE_LIMIT_WINDOW_MS: '10000',
+      RATE_LIMIT_POLL: '11', // the least a 10 s window allows: ten polls a second apart, plus one
+      QUEUE_MAX_ACTIVE: '1',
+      QUEUE_ADMIT_PER_SECOND: '1000',
+    });
+  });
+  afterAll(() => t.close());
+  afterEach(() => vi.useRealTimers());
+
+  it('never refuses a fan polling at refreshAfterSeconds, and refuses a bot polling far faster', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    const concert = await createConcert(t.app);
+    const [first, fan, bot] = [await createUser(t.app), await createUser(t.app), await createUser(t.app)];
+    expect((await join(t, first, concert.id)).json().status).toBe('ACTIVE'); // takes the only place
+    const fanToken = (await join(t, fan, concert.id)).json().token;
+    const botToken = (await join(t, bot, concert.id)).json().token;
+
+    // 45 polls over 45 s (four and a half windows), each exactly refreshAfterSeconds after the last.
+    for (let i = 0; i < 45; i++) {
+      const res = await poll(t, fan, concert.id, fanToken);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({ status: 'WAITING', refreshAfterSeconds: 1 });
+      vi.advanceTimersByTime(res.json().refreshAfterSeconds * 1000);
+    }
+
+    const burst = [];
+    for (let i = 0; i < 20; i++) burst.push(await poll(t, bot, concert.id, botToken));
+    expect(burst.slice(0, 11).map((r) => r.statusCode)).toEqual(Array(11).fill(200));
+    for (const res of burst.slice(11)) expectRateLimited(res, 10);
+    // the fan is counted apart from the bot, though both call from one address
+    expect((await poll(t, fan, concert.id, fanToken)).statusCode).toBe(200);
+    // the bot is let in again when its window ends
+    vi.advanceTimersByTime(10_000);
+    expect((await poll(t, bot, concert.id, botToken)).statusCode).toBe(200);
+  });
+
+  it('refuses a poll limit that a one-second cadence would exceed', async () => {
+    await expect(createTestApp({ RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_WINDOW_MS: '10000', RATE_LIMIT_POLL: '10' })).rejects.toThrow(
+      /RATE_LIMIT_POLL must be at least 11/,
+    );
+  });
+});
+
+describe('per-user and per-address limits', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({
+      RATE_LIMIT_ENABLED: 'true',
+      RATE_LIMIT_PER_IP: '40',
+      RATE_LIMIT_JOIN: '2',
+      RATE_LIMIT_HOLD: '1',
+    });
+  });
+  afterAll(() => t.close());
+
+  it('refuses a user past their join limit with 429 RATE_LIMITED and Retry-After, while others still join', async () => {
+    const concert = await createConcert(t.app);
+    const [greedy, other] = [await createUser(t.app), await createUser(t.app)];
+    expect((await join(t, greedy, concert.id)).statusCode).toBe(201);
+    expect((await join(t, greedy, concert.id)).statusCode).toBe(200);
+    const refused = await join(t, greedy, concert.id);
+    expectRateLimited(refused, 60);
+    expect(refused.json().detail).toMatch(/this user/);
+    expect((await join(t, other, concert.id)).statusCode).toBe(201);
+  });
+
+  it('counts holds per user before the body is read or the token checked', async () => {
+    const user = await createUser(t.app);
+    const hold = () => t.app.inject({ method: 'POST', url: '/reservations', headers: bearer(user.token), payload: {} });
+    expect((await hold()).statusCode).toBe(400);
+    expectRateLimited(await hold(), 60);
+  });
+
+  it('refuses an address past its limit on any route, never on health, metrics or docs', async () => {
+    const address = randomAddress();
+    const get = (url: string, remoteAddress = address) => t.app.inject({ url, remoteAddress });
+    for (let i = 0; i < 40; i++) expect((await get('/concerts')).statusCode).toBe(200);
+    const refused = await get('/concerts');
+    expectRateLimited(refused, 60);
+    expect(refused.json().detail).toMatch(/address/);
+    expectRateLimited(await t.app.inject({ method: 'POST', url: '/users', payload: { name: 'bot' }, remoteAddress: address }), 60);
+    expectRateLimited(await get('/no-such-route'), 60);
+    for (let i = 0; i < 50; i++) {
+      for (const url of ['/health/live', '/health/ready', '/metrics', '/docs/json']) {
+        expect((await get(url)).statusCode, url).toBe(200);
+      }
+    }
+    expect((await get('/concerts', randomAddress())).statusCode).toBe(200); // another address
+  });
+});
+
+describe('when the Redis store is down', () => {
+  it('lets requests through (fail open) and logs a warning', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const dead = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    dead.on('error', () => {}); // refused connections are the point here
+    const t = await createTestApp({ RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '1', CACHE_ENABLED: 'false' }, { redis: dead, logger });
+    try {
+      for (let i = 0; i < 3; i++) expect((await t.app.inject({ url: '/concerts' })).statusCode).toBe(200);
+      expect(lines.some((l) => l.includes('rate-limit store unavailable'))).toBe(true);
+    } finally {
+      await t.close();
+      dead.disconnect();
+    }
+  });
+});
+
+describe('when the Redis store stalls', () => {
+  it('does not hold requests: past its timeout they pass', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket)); // accepts connections, never answers a command
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const stalled = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: null });
+    stalled.on('error', () => {});
+    const t = await createTestApp({ RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '1', CACHE_ENABLED: 'false' }, { redis: stalled });
+    try {
+      for (let i = 0; i < 3; i++) expect((await t.app.inject({ url: '/concerts' })).statusCode).toBe(200);
+    } finally {
+      await t.close();
+      stalled.disconnect();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+});
+
+describe.skipIf(!redisUrl)(`limits shared through Redis${redisUrl ? '' : ' (REDIS_URL unset: skipped)'}`, () => {
+  let redis: Redis;
+  let one: TestApp;
+  let two: TestApp;
+  beforeAll(async () => {
+    redis = new Redis(redisUrl!);
+    const env = { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '4', RATE_LIMIT_PAY: '3', CACHE_ENABLED: 'false' };
+    one = await createTestApp(env, { redis });
+    two = await createTestApp(env, { redis });
+  });
+  afterAll(async () => {
+    await Promise.all([one.close(), two.close()]);
+    await redis.quit();
+  });
+
+  it('holds one per-address limit across two instances, under its own key prefix', async () => {
+    const address = randomAddress();
+    const get = (t: TestApp) => t.app.inject({ url: '/concerts', remoteAddress: address });
+    expect([await get(one), await get(two), await get(one), await get(two)].map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
+    expectRateLimited(await get(one), 60);
+    expectRateLimited(await get(two), 60);
+
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `*${address}*`, 'COUNT', 1000);
+      keys.push(...found);
+      cursor = next;
+    } while (cursor !== '0');
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) {
+      expect(key.startsWith('ratelimit:')).toBe(true);
+      expect(await redis.pttl(key)).toBeGreaterThan(0); // gone when its window ends
+    }
+  });
+
+  it('holds one per-user limit across two instances', async () => {
+    const user = await createUser(one.app);
+    const pay = (t: TestApp) =>
+      t.app.inject({ method: 'POST', url: '/payments', headers: bearer(user.token), payload: {}, remoteAddress: randomAddress() });
+    expect([await pay(one), await pay(two), await pay(one)].map((r) => r.statusCode)).toEqual([400, 400, 400]);
+    expectRateLimited(await pay(two), 60);
+  });
+});
