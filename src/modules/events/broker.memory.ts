@@ -37,6 +37,7 @@ import {
  */
 export interface MemoryBroker extends Broker {
   readonly kind: 'memory';
+  acknowledged(): string[];
   /** Simulates an outage (false) and the recovery (true). */
   setAvailable(available: boolean): void;
   /** What the broker holds: messages kept in memory, and those some group has not handled yet. */
