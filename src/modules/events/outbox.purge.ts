@@ -4,7 +4,7 @@ import type { Database } from '../../platform/db.js';
 /**
  * Deletes in batches of `batch` rows, one short statement each, until fewer than a batch remain
  * or `maxBatches` ran (the rest waits for the next pass): a purge never holds many locks or one
- * long transaction. Returns how many rows went.
+ * long transaction, and instances purging at once skip each other's rows. Returns how many went.
  */
 async function inBatches(deleteBatch: (limit: number) => Promise<number>, batch: number, maxBatches: number): Promise<number> {
   let total = 0;
@@ -25,7 +25,8 @@ export function purgePublishedOutbox(db: Database, before: Date, batch = 1_000, 
     async (limit) => {
       const result = await sql`
         DELETE FROM outbox WHERE seq IN (
-          SELECT seq FROM outbox WHERE published_at IS NOT NULL AND published_at < ${before} LIMIT ${limit})`.execute(db);
+          SELECT seq FROM outbox WHERE published_at IS NOT NULL AND published_at < ${before}
+           LIMIT ${limit} FOR UPDATE SKIP LOCKED)`.execute(db);
       return Number(result.numAffectedRows ?? 0);
     },
     batch,
@@ -42,7 +43,8 @@ export function purgeProcessedEvents(db: Database, before: Date, batch = 1_000, 
     async (limit) => {
       const result = await sql`
         DELETE FROM processed_events WHERE (consumer, event_id) IN (
-          SELECT consumer, event_id FROM processed_events WHERE processed_at < ${before} LIMIT ${limit})`.execute(db);
+          SELECT consumer, event_id FROM processed_events WHERE processed_at < ${before}
+           LIMIT ${limit} FOR UPDATE SKIP LOCKED)`.execute(db);
       return Number(result.numAffectedRows ?? 0);
     },
     batch,
