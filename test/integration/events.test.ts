@@ -196,9 +196,12 @@ describe('outbox relay', () => {
       seen.push(m.id);
     });
     await sql`UPDATE outbox SET next_attempt_at = NULL WHERE aggregate_id = ${reservationId}`.execute(t.db);
-    await drain(t, broker);
     const ids = (await t.db.selectFrom('outbox').select('id').where('aggregate_id', '=', reservationId).execute()).map((r) => r.id);
-    await until(() => ids.every((id) => seen.includes(id)));
+    // The relay found the broker down: it probes again within its backoff.
+    await until(async () => {
+      await drain(t, broker);
+      return ids.every((id) => seen.includes(id));
+    });
     await sub.close();
   });
 });
@@ -322,7 +325,8 @@ describe('relay: outages, leases and order', () => {
       redeliverAfterMs: 100,
       consumers: { rankings: rankingsUpdater({ db: t.db, rankings: t.services.rankings }), recorder: rec.handle },
     });
-    const relay: RelayOptions = { db: t.db, broker, clock, maxBackoffMs: 30_000 };
+    // Backoff capped at 1 s (OUTBOX_RETRY_MAX_MS): the relay probes at every 5 s step of its clock.
+    const relay: RelayOptions = { db: t.db, broker, clock, maxBackoffMs: 1_000 };
     const concert = await createConcert(t.app, [{ seatCount: 10, price: 1_000 }]);
     broker.setAvailable(false);
     // Three minutes of outage in 5 s steps of the relay's clock; holds and payments keep committing.
@@ -335,11 +339,15 @@ describe('relay: outages, leases and order', () => {
     const during = await rowsOf(sold);
     expect(during).toHaveLength(12); // held + confirmed for each of 6 sales
     expect(during.every((r) => r.published_at === null && r.parked_at === null)).toBe(true);
-    expect(during[0]!.attempts).toBeGreaterThan(10); // what used to park a row
+    // The relay kept probing with the oldest waiting event: more failures than used to park a row.
+    const { rows: probed } = await sql<{ attempts: number; last_error: string }>`
+      SELECT attempts, last_error FROM outbox WHERE published_at IS NULL AND parked_at IS NULL ORDER BY attempts DESC LIMIT 1`.execute(t.db);
+    expect(probed[0]!.attempts).toBeGreaterThan(10);
+    expect(probed[0]!.last_error).toMatch(/unavailable/);
     expect(during[0]!.last_error).toMatch(/unavailable/);
 
     broker.setAvailable(true);
-    clock.advance(31_000); // longer than the largest backoff
+    clock.advance(1_000); // the largest backoff
     await until(async () => {
       await passes(relay);
       return (await rowsOf(sold)).every((r) => r.published_at !== null);

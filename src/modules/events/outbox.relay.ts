@@ -79,11 +79,15 @@ interface RelayState {
   relayId: string;
   inFlight: Map<string, number>;
   renewedAt: number;
+  /** Consecutive passes that found the broker down (it failed a publish and did not answer ping). */
+  downPasses: number;
+  /** While the broker is down: when the next single-row probe may go. */
+  probeAt: number;
 }
 const states = new WeakMap<Broker, RelayState>();
 function stateOf(broker: Broker): RelayState {
   let state = states.get(broker);
-  if (!state) states.set(broker, (state = { relayId: randomUUID(), inFlight: new Map(), renewedAt: 0 }));
+  if (!state) states.set(broker, (state = { relayId: randomUUID(), inFlight: new Map(), renewedAt: 0, downPasses: 0, probeAt: 0 }));
   return state;
 }
 
@@ -191,6 +195,8 @@ interface Outcome {
   /** Rows left for later untouched: an earlier row of their key failed in this pass. */
   held: OutboxRow[];
   lastError?: unknown;
+  /** A publish failed and the broker did not answer ping either. */
+  brokerDown: boolean;
 }
 
 /**
@@ -200,7 +206,7 @@ interface Outcome {
  * holds back the later messages of its key, so order per key is kept.
  */
 async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs: number): Promise<Outcome> {
-  const out: Outcome = { sent: [], failed: [], parked: [], held: [] };
+  const out: Outcome = { sent: [], failed: [], parked: [], held: [], brokerDown: false };
   let rest = rows;
   while (rest.length > 0) {
     try {
@@ -217,7 +223,9 @@ async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs: number
         rest = rest.filter((r) => !refused.has(r.id));
         if (rest.length < before) continue;
       }
-      if (rest.length > 1 && (await broker.ping().catch(() => false))) return oneByOne(broker, rest, timeoutMs, out);
+      const up = await broker.ping().catch(() => false);
+      if (up && rest.length > 1) return oneByOne(broker, rest, timeoutMs, out);
+      out.brokerDown = !up;
       const error = errorText(err);
       out.failed.push(...rest.map((row) => ({ row, error })));
       return out;
@@ -288,6 +296,9 @@ async function settleInFlight(opts: RelayOptions, state: RelayState, now: Date, 
  *   never parked.
  * - A message the broker refuses for good (`UnpublishableMessageError`) is parked; the others of
  *   the batch go out.
+ * - While the broker is down (a publish failed and ping too), each pass sends a single row as a
+ *   probe, spaced by the same capped backoff, instead of cycling the whole backlog through failed
+ *   attempts; the first probe that goes through ends it, and full batches resume at once.
  * - If the process dies after publishing and before marking, the lease runs out and the rows are
  *   published again: consumers deduplicate by event id.
  * - With a non-durable broker (in-process), rows are marked once every consumer group has handled
@@ -300,11 +311,20 @@ export async function relayOnce(opts: RelayOptions): Promise<number> {
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
   const state = stateOf(opts.broker);
   const now = opts.clock.now();
+  const maxBackoffMs = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
   if (!opts.broker.durable) await settleInFlight(opts, state, now, leaseMs);
+  const probing = state.downPasses > 0;
+  if (probing && now.getTime() < state.probeAt) return 0;
 
-  const rows = await claim(opts.db, state.relayId, now, leaseMs, batchSize);
+  const rows = await claim(opts.db, state.relayId, now, leaseMs, probing ? 1 : batchSize);
   if (rows.length === 0) return 0;
   const out = await publishBatch(opts.broker, rows, opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS);
+  if (out.brokerDown) {
+    state.downPasses++;
+    state.probeAt = now.getTime() + retryDelayMs(state.downPasses, maxBackoffMs);
+  } else if (out.sent.length > 0) {
+    state.downPasses = 0;
+  }
 
   const after = opts.clock.now();
   if (opts.broker.durable) {
@@ -314,7 +334,7 @@ export async function relayOnce(opts: RelayOptions): Promise<number> {
     for (const r of out.sent) state.inFlight.set(r.id, r.seq);
   }
   await markParked(opts.db, state.relayId, out.parked, after);
-  await markFailed(opts.db, state.relayId, out.failed, after, opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS);
+  await markFailed(opts.db, state.relayId, out.failed, after, maxBackoffMs);
   await release(opts.db, state.relayId, out.held);
   if (out.parked.length > 0) opts.onParked?.(out.parked.length, out.lastError);
   if (out.failed.length > 0) opts.onFailed?.(out.failed.length, out.lastError);
@@ -342,8 +362,8 @@ export function startRelay(opts: RelayOptions & { idleMs?: number; log: Logger; 
     intervalMs: opts.idleMs ?? 50,
     onError: (err) => opts.log.warn({ err }, 'outbox relay pass failed; will retry'),
     run: async () => {
-      while ((await relayOnce(opts)) === (opts.batchSize ?? DEFAULT_BATCH)) {
-        // a full batch: there may be more right behind it
+      while ((await relayOnce(opts)) > 0) {
+        // there may be more right behind it (and after a probe that went through, the whole backlog)
       }
       const purge = opts.purge;
       if (purge && Date.now() - lastPurge >= (purge.everyMs ?? 60_000)) {
