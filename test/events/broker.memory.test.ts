@@ -117,9 +117,11 @@ describe('in-process broker: delivery counted per group, bounded memory', () => 
     await broker.publish('t', messages(5));
     await expect(broker.publish('t', messages(1))).rejects.toThrow(/backlog full/);
     expect(broker.stats()).toEqual({ retained: 5, unacknowledged: 5 });
+    expect(await broker.ping()).toBe(false); // full: it takes nothing now
     down = false;
     const deadline = Date.now() + 5_000;
     while (broker.stats().unacknowledged > 0 && Date.now() < deadline) await sleep(10);
+    expect(await broker.ping()).toBe(true);
     await broker.publish('t', messages(5));
     while (handled.length < 10 && Date.now() < deadline) await sleep(10);
     expect(handled).toHaveLength(10);

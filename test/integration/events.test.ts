@@ -264,6 +264,44 @@ describe('data platform export', () => {
     });
     await Promise.all(subs.map((s) => s.close()));
   });
+
+  it('with the in-process broker, a platform outage keeps memory bounded: events wait in the outbox and all arrive after', async () => {
+    const clock = manualClock(new Date());
+    const broker = createMemoryBroker({ maxBacklog: 3 });
+    const subs = await startConsumers({
+      broker,
+      instanceId: 'test',
+      log,
+      redeliverAfterMs: 100,
+      consumers: { 'data-platform': dataPlatformExporter({ db: t.db, url, retries: 0, breaker: new CircuitBreaker(100, 100), timeoutMs: 500 }) },
+    });
+    const relay: RelayOptions = { db: t.db, broker, clock, maxBackoffMs: 1_000, batchSize: 2 };
+    const concert = await createConcert(t.app, [{ seatCount: 10, price: 1_000 }]);
+    up = false;
+    const sold: string[] = [];
+    for (let seat = 1; seat <= 6; seat++) sold.push(await sellSeat(t, concert.schedules[0]!.id, seat));
+    let mostRetained = 0;
+    for (let step = 0; step < 20; step++) {
+      await passes(relay);
+      mostRetained = Math.max(mostRetained, broker.stats().retained);
+      clock.advance(5_000);
+      await sleep(20);
+    }
+    expect(mostRetained).toBeLessThanOrEqual(3); // the backlog bound
+    const waiting = await rowsOf(sold);
+    expect(waiting.filter((r) => r.published_at === null).length).toBeGreaterThan(6);
+    expect(waiting.every((r) => r.parked_at === null)).toBe(true);
+
+    up = true;
+    await until(async () => {
+      clock.advance(1_000);
+      await passes(relay);
+      return (await rowsOf(sold)).every((r) => r.published_at !== null);
+    }, 20_000);
+    const mine = received.filter((e) => e.payload.concertId === concert.id);
+    expect(mine.map((e) => e.payload.reservationId).sort()).toEqual([...sold].sort());
+    await Promise.all(subs.map((s) => s.close()));
+  });
 });
 
 describe('rankings over HTTP', () => {

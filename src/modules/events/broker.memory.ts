@@ -29,7 +29,8 @@ import {
  * the outbox keeps every row some group still needs and a restart publishes it again. Memory stays
  * bounded: the log is trimmed below the lowest committed offset of all groups, and a publish that
  * would leave more than `maxBacklog` messages unhandled by some group is refused (a transient
- * failure: the rows wait in the outbox). A message over `maxMessageBytes` is refused for good.
+ * failure: the rows wait in the outbox; `ping` answers false while a backlog is full, so the relay
+ * waits and probes rather than retrying every row). A message over `maxMessageBytes` is refused for good.
  *
  * Failure injection for outage tests: `setAvailable(false)` makes `publish` reject and `ping`
  * answer false, and pauses deliveries (handlers already running finish); `setAvailable(true)`
@@ -49,7 +50,10 @@ export interface MemoryBrokerOptions {
   failPublish?: (topic: string, messages: BrokerMessage[]) => boolean;
   /** Messages larger than this are refused with UnpublishableMessageError (default 1 MiB). */
   maxMessageBytes?: number;
-  /** Messages some group has not handled yet, at most (default 10,000); publishes beyond wait. */
+  /**
+   * Messages some group has not handled yet, at most (default 10,000); publishes beyond wait. A
+   * batch is always taken when nothing is waiting, so the bound is this or one batch, the larger.
+   */
   maxBacklog?: number;
 }
 
@@ -316,8 +320,11 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       return subscription;
     },
 
+    /** False while unavailable, and while some topic's backlog is full (it takes nothing then). */
     async ping() {
-      return available && !closed;
+      if (!available || closed) return false;
+      for (const topic of topics.values()) if (unacknowledged(topic) >= maxBacklog) return false;
+      return true;
     },
 
     async close() {
