@@ -72,6 +72,11 @@ interface Pending {
 interface Group {
   next: number;
   pending: Map<number, Pending>;
+  /**
+   * The committed offset: the lowest pending offset, or `next` when none is pending. Only an
+   * acknowledgement moves it (taking a new offset leaves it pending where the committed one was).
+   */
+  committed: number;
   members: Member[];
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
@@ -88,7 +93,6 @@ interface Topic {
 
 const endOf = (topic: Topic) => topic.base + topic.log.length;
 
-/** The group's committed offset: its lowest pending offset, or the next one when none is pending. */
 function committedOf(group: Group): number {
   let low = group.next;
   for (const offset of group.pending.keys()) if (offset < low) low = offset;
@@ -98,10 +102,7 @@ function committedOf(group: Group): number {
 /** The lowest committed offset of all groups (undefined while the topic has none). */
 function lowestCommitted(topic: Topic): number | undefined {
   let low: number | undefined;
-  for (const group of topic.groups.values()) {
-    const c = committedOf(group);
-    if (low === undefined || c < low) low = c;
-  }
+  for (const group of topic.groups.values()) if (low === undefined || group.committed < low) low = group.committed;
   return low;
 }
 
@@ -181,6 +182,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       if (ok) {
         // Acknowledged, whoever holds it now (as XACK does).
         group.pending.delete(entry.offset);
+        group.committed = committedOf(group);
         advance(topic);
       } else if (current === entry && entry.runningIn === member) {
         entry.runningIn = null;
@@ -279,7 +281,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const topic = topicOf(topicName);
       let group = topic.groups.get(opts.group);
       if (!group) {
-        group = { next: topic.base, pending: new Map(), members: [], timer: undefined, timerAt: Infinity };
+        group = { next: topic.base, pending: new Map(), committed: topic.base, members: [], timer: undefined, timerAt: Infinity };
         topic.groups.set(opts.group, group);
       }
       const member: Member = {
