@@ -4,7 +4,9 @@ import type { Database } from '../../platform/db.js';
 /**
  * Deletes in batches of `batch` rows, one short statement each, until fewer than a batch remain
  * or `maxBatches` ran (the rest waits for the next pass): a purge never holds many locks or one
- * long transaction, and instances purging at once skip each other's rows. Returns how many went.
+ * long transaction, and instances purging at once skip each other's rows. `= ANY(ARRAY(…))` makes
+ * the delete look the batch up by key (or tuple id) rather than join it against the whole table.
+ * Returns how many went.
  */
 async function inBatches(deleteBatch: (limit: number) => Promise<number>, batch: number, maxBatches: number): Promise<number> {
   let total = 0;
@@ -24,9 +26,9 @@ export function purgePublishedOutbox(db: Database, before: Date, batch = 1_000, 
   return inBatches(
     async (limit) => {
       const result = await sql`
-        DELETE FROM outbox WHERE seq IN (
+        DELETE FROM outbox WHERE seq = ANY(ARRAY(
           SELECT seq FROM outbox WHERE published_at IS NOT NULL AND published_at < ${before}
-           LIMIT ${limit} FOR UPDATE SKIP LOCKED)`.execute(db);
+           LIMIT ${limit} FOR UPDATE SKIP LOCKED))`.execute(db);
       return Number(result.numAffectedRows ?? 0);
     },
     batch,
@@ -42,9 +44,9 @@ export function purgeProcessedEvents(db: Database, before: Date, batch = 1_000, 
   return inBatches(
     async (limit) => {
       const result = await sql`
-        DELETE FROM processed_events WHERE (consumer, event_id) IN (
-          SELECT consumer, event_id FROM processed_events WHERE processed_at < ${before}
-           LIMIT ${limit} FOR UPDATE SKIP LOCKED)`.execute(db);
+        DELETE FROM processed_events WHERE ctid = ANY(ARRAY(
+          SELECT ctid FROM processed_events WHERE processed_at < ${before}
+           LIMIT ${limit} FOR UPDATE SKIP LOCKED))`.execute(db);
       return Number(result.numAffectedRows ?? 0);
     },
     batch,
