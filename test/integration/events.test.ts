@@ -426,6 +426,43 @@ describe('relay: outages, leases and order', () => {
     expect(probes.every((p) => p === 'free')).toBe(true);
   });
 
+  it('a relay stuck in a publish loses its claim when the lease runs out; another publishes; the late answer changes nothing', async () => {
+    const clock = manualClock(new Date());
+    const inner = createMemoryBroker();
+    const rec = recorder();
+    const subs = await startConsumers({ broker: inner, instanceId: 'test', log, consumers: { recorder: rec.handle } });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // Durable brokers (as Redis and Kafka): a row is marked as soon as the publish is acknowledged.
+    const healthy: Broker = { ...inner, durable: true, acknowledged: undefined };
+    const stuck: Broker = {
+      ...healthy,
+      publish: async () => {
+        await gate;
+        throw new Error('connection reset');
+      },
+    };
+    const id = await insertEvent(`lease-${randomUUID()}`);
+    const rowOf = () => t.db.selectFrom('outbox').select(['published_at', 'claimed_by', 'attempts']).where('id', '=', id).executeTakeFirstOrThrow();
+    const first = relayOnce({ db: t.db, broker: stuck, clock, publishTimeoutMs: 600_000 });
+    await until(async () => (await rowOf()).claimed_by !== null);
+    await passes({ db: t.db, broker: healthy, clock });
+    await sleep(50);
+    expect(rec.deliveries.has(id)).toBe(false); // claimed: nobody else takes it
+
+    clock.advance(61_000); // the lease runs out
+    await until(async () => {
+      await passes({ db: t.db, broker: healthy, clock });
+      return rec.deliveries.has(id);
+    });
+    expect((await rowOf()).published_at).not.toBeNull();
+    release();
+    await first; // its failure update needs its claim: the row stays published, no attempt counted
+    expect(await rowOf()).toMatchObject({ published_at: expect.any(Date), claimed_by: null, attempts: 0 });
+    expect(rec.deliveries.get(id)).toBe(1);
+    await Promise.all(subs.map((s) => s.close()));
+  });
+
   it('keeps an aggregate’s later event back while an earlier one waits for its retry', async () => {
     const broker = createMemoryBroker();
     const rec = recorder();
