@@ -13,6 +13,7 @@ import { rankingsRoutes } from './modules/rankings/rankings.routes.js';
 import { createRankingsService } from './modules/rankings/rankings.service.js';
 import { createMemoryRankingsStore, type RankingsStore } from './modules/rankings/rankings.store.js';
 import type { Broker } from './modules/events/broker.js';
+import { outboxRoutes } from './modules/events/outbox.routes.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
@@ -180,5 +181,6 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   await app.register(queueRoutes(services));
   await app.register(reservationRoutes(services));
   await app.register(rankingsRoutes(services));
+  await app.register(outboxRoutes({ db: deps.db, auth: services.auth }));
   return app;
 }

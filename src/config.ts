@@ -36,6 +36,10 @@ const ConfigSchema = Type.Object({
   CACHE_CATALOG_TTL_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 1_000 }),
   CACHE_XFETCH_BETA: Type.Number({ exclusiveMinimum: 0, maximum: 100, default: 1 }),
   OUTBOX_RELAY_ENABLED: Type.Boolean({ default: true }),
+  OUTBOX_RETRY_MAX_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+  OUTBOX_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 24 * 30, default: 24 }),
+  PROCESSED_EVENTS_RETENTION_HOURS: Type.Integer({ minimum: 24 * 7, maximum: 24 * 365, default: 24 * 14 }),
+  EVENT_MAX_BYTES: Type.Integer({ minimum: 1_024, maximum: 16_777_216, default: 1_048_576 }),
   IDEMPOTENCY_RETENTION_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
   /** Rate limits (429 RATE_LIMITED): per client address on every route but health, metrics and docs... */
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),

@@ -53,8 +53,8 @@ async function main() {
   const broker: Broker = config.KAFKA_BROKERS
     ? createKafkaBroker({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()) })
     : redis
-      ? createRedisBroker(redis)
-      : createMemoryBroker();
+      ? createRedisBroker(redis, { maxMessageBytes: config.EVENT_MAX_BYTES })
+      : createMemoryBroker({ maxMessageBytes: config.EVENT_MAX_BYTES });
   const deps = {
     config,
     db,
@@ -90,6 +90,11 @@ async function main() {
     broker,
     clock: services.clock,
     log,
+    maxBackoffMs: config.OUTBOX_RETRY_MAX_MS,
+    purge: {
+      outboxRetentionMs: config.OUTBOX_RETENTION_HOURS * 3_600_000,
+      processedEventsRetentionMs: config.PROCESSED_EVENTS_RETENTION_HOURS * 3_600_000,
+    },
     onPublished: (n) => metrics.eventsPublished.inc(n),
     onFailed: (n) => metrics.eventPublishFailures.inc(n),
   }) : undefined;

@@ -103,6 +103,8 @@ export interface OutboxTable {
   last_error: string | null;
   parked_at: Timestamp | null;
   next_attempt_at: Timestamp | null;
+  claimed_by: string | null;
+  claimed_until: Timestamp | null;
 }
 
 export interface ProcessedEventsTable {

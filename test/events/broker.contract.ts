@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Broker, BrokerMessage, SubscribeOptions, Subscription } from '../../src/modules/events/broker.js';
+import { UnpublishableMessageError, type Broker, type BrokerMessage, type SubscribeOptions, type Subscription } from '../../src/modules/events/broker.js';
 
 export interface BrokerFixture {
   broker: Broker;
+  /** The largest message the broker takes (its configured limit, or the server's for Kafka). */
+  maxMessageBytes: number;
   cleanup(): Promise<void>;
 }
 
@@ -250,6 +252,43 @@ export function describeBrokerContract(
       await waitFor('1,000 messages', () => seen.length >= 1_000);
       expect(new Set(seen.map((m) => m.id)).size).toBe(1_000);
       expect(seen).toHaveLength(1_000);
+    });
+
+    it('refuses a message over its size limit for good, naming it, and keeps delivering the others', async () => {
+      const { topic, group } = names();
+      const { seen } = await collector(topic, { group, consumer: 'c1' });
+      await settle();
+      const big: BrokerMessage = { id: randomUUID(), key: `k-${uid()}`, value: 'x'.repeat(fixture!.maxMessageBytes + 1_024) };
+      const refused = await broker.publish(topic, [big]).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused).toBeInstanceOf(UnpublishableMessageError);
+      expect((refused as UnpublishableMessageError).ids).toEqual([big.id]);
+      const [small] = makeMessages(1);
+      await broker.publish(topic, [small!]);
+      await waitFor('the small message', () => seen.length >= 1);
+      await sleep(REDELIVER_MS);
+      expect(seen).toEqual([small]);
+    });
+
+    it('reports handled messages through acknowledged() exactly when it is not durable', async () => {
+      const { topic } = names();
+      const a = await collector(topic, { group: `ga-${uid()}`, consumer: 'c1' });
+      const b = await collector(topic, { group: `gb-${uid()}`, consumer: 'c1' });
+      await settle();
+      const sent = makeMessages(5);
+      await broker.publish(topic, sent);
+      await waitFor('both groups', () => a.seen.length >= 5 && b.seen.length >= 5);
+      if (broker.durable) {
+        expect(broker.acknowledged).toBeUndefined();
+        return;
+      }
+      const acked = new Set<string>();
+      await waitFor('the acknowledgements', () => {
+        for (const id of broker.acknowledged!()) acked.add(id);
+        return sent.every((m) => acked.has(m.id));
+      });
     });
 
     it('close() stops every subscription, letting handlers in flight finish', async () => {

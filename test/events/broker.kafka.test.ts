@@ -22,7 +22,8 @@ function kafkaSuite(list: string[]) {
           if (where !== 'handler') console.error(`kafka broker ${where}:`, err);
         },
       });
-      return { broker, cleanup: () => broker.close() };
+      // Kafka's default message.max.bytes (set KAFKA_MAX_MESSAGE_BYTES when the cluster differs).
+      return { broker, maxMessageBytes: Number(process.env.KAFKA_MAX_MESSAGE_BYTES ?? 1_048_588), cleanup: () => broker.close() };
     },
     { settleMs: 3_000, waitMs: 20_000 },
   );

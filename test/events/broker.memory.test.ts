@@ -6,8 +6,8 @@ import { createMemoryBroker } from '../../src/modules/events/broker.memory.js';
 import { describeBrokerContract } from './broker.contract.js';
 
 describeBrokerContract('in-process broker', async () => {
-  const broker = createMemoryBroker();
-  return { broker, cleanup: () => broker.close() };
+  const broker = createMemoryBroker({ maxMessageBytes: 4_096 });
+  return { broker, maxMessageBytes: 4_096, cleanup: () => broker.close() };
 });
 
 const message = (): BrokerMessage => ({ id: randomUUID(), key: 'k', value: '{}' });
@@ -57,5 +57,107 @@ describe('in-process broker: failure injection', () => {
     await broker.close();
     await expect(broker.publish('t', [message()])).rejects.toThrow(/closed/);
     await expect(broker.subscribe('t', { group: 'g', consumer: 'c' }, async () => {})).rejects.toThrow(/closed/);
+  });
+});
+
+describe('in-process broker: delivery counted per group, bounded memory', () => {
+  const messages = (n: number) => Array.from({ length: n }, () => message());
+
+  it('acknowledges a message only once every group has handled it', async () => {
+    const broker = createMemoryBroker();
+    let slowOpen = false;
+    const fast: string[] = [];
+    await broker.subscribe('t', { group: 'fast', consumer: 'c' }, async (m) => {
+      fast.push(m.id);
+    });
+    await broker.subscribe('t', { group: 'slow', consumer: 'c', redeliverAfterMs: 20 }, async () => {
+      if (!slowOpen) throw new Error('not yet');
+    });
+    const sent = messages(3);
+    await broker.publish('t', sent);
+    await sleep(50);
+    expect(fast).toHaveLength(3);
+    expect(broker.acknowledged()).toEqual([]); // the slow group has not handled them
+    slowOpen = true;
+    const acked: string[] = [];
+    const deadline = Date.now() + 5_000;
+    while (acked.length < 3 && Date.now() < deadline) {
+      acked.push(...broker.acknowledged());
+      await sleep(10);
+    }
+    expect(acked).toEqual(sent.map((m) => m.id));
+    expect(broker.acknowledged()).toEqual([]); // each id once
+    await broker.close();
+  });
+
+  it('acknowledges nothing while no group exists, and keeps it for the first group', async () => {
+    const broker = createMemoryBroker();
+    const sent = messages(2);
+    await broker.publish('t', sent);
+    await sleep(10);
+    expect(broker.acknowledged()).toEqual([]);
+    const seen: string[] = [];
+    await broker.subscribe('t', { group: 'g', consumer: 'c' }, async (m) => {
+      seen.push(m.id);
+    });
+    await sleep(20);
+    expect(seen).toEqual(sent.map((m) => m.id));
+    expect(broker.acknowledged()).toEqual(sent.map((m) => m.id));
+    await broker.close();
+  });
+
+  it('refuses publishes past its backlog while a group lags, and takes them again once it caught up', async () => {
+    const broker = createMemoryBroker({ maxBacklog: 5 });
+    let down = true;
+    const handled: string[] = [];
+    await broker.subscribe('t', { group: 'platform', consumer: 'c', redeliverAfterMs: 20 }, async (m) => {
+      if (down) throw new Error('platform down');
+      handled.push(m.id);
+    });
+    await broker.publish('t', messages(5));
+    await expect(broker.publish('t', messages(1))).rejects.toThrow(/backlog full/);
+    expect(broker.stats()).toEqual({ retained: 5, unacknowledged: 5 });
+    expect(await broker.ping()).toBe(false); // full: it takes nothing now
+    down = false;
+    const deadline = Date.now() + 5_000;
+    while (broker.stats().unacknowledged > 0 && Date.now() < deadline) await sleep(10);
+    expect(await broker.ping()).toBe(true);
+    await broker.publish('t', messages(5));
+    while (handled.length < 10 && Date.now() < deadline) await sleep(10);
+    expect(handled).toHaveLength(10);
+    await broker.close();
+  });
+
+  it('keeps memory bounded: handled messages are trimmed from the log', async () => {
+    const broker = createMemoryBroker();
+    let handled = 0;
+    await broker.subscribe('t', { group: 'a', consumer: 'c', concurrency: 16 }, async () => {
+      handled++;
+    });
+    await broker.subscribe('t', { group: 'b', consumer: 'c', concurrency: 16 }, async () => {});
+    for (let i = 0; i < 20; i++) {
+      await broker.publish('t', messages(500));
+      await sleep(5);
+    }
+    const deadline = Date.now() + 10_000;
+    while ((handled < 10_000 || broker.stats().unacknowledged > 0) && Date.now() < deadline) await sleep(10);
+    expect(broker.stats().unacknowledged).toBe(0);
+    expect(broker.stats().retained).toBeLessThan(1_100); // trimmed in chunks, never the 10,000
+    expect(broker.acknowledged()).toHaveLength(10_000);
+    await broker.close();
+  });
+
+  it('refuses a batch holding an oversized message whole, appending nothing', async () => {
+    const broker = createMemoryBroker({ maxMessageBytes: 1_024 });
+    const seen: string[] = [];
+    await broker.subscribe('t', { group: 'g', consumer: 'c' }, async (m) => {
+      seen.push(m.id);
+    });
+    const big = { id: randomUUID(), key: 'k', value: 'x'.repeat(2_000) };
+    await expect(broker.publish('t', [message(), big, message()])).rejects.toMatchObject({ name: 'UnpublishableMessageError', ids: [big.id] });
+    await sleep(20);
+    expect(seen).toEqual([]);
+    expect(broker.stats().retained).toBe(0);
+    await broker.close();
   });
 });

@@ -29,9 +29,10 @@ function redisSuite(url: string) {
   describeBrokerContract('contract', async () => {
     const redis = new Redis(url);
     const keyPrefix = `test-events-${randomUUID()}`;
-    const broker = createRedisBroker(redis, { keyPrefix, onError });
+    const broker = createRedisBroker(redis, { keyPrefix, onError, maxMessageBytes: 4_096 });
     return {
       broker,
+      maxMessageBytes: 4_096,
       async cleanup() {
         await broker.close();
         await deleteKeys(redis, keyPrefix);
@@ -144,6 +145,18 @@ function redisSuite(url: string) {
       const len = await redis.xlen(`${keyPrefix}:${topic}`);
       expect(len).toBeGreaterThanOrEqual(10);
       expect(len).toBeLessThan(1_000); // "~": whole macro nodes go, so a little over maxLen stays
+      await broker.close();
+    });
+
+    it('refuses a batch holding an oversized message whole, before anything is appended', async () => {
+      const broker = createRedisBroker(redis, { keyPrefix, maxMessageBytes: 1_024, onError });
+      const topic = `t-${randomUUID()}`;
+      const big = { id: randomUUID(), key: 'k', value: 'x'.repeat(2_000) };
+      await expect(broker.publish(topic, [message(), big, message()])).rejects.toMatchObject({
+        name: 'UnpublishableMessageError',
+        ids: [big.id],
+      });
+      expect(await redis.xlen(`${keyPrefix}:${topic}`)).toBe(0);
       await broker.close();
     });
 

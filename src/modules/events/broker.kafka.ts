@@ -1,5 +1,6 @@
 import {
   Consumer,
+  GenericError,
   type Message,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
@@ -8,7 +9,7 @@ import {
   stringDeserializers,
   stringSerializers,
 } from '@platformatic/kafka';
-import type { Broker, BrokerMessage, SubscribeOptions, Subscription } from './broker.js';
+import { UnpublishableMessageError, type Broker, type BrokerMessage, type SubscribeOptions, type Subscription } from './broker.js';
 
 /**
  * The broker on Apache Kafka through `@platformatic/kafka` 1.x (2.x needs Node 22). A thin
@@ -18,7 +19,11 @@ import type { Broker, BrokerMessage, SubscribeOptions, Subscription } from './br
  * - Publishing: one `send` per batch with acks = all (every in-sync replica), the message key as
  *   the Kafka key (so one aggregate's events stay in one partition, in order) and the event id in
  *   the `id` header. Topics are auto-created with the cluster's defaults: set the partition count
- *   there (`num.partitions`); members of a group share a topic by partitions.
+ *   there (`num.partitions`); members of a group share a topic by partitions. A send that Kafka
+ *   refuses for good (MESSAGE_TOO_LARGE, INVALID_RECORD, CORRUPT_MESSAGE) is reported as
+ *   `UnpublishableMessageError` when it held one message; for a larger batch Kafka does not say
+ *   which message it was, so it is reported as a plain failure and the relay, finding the broker
+ *   up, publishes the batch one message at a time to single it out.
  * - Consuming: one Kafka consumer per subscription, group = `options.group`, starting from the
  *   committed offset, or from the earliest one for a new group. Offsets are committed by hand,
  *   after the handler resolves, and only up to the first message of a partition still unfinished,
@@ -38,6 +43,14 @@ export interface KafkaBrokerOptions {
 
 const DEFAULT_REDELIVER_AFTER_MS = 5_000;
 const ID_HEADER = 'id';
+/** Kafka error codes that no retry can cure. */
+const REFUSED_FOR_GOOD = ['MESSAGE_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE'];
+
+function refusedForGood(err: unknown): string | undefined {
+  if (!(err instanceof Error) || !GenericError.isGenericError(err)) return undefined;
+  const findBy = (err as GenericError).findBy.bind(err) as (property: string, value: unknown) => unknown;
+  return REFUSED_FOR_GOOD.find((id) => findBy('apiId', id) !== null);
+}
 
 type StringMessage = Message<string, string, string, string>;
 
@@ -168,13 +181,20 @@ export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
 
   return {
     kind: 'kafka',
+    durable: true,
 
     async publish(topic, messages) {
       if (messages.length === 0) return;
-      await producer.send({
-        messages: messages.map((m) => ({ topic, key: m.key, value: m.value, headers: { [ID_HEADER]: m.id } })),
-        acks: ProduceAcks.ALL,
-      });
+      try {
+        await producer.send({
+          messages: messages.map((m) => ({ topic, key: m.key, value: m.value, headers: { [ID_HEADER]: m.id } })),
+          acks: ProduceAcks.ALL,
+        });
+      } catch (err) {
+        const refused = refusedForGood(err);
+        if (refused && messages.length === 1) throw new UnpublishableMessageError([messages[0]!.id], `kafka refused the message: ${refused}`);
+        throw err;
+      }
     },
 
     subscribe,

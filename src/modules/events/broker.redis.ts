@@ -1,5 +1,12 @@
 import type { Redis } from 'ioredis';
-import type { Broker, BrokerMessage, SubscribeOptions, Subscription } from './broker.js';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  refuseOversized,
+  type Broker,
+  type BrokerMessage,
+  type SubscribeOptions,
+  type Subscription,
+} from './broker.js';
 
 /**
  * The broker on Redis Streams with consumer groups, shared by any number of service instances.
@@ -15,7 +22,8 @@ import type { Broker, BrokerMessage, SubscribeOptions, Subscription } from './br
  * Every command touches one key, so the layout works on Redis Cluster as it is.
  *
  * Publishing: one MULTI of XADDs per batch; `publish` resolves when Redis has answered them all
- * (durability beyond that is the server's AOF/replication setting).
+ * (durability beyond that is the server's AOF/replication setting). A batch holding a message over
+ * `maxMessageBytes` is refused whole, before anything is sent (`UnpublishableMessageError`).
  *
  * Consuming: each subscription reads with `XREADGROUP … BLOCK` on a connection of its own (a
  * duplicate of the given client), so blocking reads never stall the shared client, and asks for
@@ -38,6 +46,8 @@ export interface RedisBrokerOptions {
   keyPrefix?: string;
   /** Approximate stream length cap (`MAXLEN ~`, default 1,000,000). */
   maxLen?: number;
+  /** Messages larger than this are refused for good (default 1 MiB). */
+  maxMessageBytes?: number;
   /** Reports failures: `handler` (a handler threw; the message will come back), or Redis errors. */
   onError?: (err: unknown, where: string) => void;
 }
@@ -81,6 +91,7 @@ const errorText = (err: unknown) => (err instanceof Error ? err.message : String
 export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): Broker {
   const prefix = opts.keyPrefix ?? 'events';
   const maxLen = opts.maxLen ?? DEFAULT_MAX_LEN;
+  const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const onError = opts.onError ?? defaultOnError;
   const streamKey = (topic: string) => `${prefix}:${topic}`;
   const subscriptions = new Set<Subscription>();
@@ -259,9 +270,11 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
 
   return {
     kind: 'redis',
+    durable: true,
 
     async publish(topic, messages) {
       if (messages.length === 0) return;
+      refuseOversized(messages, maxMessageBytes, 'redis broker');
       const key = streamKey(topic);
       const tx = redis.multi();
       for (const m of messages) tx.xadd(key, 'MAXLEN', '~', maxLen, '*', 'id', m.id, 'key', m.key, 'value', m.value);

@@ -8,6 +8,11 @@
  * message to be delivered again (to the same or another member of the group). Order is kept per
  * key within a topic in normal operation (Kafka partitions by key; the other adapters keep one
  * ordered log per topic).
+ *
+ * Failures of `publish` come in two kinds. An `UnpublishableMessageError` names messages the broker
+ * will never accept (larger than its limit, a record it calls invalid): retrying them is pointless,
+ * and the relay parks them for an operator. Anything else (broker down, timeout, connection lost)
+ * is transient: the relay retries it for as long as it takes.
  */
 export interface BrokerMessage {
   /** The event id: consumers deduplicate on it. */
@@ -34,9 +39,56 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
+/**
+ * A publish the broker refused for good: `ids` are the refused messages. Nothing of the batch was
+ * appended (the in-process and Redis adapters check every message first); Kafka may have taken
+ * other messages of the batch, which the relay then publishes again (consumers deduplicate).
+ */
+export class UnpublishableMessageError extends Error {
+  constructor(
+    readonly ids: string[],
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UnpublishableMessageError';
+  }
+}
+
+/** Size of a message as brokers count it (id, key and value, UTF-8). */
+export const messageBytes = (m: BrokerMessage): number =>
+  Buffer.byteLength(m.id) + Buffer.byteLength(m.key) + Buffer.byteLength(m.value);
+
+/** Refuses, before anything is appended, every message over `maxBytes`. */
+export function refuseOversized(messages: BrokerMessage[], maxBytes: number, broker: string): void {
+  const tooLarge = messages.filter((m) => messageBytes(m) > maxBytes);
+  if (tooLarge.length === 0) return;
+  throw new UnpublishableMessageError(
+    tooLarge.map((m) => m.id),
+    `${broker}: ${tooLarge.length} message(s) larger than the ${maxBytes}-byte limit`,
+  );
+}
+
+/** The limit the in-process and Redis adapters apply (Kafka's default `message.max.bytes` is about the same). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
+
 export interface Broker {
   readonly kind: 'memory' | 'redis' | 'kafka';
-  /** Resolves only once the broker has durably accepted every message (an ack). */
+  /**
+   * True when a published message survives this process ending (Redis, Kafka). False for the
+   * in-process broker: there a message counts as delivered only once every consumer group has
+   * handled it, which `acknowledged()` reports; until then the outbox row stays unsent.
+   */
+  readonly durable: boolean;
+  /**
+   * Non-durable brokers: the ids of messages every consumer group has handled since the last
+   * call (each id once). Durable brokers do not implement it.
+   */
+  acknowledged?(): string[];
+  /**
+   * Resolves only once the broker has durably accepted every message (an ack). Rejects with
+   * `UnpublishableMessageError` for messages it will never accept, with any other error when it
+   * cannot take them now.
+   */
   publish(topic: string, messages: BrokerMessage[]): Promise<void>;
   subscribe(topic: string, options: SubscribeOptions, handler: (message: BrokerMessage) => Promise<void>): Promise<Subscription>;
   /** True when the broker answers (for /health/ready). */

@@ -15,7 +15,7 @@ const Readiness = Type.Object({
   outbox: Type.Optional(
     Type.Object({
       unsent: Type.Integer(),
-      parked: Type.Integer({ description: 'events that failed to publish too often and wait for an operator' }),
+      parked: Type.Integer({ description: 'events the broker refused for good (see GET /admin/outbox/parked); they wait for an operator' }),
       oldestUnsentAgeSeconds: Type.Number(),
     }),
   ),
