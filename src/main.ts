@@ -60,7 +60,7 @@ async function main() {
     db,
     adminToken,
     tokenSecret: config.TOKEN_SECRET ?? secrets.tokenSecret,
-    previousTokenSecrets: config.TOKEN_SECRET_PREVIOUS?.split(',').map((x) => x.trim()).filter(Boolean),
+    previousTokenSecrets: config.TOKEN_SECRET_PREVIOUS,
     queueStore: redis ? createRedisQueueStore(redis) : undefined,
     redis,
     cacheBus,
