@@ -40,13 +40,18 @@ async function main() {
     connectionString = embedded.connectionString;
   }
 
-  const db = createDb({ connectionString, poolSize: config.DATABASE_POOL_SIZE });
+  const dbOptions = {
+    connectionString,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  };
+  const db = createDb({ ...dbOptions, poolSize: config.DATABASE_POOL_SIZE });
   await migrateToLatest(db);
   // Background work (relay, consumers, sweeper) has connections of its own, so a saturated request
   // pool can delay it only through the database itself, never by queueing it behind requests.
-  const backgroundDb = createDb({ connectionString, poolSize: 4 });
+  const backgroundDb = createDb({ ...dbOptions, poolSize: 4 });
 
-  const redis = config.REDIS_URL ? createRedis(config.REDIS_URL) : undefined;
+  const redis = config.REDIS_URL ? createRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }) : undefined;
   const cacheBus = redis ? await createRedisBus(redis, redis.duplicate()) : undefined;
   const metrics = createMetrics();
   // Events go to Kafka when configured, else Redis Streams, else an in-process broker.
