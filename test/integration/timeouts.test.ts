@@ -1,11 +1,12 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { describe, expect, inject, it } from 'vitest';
 import { createRedisQueueStore } from '../../src/modules/queue/queue.store.redis.js';
 import { createDb } from '../../src/platform/db.js';
 import { createRedis } from '../../src/platform/redis.js';
 import { bearer, createConcert, createTestApp, createUser, expectProblem } from '../support/harness.js';
+import { stallableProxy } from '../support/stallable-proxy.js';
 
 const redisUrl = process.env.REDIS_URL;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -24,47 +25,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-/**
- * A TCP proxy in front of the real Redis that can stall: while stalled, commands still reach Redis
- * but no answer comes back, as with a server stuck in a slow script or `DEBUG SLEEP`. Only the
- * connections through it are affected, not the other test files sharing the Redis.
- */
-async function stallableProxy(target: URL) {
-  let stalled = false;
-  const pairs = new Set<{ held: Buffer[]; client: Socket; upstream: Socket }>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port || 6379), target.hostname);
-    const pair = { held: [] as Buffer[], client, upstream };
-    pairs.add(pair);
-    client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d: Buffer) => (stalled ? pair.held.push(d) : client.write(d)));
-    const end = () => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = new URL(target);
-  url.hostname = '127.0.0.1';
-  url.port = String((server.address() as AddressInfo).port);
-  return {
-    url: url.toString(),
-    stall: () => void (stalled = true),
-    resume() {
-      stalled = false;
-      for (const p of pairs) for (const d of p.held.splice(0)) p.client.write(d);
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const p of pairs) p.client.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe.skipIf(!redisUrl)('a stalled Redis (skipped: REDIS_URL is unset)', () => {
