@@ -29,7 +29,7 @@ export const ConfigSchema = Type.Object({
   TOKEN_SECRET_PREVIOUS: Type.Array(Type.String({ minLength: 32 }), { default: [], ...secret }),
   /** The whole request (headers and body) must arrive within this; Node's headers timeout is min(60 s, this). */
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 30_000 }),
-  /** A socket with no traffic for this long is closed (also while a request is being handled). */
+  /** A socket silent this long is closed, also while its request is handled: above the slowest request. */
   HTTP_CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 120_000 }),
   /** An idle keep-alive connection is closed after this; above the usual 60 s idle of load balancers. */
   HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 72_000 }),
