@@ -17,7 +17,7 @@ if (!config.DATABASE_URL || !config.REDIS_URL) {
   process.exit(2);
 }
 const db = createDb({ connectionString: config.DATABASE_URL, poolSize: 2 });
-const redis = createRedis(config.REDIS_URL);
+const redis = createRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
 const catalog = createCatalogService({ db, clock: systemClock });
 const rankings = createRankingsService({ db, store: createRedisRankingsStore(redis), catalog, clock: systemClock });
 const started = Date.now();

@@ -127,12 +127,28 @@ export function createServices(deps: AppDeps) {
 
 export type Services = ReturnType<typeof createServices>;
 
+/**
+ * Every wait of the HTTP server has an end (Fastify's defaults have none for requests and
+ * connections): a request must arrive whole within HTTP_REQUEST_TIMEOUT_MS (its headers within
+ * min(60 s, that)), checked every second; a silent socket is closed after HTTP_CONNECTION_TIMEOUT_MS.
+ */
+function httpServerOptions(config: Config) {
+  return {
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.HTTP_CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    bodyLimit: config.HTTP_BODY_LIMIT_BYTES,
+    http: { requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
+  };
+}
+
 /** Builds the HTTP application: plugins, error mapping and every module's routes. No I/O of its own. */
 export async function buildApp(deps: AppDeps, services: Services = createServices(deps)): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: deps.config.LOG_LEVEL } }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
+    ...httpServerOptions(deps.config),
     // Per-request access logs only at debug: on sale day they would cost more than the requests.
     logController: new LogController({
       disableRequestLogging: deps.config.LOG_LEVEL !== 'debug' && deps.config.LOG_LEVEL !== 'trace',

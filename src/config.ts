@@ -1,20 +1,39 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
+/**
+ * Marks a variable whose value may carry a secret (a key, a token, a URL with a password): a
+ * config error names the variable and the rule it breaks, never the value.
+ */
+const secret = { secret: true } as const;
+
 /** Every environment variable the service reads, with its default. Validated once at start. */
-const ConfigSchema = Type.Object({
+export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
-  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', url: true, ...secret })),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 32 }),
+  /** Longest a statement may run before PostgreSQL cancels it. */
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 }),
+  /** Longest a connection may sit idle inside an open transaction before PostgreSQL ends it (and frees its locks). */
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   EMBEDDED_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 54329 }),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
-  KAFKA_BROKERS: Type.Optional(Type.String({ minLength: 1 })),
-  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
-  TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32 })),
-  /** Comma-separated secrets that still verify queue tokens after a rotation. */
-  TOKEN_SECRET_PREVIOUS: Type.Optional(Type.String({ minLength: 32 })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', url: true, ...secret })),
+  /** Longest a Redis command may wait for its answer; then the request answers 503 UNAVAILABLE. */
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+  KAFKA_BROKERS: Type.Optional(Type.String({ minLength: 1, ...secret })),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, ...secret })),
+  TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32, ...secret })),
+  /** Comma-separated secrets that still verify queue tokens after a rotation; each one at least 32 characters. */
+  TOKEN_SECRET_PREVIOUS: Type.Array(Type.String({ minLength: 32 }), { default: [], ...secret }),
+  /** The whole request (headers and body) must arrive within this; Node's headers timeout is min(60 s, this). */
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 30_000 }),
+  /** A socket silent this long is closed, also while its request is handled: above the slowest request. */
+  HTTP_CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 120_000 }),
+  /** An idle keep-alive connection is closed after this; above the usual 60 s idle of load balancers. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 72_000 }),
+  HTTP_BODY_LIMIT_BYTES: Type.Integer({ minimum: 1_024, maximum: 16 * 1_048_576, default: 1_048_576 }),
   HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
   HOLD_LIMIT_PER_SCHEDULE: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
   HOLD_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
@@ -22,9 +41,9 @@ const ConfigSchema = Type.Object({
   BOOKING_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
   /** ...and at most this many such statements at once per instance, for holds and for payments each. */
   BOOKING_BATCH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
-  QUEUE_MAX_ACTIVE: Type.Integer({ minimum: 1, default: 1000 }),
-  QUEUE_ADMIT_PER_SECOND: Type.Integer({ minimum: 1, default: 50 }),
-  QUEUE_ACTIVE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 600 }),
+  QUEUE_MAX_ACTIVE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+  QUEUE_ADMIT_PER_SECOND: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50 }),
+  QUEUE_ACTIVE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 600 }),
   QUEUE_TICK_MS: Type.Integer({ minimum: 10, maximum: 1_000, default: 100 }),
   CACHE_ENABLED: Type.Boolean({ default: true }),
   CACHE_STRATEGY: Type.Union(['none', 'lock', 'singleflight', 'xfetch', 'swr'].map((x) => Type.Literal(x)), { default: 'swr' }),
@@ -51,7 +70,7 @@ const ConfigSchema = Type.Object({
   RATE_LIMIT_HOLD: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
   RATE_LIMIT_PAY: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
   DEMO_DATA: Type.Boolean({ default: true }),
-  DATA_PLATFORM_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  DATA_PLATFORM_URL: Type.Optional(Type.String({ pattern: '^https?://', url: true, ...secret })),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -68,17 +87,101 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads the configuration from an environment; empty strings count as unset. Throws ConfigError listing every problem. */
+type Parsed = { ok: true; value: unknown } | { ok: false; rule: string };
+
+const INTEGER = /^-?[0-9]+$/;
+const DECIMAL = /^-?[0-9]+(\.[0-9]+)?$/;
+
+function range(schema: TSchema): string {
+  const low =
+    schema.exclusiveMinimum !== undefined ? `above ${schema.exclusiveMinimum}` : `from ${schema.minimum as number}`;
+  return `${low} to ${schema.maximum as number}`;
+}
+
+function inRange(n: number, schema: TSchema): boolean {
+  return (
+    (schema.minimum === undefined || n >= schema.minimum) &&
+    (schema.exclusiveMinimum === undefined || n > schema.exclusiveMinimum) &&
+    (schema.maximum === undefined || n <= schema.maximum)
+  );
+}
+
+/**
+ * Turns one variable's text into its value by the schema's kind, strictly: integers are plain
+ * decimal digits (no `1e3`, `10.5`, `0x10`, `+5`), booleans `true`/`false` (any case) or `1`/`0`,
+ * lists are comma-separated with every entry checked on its own.
+ */
+function parse(text: string, schema: TSchema): Parsed {
+  switch (schema.type) {
+    case 'integer': {
+      const n = Number(text);
+      return INTEGER.test(text) && Number.isSafeInteger(n) && inRange(n, schema)
+        ? { ok: true, value: n }
+        : { ok: false, rule: `must be a whole number (decimal digits only) ${range(schema)}` };
+    }
+    case 'number': {
+      const n = Number(text);
+      return DECIMAL.test(text) && inRange(n, schema)
+        ? { ok: true, value: n }
+        : { ok: false, rule: `must be a decimal number ${range(schema)}` };
+    }
+    case 'boolean': {
+      const t = text.toLowerCase();
+      if (t === 'true' || t === '1') return { ok: true, value: true };
+      if (t === 'false' || t === '0') return { ok: true, value: false };
+      return { ok: false, rule: 'must be true or false (or 1 or 0)' };
+    }
+    case 'array': {
+      const entries = text.split(',').map((e) => e.trim());
+      const values: unknown[] = [];
+      for (const [i, entry] of entries.entries()) {
+        if (entry === '') return { ok: false, rule: `is a comma-separated list: entry ${i + 1} is empty` };
+        const item = parse(entry, schema.items as TSchema);
+        if (!item.ok) return { ok: false, rule: `is a comma-separated list: entry ${i + 1} ${item.rule}` };
+        values.push(item.value);
+      }
+      return { ok: true, value: values };
+    }
+    case 'string': {
+      if (schema.minLength !== undefined && text.length < schema.minLength) {
+        return { ok: false, rule: `must be at least ${schema.minLength as number} characters long` };
+      }
+      if (schema.pattern !== undefined && !new RegExp(schema.pattern as string).test(text)) {
+        return { ok: false, rule: `must match /${schema.pattern as string}/` };
+      }
+      if (schema.url && !URL.canParse(text)) return { ok: false, rule: 'must be a well-formed URL' };
+      return { ok: true, value: text };
+    }
+  }
+  if (Array.isArray(schema.anyOf)) {
+    const allowed = (schema.anyOf as TSchema[]).map((s) => s.const as string);
+    return allowed.includes(text) ? { ok: true, value: text } : { ok: false, rule: `must be one of ${allowed.join(', ')}` };
+  }
+  throw new Error(`config: no parser for the schema of kind ${String(schema.type)}`);
+}
+
+const shown = (text: string) => JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+
+/**
+ * Reads the configuration from an environment; empty strings count as unset, values are trimmed.
+ * Throws ConfigError listing every problem, each naming the variable and its rule; the value is
+ * shown only for variables that cannot carry a secret.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(ConfigSchema.properties)) {
-    const value = env[key];
-    if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
+  const problems: string[] = [];
+  for (const [key, schema] of Object.entries(ConfigSchema.properties) as [string, TSchema][]) {
+    const text = env[key]?.trim();
+    if (text === undefined || text === '') continue;
+    const parsed = parse(text, schema);
+    if (parsed.ok) raw[key] = parsed.value;
+    else problems.push(`${key}: ${parsed.rule}${schema.secret ? '' : ` (got ${shown(text)})`}`);
   }
-  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
-  const problems = [...Value.Errors(ConfigSchema, withDefaults)].map(
-    (e) => `${e.path.slice(1) || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`,
-  );
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze(withDefaults as ParsedConfig);
+  const config = Value.Default(ConfigSchema, raw) as ParsedConfig;
+  // The parser above enforces every rule of the schema; this only guards against the two drifting apart.
+  const left = [...Value.Errors(ConfigSchema, config)].map((e) => `${e.path.slice(1) || '(root)'}: ${e.message}`);
+  if (left.length > 0) throw new ConfigError(left);
+  Object.freeze(config.TOKEN_SECRET_PREVIOUS);
+  return Object.freeze(config);
 }

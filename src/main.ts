@@ -1,8 +1,9 @@
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { buildApp, createServices } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDb, migrateToLatest } from './platform/db.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './platform/embedded-postgres.js';
+import { startEmbeddedPostgres } from './platform/embedded-postgres.js';
+import { createResources, StartAborted, type Resources } from './platform/lifecycle.js';
 import { createMetrics, registerOutboxGauges } from './platform/metrics.js';
 import { loadOrCreateSecrets } from './platform/secrets.js';
 import { seedDemoConcerts } from './modules/catalog/catalog.demo.js';
@@ -22,45 +23,58 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { databaseReady } from './platform/db.js';
 
-async function main() {
-  const config = loadConfig();
-  const log = pino({ level: config.LOG_LEVEL });
+/**
+ * Starts the service. Every resource is registered with `own` as soon as it exists, so a start
+ * that fails half-way (the port taken, a failed migration) is undone by stopping `resources`.
+ */
+async function start(config: Config, log: Logger, resources: Resources) {
+  const { own } = resources;
   const secrets = loadOrCreateSecrets(config.DATA_DIR);
   const adminToken = config.ADMIN_TOKEN ?? secrets.adminToken;
 
-  let embedded: EmbeddedDatabase | undefined;
   let connectionString = config.DATABASE_URL;
   if (!connectionString) {
     log.info({ dataDir: config.DATA_DIR }, 'DATABASE_URL is unset: starting embedded PostgreSQL');
-    embedded = await startEmbeddedPostgres({
-      dataDir: config.DATA_DIR,
-      port: config.EMBEDDED_PG_PORT,
-      password: secrets.databasePassword,
-    });
+    const embedded = own(
+      'embedded PostgreSQL',
+      await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, password: secrets.databasePassword }),
+      (e) => e.stop(),
+    );
     connectionString = embedded.connectionString;
   }
 
-  const db = createDb({ connectionString, poolSize: config.DATABASE_POOL_SIZE });
+  const dbOptions = {
+    connectionString,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  };
+  const db = own('database pool', createDb({ ...dbOptions, poolSize: config.DATABASE_POOL_SIZE }), (d) => d.destroy());
   await migrateToLatest(db);
   // Background work (relay, consumers, sweeper) has connections of its own, so a saturated request
   // pool can delay it only through the database itself, never by queueing it behind requests.
-  const backgroundDb = createDb({ connectionString, poolSize: 4 });
+  const backgroundDb = own('background database pool', createDb({ ...dbOptions, poolSize: 4 }), (d) => d.destroy());
 
-  const redis = config.REDIS_URL ? createRedis(config.REDIS_URL) : undefined;
-  const cacheBus = redis ? await createRedisBus(redis, redis.duplicate()) : undefined;
+  const redis = config.REDIS_URL
+    ? own('redis', createRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }), (r) => r.quit())
+    : undefined;
+  const cacheBus = redis ? own('cache bus', await createRedisBus(redis, redis.duplicate()), (b) => b.close()) : undefined;
   const metrics = createMetrics();
   // Events go to Kafka when configured, else Redis Streams, else an in-process broker.
-  const broker: Broker = config.KAFKA_BROKERS
-    ? createKafkaBroker({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()) })
-    : redis
-      ? createRedisBroker(redis, { maxMessageBytes: config.EVENT_MAX_BYTES })
-      : createMemoryBroker({ maxMessageBytes: config.EVENT_MAX_BYTES });
+  const broker: Broker = own(
+    'broker',
+    config.KAFKA_BROKERS
+      ? createKafkaBroker({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()) })
+      : redis
+        ? createRedisBroker(redis, { maxMessageBytes: config.EVENT_MAX_BYTES })
+        : createMemoryBroker({ maxMessageBytes: config.EVENT_MAX_BYTES }),
+    (b) => b.close(),
+  );
   const deps = {
     config,
     db,
     adminToken,
     tokenSecret: config.TOKEN_SECRET ?? secrets.tokenSecret,
-    previousTokenSecrets: config.TOKEN_SECRET_PREVIOUS?.split(',').map((x) => x.trim()).filter(Boolean),
+    previousTokenSecrets: config.TOKEN_SECRET_PREVIOUS,
     queueStore: redis ? createRedisQueueStore(redis) : undefined,
     redis,
     cacheBus,
@@ -75,80 +89,113 @@ async function main() {
   }
 
   const app = await buildApp(deps, services);
-  const sweeper = startSweeper({
-    db: backgroundDb,
-    clock: services.clock,
-    intervalMs: config.HOLD_SWEEP_INTERVAL_MS,
-    log,
-    onExpired: (n) => metrics.holdsExpired.inc(n),
-    onSeatsFreed: (seats) => services.catalog.seatsChanged(seats),
-    housekeeping: () => services.idempotency.purgeExpired(),
-  });
+  own(
+    'hold sweeper',
+    startSweeper({
+      db: backgroundDb,
+      clock: services.clock,
+      intervalMs: config.HOLD_SWEEP_INTERVAL_MS,
+      log,
+      onExpired: (n) => metrics.holdsExpired.inc(n),
+      onSeatsFreed: (seats) => services.catalog.seatsChanged(seats),
+      housekeeping: () => services.idempotency.purgeExpired(),
+    }),
+    (s) => s.stop(),
+  );
   registerOutboxGauges(metrics, () => outboxHealth(db));
-  const relay = config.OUTBOX_RELAY_ENABLED ? startRelay({
-    db: backgroundDb,
-    broker,
-    clock: services.clock,
-    log,
-    maxBackoffMs: config.OUTBOX_RETRY_MAX_MS,
-    purge: {
-      outboxRetentionMs: config.OUTBOX_RETENTION_HOURS * 3_600_000,
-      processedEventsRetentionMs: config.PROCESSED_EVENTS_RETENTION_HOURS * 3_600_000,
-    },
-    onPublished: (n) => metrics.eventsPublished.inc(n),
-    onFailed: (n) => metrics.eventPublishFailures.inc(n),
-  }) : undefined;
-  const consumers = !config.OUTBOX_RELAY_ENABLED ? [] : await startConsumers({
-    broker,
-    instanceId: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
-    log,
-    consumers: {
-      rankings: rankingsUpdater({ db: backgroundDb, rankings: services.rankings }),
-      'cache-invalidation': cacheInvalidator({ catalog: services.catalog }),
-      ...(config.DATA_PLATFORM_URL ? { 'data-platform': dataPlatformExporter({ db: backgroundDb, url: config.DATA_PLATFORM_URL }) } : {}),
-    },
-  });
+  if (config.OUTBOX_RELAY_ENABLED) {
+    own(
+      'outbox relay',
+      startRelay({
+        db: backgroundDb,
+        broker,
+        clock: services.clock,
+        log,
+        maxBackoffMs: config.OUTBOX_RETRY_MAX_MS,
+        purge: {
+          outboxRetentionMs: config.OUTBOX_RETENTION_HOURS * 3_600_000,
+          processedEventsRetentionMs: config.PROCESSED_EVENTS_RETENTION_HOURS * 3_600_000,
+        },
+        onPublished: (n) => metrics.eventsPublished.inc(n),
+        onFailed: (n) => metrics.eventPublishFailures.inc(n),
+      }),
+      (r) => r.stop(),
+    );
+    const consumers = await startConsumers({
+      broker,
+      instanceId: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+      log,
+      consumers: {
+        rankings: rankingsUpdater({ db: backgroundDb, rankings: services.rankings }),
+        'cache-invalidation': cacheInvalidator({ catalog: services.catalog }),
+        ...(config.DATA_PLATFORM_URL ? { 'data-platform': dataPlatformExporter({ db: backgroundDb, url: config.DATA_PLATFORM_URL }) } : {}),
+      },
+    });
+    own('event consumers', consumers, (cs) => Promise.all(cs.map((c) => c.close())));
+  }
   // Without Redis the rankings live in this process: start them from what PostgreSQL knows.
   if (!redis) await services.rankings.rebuild();
-  const ticker = startQueueTicker({
-    queue: services.queue,
-    intervalMs: config.QUEUE_TICK_MS,
-    databaseReady: () => databaseReady(backgroundDb),
-    log,
-    onAdmitted: (n) => metrics.queueAdmitted.inc(n),
-  });
+  own(
+    'queue ticker',
+    startQueueTicker({
+      queue: services.queue,
+      intervalMs: config.QUEUE_TICK_MS,
+      databaseReady: () => databaseReady(backgroundDb),
+      log,
+      onAdmitted: (n) => metrics.queueAdmitted.inc(n),
+    }),
+    (t) => t.stop(),
+  );
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
-    try {
-      await app.close();
-      await Promise.all([sweeper.stop(), ticker.stop(), relay?.stop(), ...consumers.map((c) => c.close())]);
-      await broker.close();
-      await cacheBus?.close();
-      await redis?.quit();
-      await Promise.all([db.destroy(), backgroundDb.destroy()]);
-      await embedded?.stop();
-    } catch (err) {
-      log.error({ err }, 'error during shutdown');
-    }
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-
+  // Closed first on the way down: no new requests, in-flight ones finish.
+  own('http server', app, (a) => a.close());
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   log.info(
-    { address, docs: `${address}/docs`, database: embedded ? 'embedded' : 'DATABASE_URL', stores: redis ? 'redis' : 'in-process' },
+    { address, docs: `${address}/docs`, database: config.DATABASE_URL ? 'DATABASE_URL' : 'embedded', stores: redis ? 'redis' : 'in-process' },
     'ticketing service ready',
   );
   if (!config.ADMIN_TOKEN) {
     // Printed so a newcomer can create concerts at once; set ADMIN_TOKEN in production.
     console.log(`\n  Admin token (from ${config.DATA_DIR}/secrets.json): ${adminToken}\n  API explorer: ${address}/docs\n`);
+  }
+}
+
+/**
+ * Runs the service until SIGINT or SIGTERM. The exit code tells how it ended: 0 after a clean
+ * stop, 1 when the start failed or something failed to stop (whatever the start did is undone
+ * either way), 2 for a configuration error (nothing was started).
+ */
+async function main() {
+  const config = loadConfig();
+  const log = pino({ level: config.LOG_LEVEL });
+  const resources = createResources();
+
+  const stopAll = async (): Promise<number> => {
+    const force = setTimeout(() => {
+      log.error('shutdown took longer than 15 s: exiting');
+      process.exit(1);
+    }, 15_000);
+    force.unref();
+    const failures = await resources.stop();
+    for (const { name, error } of failures) log.error({ err: error, resource: name }, 'error during shutdown');
+    return failures.length === 0 ? 0 : 1;
+  };
+  const shutdown = async (signal: string) => {
+    if (resources.stopping) return;
+    log.info({ signal }, 'shutting down');
+    process.exit(await stopAll());
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  try {
+    await start(config, log, resources);
+  } catch (err) {
+    // A signal arrived during the start: the shutdown it began undoes the start and exits.
+    if (err instanceof StartAborted || resources.stopping) return;
+    log.fatal({ err }, 'start failed: undoing it');
+    await stopAll();
+    process.exit(1);
   }
 }
 

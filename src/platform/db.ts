@@ -27,16 +27,28 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 export interface DbOptions {
   connectionString: string;
   poolSize: number;
+  /** Longest one statement may run before PostgreSQL cancels it. */
   statementTimeoutMs?: number;
+  /**
+   * Longest a connection may sit idle inside an open transaction: PostgreSQL then ends the session,
+   * which rolls the transaction back and frees its locks (a stalled process cannot keep rows locked).
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
-export function createDb({ connectionString, poolSize, statementTimeoutMs = 15_000 }: DbOptions): Database {
+export function createDb({
+  connectionString,
+  poolSize,
+  statementTimeoutMs = 15_000,
+  idleInTransactionTimeoutMs = 10_000,
+}: DbOptions): Database {
   const pool = new pg.Pool({
     connectionString,
     max: poolSize,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
     statement_timeout: statementTimeoutMs,
+    idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
     application_name: 'ticketing',
   });
   // An idle client that loses its server emits 'error' on the pool; the pool replaces it. A client

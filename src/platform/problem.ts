@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from './db.js';
+import { isRedisUnavailable } from './redis.js';
 import { DomainError, type ErrorCode } from './errors.js';
 
 /** RFC 9457 problem details, as every 4xx and 5xx answer is written. */
@@ -130,8 +131,8 @@ export function registerProblemHandlers(app: FastifyInstance): void {
         problem('VALIDATION_FAILED', detail, instance, { errors: [{ path: '/body', message: err.message }] }),
       );
     }
-    if (isDatabaseUnavailable(err)) {
-      request.log.warn({ err }, 'database unavailable');
+    if (isDatabaseUnavailable(err) || isRedisUnavailable(err)) {
+      request.log.warn({ err }, 'database or redis unavailable');
       return sendProblem(reply, problem('UNAVAILABLE', 'The service is temporarily unavailable; retry shortly', instance));
     }
     request.log.error({ err }, 'unexpected failure');

@@ -1,11 +1,33 @@
 import { Redis } from 'ioredis';
 
-/** One ioredis client; commands fail fast while disconnected instead of queueing without bound. */
-export function createRedis(url: string): Redis {
+export interface RedisOptions {
+  /** Longest a command waits for its answer before it fails ("Command timed out"). */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * One ioredis client. Commands fail fast instead of waiting without bound: while disconnected
+ * after two reconnection attempts (MaxRetriesPerRequestError), and when a connected server does not
+ * answer within `commandTimeoutMs` (a stalled or overloaded Redis). Callers see isRedisUnavailable
+ * errors, which the HTTP layer answers 503 UNAVAILABLE.
+ */
+export function createRedis(url: string, { commandTimeoutMs = 1_000 }: RedisOptions = {}): Redis {
   return new Redis(url, {
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     connectTimeout: 5_000,
+    commandTimeout: commandTimeoutMs,
     lazyConnect: false,
   });
+}
+
+/** Replies of a Redis that cannot serve right now (loading, busy with a script, no reachable primary, failing over). */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/;
+
+/** True for the errors ioredis gives when Redis cannot be reached or does not answer in time. */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  if (err.name === 'ReplyError') return UNAVAILABLE_REPLY.test(err.message);
+  return /^(Command timed out|Connection is closed\.|Stream isn't writeable|Socket timeout|connect ETIMEDOUT)/.test(err.message);
 }

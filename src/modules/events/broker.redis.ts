@@ -119,7 +119,8 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
 
     await ensureGroup(key, group);
 
-    const conn = redis.duplicate();
+    // Blocking reads wait up to tickMs for entries: the shared client's command timeout is not for them.
+    const conn = redis.duplicate({ commandTimeout: undefined });
     conn.on('error', (err) => onError(err, 'subscriber connection'));
     let connId = Number(await conn.client('ID'));
     conn.on('ready', () => {
