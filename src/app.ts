@@ -62,13 +62,22 @@ export interface AppDeps {
 const addFormats = ajvFormats as unknown as (ajv: Ajv) => Ajv;
 
 /**
+ * RFC 3339 allows a leap second (`23:59:60Z`) that JavaScript cannot read (Invalid Date): a
+ * `date-time` must also be one `new Date()` reads.
+ */
+function withReadableDates(ajv: Ajv): Ajv {
+  const rfc3339 = ajv.formats['date-time'] as { validate: (value: string) => boolean; compare?: (a: string, b: string) => number };
+  return ajv.addFormat('date-time', { ...rfc3339, validate: (value: string) => rfc3339.validate(value) && !Number.isNaN(Date.parse(value)) });
+}
+
+/**
  * Bodies are validated strictly ("5" is not a number); query strings, params and headers are text
  * on the wire, so they are coerced. Unknown body properties are dropped.
  */
 function validatorCompiler() {
   const base: AjvOptions = { allErrors: true, useDefaults: true, removeAdditional: true, strict: false };
-  const strictAjv = addFormats(new Ajv({ ...base, coerceTypes: false }));
-  const coercingAjv = addFormats(new Ajv({ ...base, coerceTypes: 'array' }));
+  const strictAjv = withReadableDates(addFormats(new Ajv({ ...base, coerceTypes: false })));
+  const coercingAjv = withReadableDates(addFormats(new Ajv({ ...base, coerceTypes: 'array' })));
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
     (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
 }

@@ -2,13 +2,14 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Database } from '../../platform/db.js';
 import { problemFromDomainError } from '../../platform/problem.js';
+import { PlainText } from '../../platform/schema.js';
 import { currentUser } from '../users/users.auth.js';
 import { requestFingerprint, type IdempotencyService, type KeyClaim } from './idempotency.service.js';
 
 /** Header schema for routes that accept an Idempotency-Key. */
 export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
-    Type.String({ minLength: 8, maxLength: 255, description: 'Makes the request safe to retry' }),
+    PlainText({ minLength: 8, maxLength: 255, description: 'Makes the request safe to retry' }),
   ),
 });
 
