@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { afterCommit } from '../../platform/after-commit.js';
 import { PageQuery } from '../../platform/pagination.js';
 import { Id, PlainText } from '../../platform/schema.js';
 import type { Auth } from '../users/users.auth.js';
@@ -121,7 +122,11 @@ export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate:
           response: { 201: ConcertDetail },
         },
       },
-      async (request, reply) => reply.code(201).send(await catalog.createConcert(request.body)),
+      async (request, reply) => {
+        const created = await catalog.createConcert(request.body);
+        await afterCommit(request.log, 'concert list invalidation', () => catalog.concertsChanged());
+        return reply.code(201).send(created);
+      },
     );
   };
 }

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { afterCommit } from '../../platform/after-commit.js';
 import { PageQuery } from '../../platform/pagination.js';
 import { Id } from '../../platform/schema.js';
 import { IdempotencyHeaders, sendIdempotent } from '../idempotency/idempotency.http.js';
@@ -122,7 +123,7 @@ export function reservationRoutes(deps: {
       },
       async (request) => {
         const cancelled = await reservations.cancel(currentUser(request).id, request.params.reservationId);
-        await catalog.seatsChanged([cancelled]);
+        await afterCommit(request.log, 'seat map invalidation', () => catalog.seatsChanged([cancelled]));
         return cancelled;
       },
     );
