@@ -16,7 +16,7 @@ import type { Broker } from './modules/events/broker.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
-import { registerProblemHandlers } from './platform/problem.js';
+import { problem, registerProblemHandlers, sendProblem } from './platform/problem.js';
 import { registerRateLimits } from './platform/rate-limit.js';
 import { catalogRoutes } from './modules/catalog/catalog.routes.js';
 import { createCatalogService } from './modules/catalog/catalog.service.js';
@@ -139,8 +139,18 @@ export type Services = ReturnType<typeof createServices>;
 export async function buildApp(deps: AppDeps, services: Services = createServices(deps)): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: deps.config.LOG_LEVEL } }),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // A client's X-Request-Id is kept when it is a plain token; anything else (control characters,
+    // a kilobyte of text) would be echoed into a response header and the logs, so it is replaced.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    // A path that is not a valid URL component, or a parameter past its length, is a malformed request.
+    frameworkErrors: (err, request, reply) => {
+      const instance = request.url.split('?')[0] ?? request.url;
+      sendProblem(reply, problem('VALIDATION_FAILED', err.message, instance, { errors: [{ path: '/url', message: err.message }] }));
+    },
     // Per-request access logs only at debug: on sale day they would cost more than the requests.
     logController: new LogController({
       disableRequestLogging: deps.config.LOG_LEVEL !== 'debug' && deps.config.LOG_LEVEL !== 'trace',

@@ -165,6 +165,25 @@ describe('control characters', () => {
   });
 });
 
+describe('malformed URLs and headers', () => {
+  it('a path that is not a valid URL component, or a parameter past its length, answers 400 problem+json', async () => {
+    for (const url of ['/reservations/%', '/concerts/%E0%A4%A/schedules', `/concerts/${'x'.repeat(101)}`]) {
+      const body = expectProblem(await t.app.inject({ url }), 400, 'VALIDATION_FAILED');
+      expect(body.errors).toEqual([{ path: '/url', message: expect.any(String) }]);
+    }
+  });
+
+  it('an X-Request-Id that is not a plain token is replaced, not echoed (which failed with 500)', async () => {
+    for (const id of ['id\u0000x', 'r'.repeat(129), '']) {
+      const res = await t.app.inject({ url: '/health/live', headers: { 'x-request-id': id } });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    const res = await t.app.inject({ url: '/health/live', headers: { 'x-request-id': 'trace-42.abc' } });
+    expect(res.headers['x-request-id']).toBe('trace-42.abc');
+  });
+});
+
 describe('dates JavaScript cannot read', () => {
   it('a leap second in startsAt or bookingOpensAt is refused with 400 and no concert is created', async () => {
     for (const [field, value] of [
