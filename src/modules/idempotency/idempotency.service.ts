@@ -38,7 +38,7 @@ export type Claim =
  * fixes them runs the work; only the work's own answers (success or a domain refusal such as
  * SEAT_UNAVAILABLE) are stored and replayed.
  */
-const NOT_AN_OUTCOME: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+export const NOT_AN_OUTCOME: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'QUEUE_TOKEN_INVALID',
