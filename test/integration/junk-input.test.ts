@@ -55,6 +55,11 @@ describe('ids that are not UUIDs', () => {
       });
       expectProblem(res, 404, 'NOT_FOUND');
     }
+    // the gate still answers first, in its order
+    const pay = (h: Record<string, string>) => t.app.inject({ method: 'POST', url: '/payments', headers: h, payload: { reservationId: 'x' } });
+    expectProblem(await pay({ ...bearer(user.token), 'queue-token': 'garbage' }), 401, 'QUEUE_TOKEN_INVALID');
+    const stranger = await createUser(t.app);
+    expectProblem(await pay({ ...bearer(stranger.token), 'queue-token': headers['queue-token'] }), 403, 'QUEUE_TOKEN_MISMATCH');
     const payments = await t.db.selectFrom('payments').innerJoin('reservations', 'reservations.id', 'payments.reservation_id')
       .select('payments.id').where('reservations.user_id', '=', user.id).execute();
     expect(payments).toEqual([]);
