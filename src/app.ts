@@ -17,7 +17,7 @@ import { outboxRoutes } from './modules/events/outbox.routes.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
-import { registerProblemHandlers } from './platform/problem.js';
+import { problem, registerProblemHandlers, sendProblem } from './platform/problem.js';
 import { registerRateLimits } from './platform/rate-limit.js';
 import { catalogRoutes } from './modules/catalog/catalog.routes.js';
 import { createCatalogService } from './modules/catalog/catalog.service.js';
@@ -63,13 +63,22 @@ export interface AppDeps {
 const addFormats = ajvFormats as unknown as (ajv: Ajv) => Ajv;
 
 /**
+ * RFC 3339 allows a leap second (`23:59:60Z`) that JavaScript cannot read (Invalid Date): a
+ * `date-time` must also be one `new Date()` reads.
+ */
+function withReadableDates(ajv: Ajv): Ajv {
+  const rfc3339 = ajv.formats['date-time'] as { validate: (value: string) => boolean; compare?: (a: string, b: string) => number };
+  return ajv.addFormat('date-time', { ...rfc3339, validate: (value: string) => rfc3339.validate(value) && !Number.isNaN(Date.parse(value)) });
+}
+
+/**
  * Bodies are validated strictly ("5" is not a number); query strings, params and headers are text
  * on the wire, so they are coerced. Unknown body properties are dropped.
  */
 function validatorCompiler() {
   const base: AjvOptions = { allErrors: true, useDefaults: true, removeAdditional: true, strict: false };
-  const strictAjv = addFormats(new Ajv({ ...base, coerceTypes: false }));
-  const coercingAjv = addFormats(new Ajv({ ...base, coerceTypes: 'array' }));
+  const strictAjv = withReadableDates(addFormats(new Ajv({ ...base, coerceTypes: false })));
+  const coercingAjv = withReadableDates(addFormats(new Ajv({ ...base, coerceTypes: 'array' })));
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
     (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
 }
@@ -146,8 +155,18 @@ function httpServerOptions(config: Config) {
 export async function buildApp(deps: AppDeps, services: Services = createServices(deps)): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: deps.config.LOG_LEVEL } }),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // A client's X-Request-Id is kept when it is a plain token; anything else (control characters,
+    // a kilobyte of text) would be echoed into a response header and the logs, so it is replaced.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    // A path that is not a valid URL component, or a parameter past its length, is a malformed request.
+    frameworkErrors: (err, request, reply) => {
+      const instance = request.url.split('?')[0] ?? request.url;
+      sendProblem(reply, problem('VALIDATION_FAILED', err.message, instance, { errors: [{ path: '/url', message: err.message }] }));
+    },
     ...httpServerOptions(deps.config),
     // Per-request access logs only at debug: on sale day they would cost more than the requests.
     logController: new LogController({

@@ -1,10 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { DomainError } from './errors.js';
 import { isUuid } from './ids.js';
+import { PlainText } from './schema.js';
 
 export const PageQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  cursor: Type.Optional(PlainText({ minLength: 1, maxLength: 200 })),
 });
 
 /** Cursors are opaque to clients; inside they are the last id of the page (ids are time-ordered). */

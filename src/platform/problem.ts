@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isDatabaseUnavailable } from './db.js';
+import { isDatabaseUnavailable, pgCode } from './db.js';
 import { isRedisUnavailable } from './redis.js';
 import { DomainError, type ErrorCode } from './errors.js';
+import { NO_CONTROL_CHARACTERS } from './schema.js';
 
 /** RFC 9457 problem details, as every 4xx and 5xx answer is written. */
 export const ProblemSchema = Type.Object(
@@ -99,8 +100,26 @@ function validationErrors(err: FastifyError & { validationContext?: string }): {
     const leaf = (params.missingProperty ?? params.additionalProperty) as string | undefined;
     const path = `/${where}${issue.instancePath ?? ''}${leaf ? `/${leaf}` : ''}`;
     const message =
-      params.additionalProperty !== undefined ? 'is not an allowed property' : (issue.message ?? 'is invalid');
+      params.additionalProperty !== undefined
+        ? 'is not an allowed property'
+        : params.pattern === NO_CONTROL_CHARACTERS
+          ? 'must not contain control characters'
+          : (issue.message ?? 'is invalid');
     return { path, message };
+  });
+}
+
+/**
+ * SQLSTATEs for a value PostgreSQL cannot read or store (text as uuid, NUL in text, a date or
+ * number out of range): only client data reaches them, once validation missed a case.
+ */
+const INVALID_INPUT = new Set(['22P02', '22021', '22P05', '22007', '22008', '22003', '22001']);
+
+function refusedByDatabase(err: unknown, request: FastifyRequest, instance: string): Problem | undefined {
+  if (!INVALID_INPUT.has(pgCode(err) ?? '')) return undefined;
+  request.log.warn({ err }, 'input refused by the database; validation should have caught it');
+  return problem('VALIDATION_FAILED', 'A value in the request cannot be stored', instance, {
+    errors: [{ path: '/', message: 'holds a value that cannot be stored' }],
   });
 }
 
@@ -131,6 +150,8 @@ export function registerProblemHandlers(app: FastifyInstance): void {
         problem('VALIDATION_FAILED', detail, instance, { errors: [{ path: '/body', message: err.message }] }),
       );
     }
+    const refused = refusedByDatabase(err, request, instance);
+    if (refused) return sendProblem(reply, refused);
     if (isDatabaseUnavailable(err) || isRedisUnavailable(err)) {
       request.log.warn({ err }, 'database or redis unavailable');
       return sendProblem(reply, problem('UNAVAILABLE', 'The service is temporarily unavailable; retry shortly', instance));

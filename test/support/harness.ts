@@ -36,10 +36,19 @@ export interface TestApp {
 /** A full application on the run's database; env overrides are config variables. */
 export async function createTestApp(
   env: Record<string, string> = {},
-  opts: { clock?: Clock; poolSize?: number; queueStore?: QueueStore; redis?: Redis; cacheBus?: InvalidationBus; logger?: FastifyBaseLogger } = {},
+  opts: {
+    clock?: Clock;
+    poolSize?: number;
+    queueStore?: QueueStore;
+    redis?: Redis;
+    cacheBus?: InvalidationBus;
+    logger?: FastifyBaseLogger;
+    /** Another database than the run's (one a test made for itself). */
+    databaseUrl?: string;
+  } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ...TEST_ENV, ...env });
-  const db = createDb({ connectionString: inject('databaseUrl'), poolSize: opts.poolSize ?? 10 });
+  const db = createDb({ connectionString: opts.databaseUrl ?? inject('databaseUrl'), poolSize: opts.poolSize ?? 10 });
   const deps = {
     config,
     db,

@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { afterCommit } from '../../platform/after-commit.js';
 import { PageQuery } from '../../platform/pagination.js';
+import { Id, PlainText } from '../../platform/schema.js';
 import type { Auth } from '../users/users.auth.js';
 import type { QueueGate } from '../queue/queue.gate.js';
 import type { CatalogService } from './catalog.service.js';
 
-const Id = Type.String({ minLength: 1, maxLength: 100 });
 const Money = Type.Integer({ minimum: 0, description: 'won' });
 
 export const ScheduleSchema = Type.Object({
@@ -26,7 +27,7 @@ const ConcertDetail = Type.Object({
   venue: Type.String(),
   schedules: Type.Array(ScheduleSchema),
 });
-const Text = Type.String({ minLength: 1, maxLength: 200 });
+const Text = PlainText({ minLength: 1, maxLength: 200 });
 
 export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate: QueueGate }): FastifyPluginAsyncTypebox {
   const { catalog, auth, gate } = deps;
@@ -121,7 +122,11 @@ export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate:
           response: { 201: ConcertDetail },
         },
       },
-      async (request, reply) => reply.code(201).send(await catalog.createConcert(request.body)),
+      async (request, reply) => {
+        const created = await catalog.createConcert(request.body);
+        await afterCommit(request.log, 'concert list invalidation', () => catalog.concertsChanged());
+        return reply.code(201).send(created);
+      },
     );
   };
 }

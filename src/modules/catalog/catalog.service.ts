@@ -130,7 +130,11 @@ export function createCatalogService({ db, clock, caches }: { db: Database; cloc
       return pendingDrop.done;
     },
 
-    async createConcert(input: NewConcert) {
+    /**
+     * Creates a concert with its dates and seats, and answers it as created (every seat available)
+     * without reading it back. The caller then drops the cached lists (concertsChanged).
+     */
+    async createConcert(input: NewConcert): Promise<ConcertView> {
       const now = clock.now();
       const concert = { id: newId(), title: input.title, artist: input.artist, venue: input.venue };
       const schedules = input.schedules.map((s, i) => {
@@ -144,8 +148,15 @@ export function createCatalogService({ db, clock, caches }: { db: Database; cloc
         return { id: newId(), starts_at: startsAt, booking_opens_at: opensAt, seat_count: s.seatCount, price: s.price };
       });
       await inTransaction(db, (trx) => insertConcert(trx, concert, schedules));
+      const dates = schedules
+        .map((s) => ({ ...s, concert_id: concert.id, available_seats: s.seat_count }))
+        .sort((a, b) => a.starts_at.getTime() - b.starts_at.getTime() || (a.id < b.id ? -1 : 1));
+      return { ...concert, schedules: dates.map(toSchedule) };
+    },
+
+    /** After a concert was created: the cached pages of the list are dropped. */
+    async concertsChanged(): Promise<void> {
       await caches?.concerts.invalidateAll();
-      return this.detail(concert.id);
     },
 
     hasAnyConcert: () => hasAnyConcert(db),

@@ -1,14 +1,16 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { afterCommit } from '../../platform/after-commit.js';
 import type { Database } from '../../platform/db.js';
 import { problemFromDomainError } from '../../platform/problem.js';
+import { PlainText } from '../../platform/schema.js';
 import { currentUser } from '../users/users.auth.js';
 import { requestFingerprint, type IdempotencyService, type KeyClaim } from './idempotency.service.js';
 
 /** Header schema for routes that accept an Idempotency-Key. */
 export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
-    Type.String({ minLength: 8, maxLength: 255, description: 'Makes the request safe to retry' }),
+    PlainText({ minLength: 8, maxLength: 255, description: 'Makes the request safe to retry' }),
   ),
 });
 
@@ -19,8 +21,8 @@ export async function sendIdempotent<T>(
   reply: FastifyReply,
   successStatus: number,
   work: (executor: Database) => Promise<T>,
-  /** Runs after the work committed (not on a replay), before the answer is sent. */
-  afterCommit?: () => Promise<void>,
+  /** Runs after the work committed (not on a replay), before the answer is sent; see platform/after-commit.ts. */
+  afterCommitted?: () => Promise<void>,
   /** With a key: the work storing its own answer in its statement (see IdempotencyService.run). */
   answered?: (claim: KeyClaim) => Promise<T>,
 ) {
@@ -40,7 +42,7 @@ export async function sendIdempotent<T>(
     },
   });
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
-  else if (outcome.status < 400 && afterCommit) await afterCommit().catch((err) => request.log.warn({ err }, 'after-commit step failed'));
+  else if (outcome.status < 400 && afterCommitted) await afterCommit(request.log, `${request.method} ${instance}`, afterCommitted);
   if (outcome.status >= 400) reply.type('application/problem+json; charset=utf-8');
   return reply.code(outcome.status).send(outcome.body);
 }

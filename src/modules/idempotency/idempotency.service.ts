@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { inTransaction, withRetry, type Database } from '../../platform/db.js';
 import type { Clock } from '../../platform/clock.js';
-import { DomainError } from '../../platform/errors.js';
+import { DomainError, type ErrorCode } from '../../platform/errors.js';
 
 export interface StoredResponse {
   status: number;
@@ -31,6 +31,27 @@ export class AnswerInTransaction extends Error {
 export type Claim =
   | { kind: 'claimed'; lease: Date }
   | { kind: 'replay'; response: StoredResponse };
+
+/**
+ * Refusals of who may ask or how (credentials, the waiting room's gate, the key itself, limits,
+ * outages, malformed input): not an outcome of the work. They release the key, so a retry that
+ * fixes them runs the work; only the work's own answers (success or a domain refusal such as
+ * SEAT_UNAVAILABLE) are stored and replayed.
+ */
+export const NOT_AN_OUTCOME: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'QUEUE_TOKEN_INVALID',
+  'QUEUE_TOKEN_MISMATCH',
+  'QUEUE_NOT_ACTIVE',
+  'IDEMPOTENCY_KEY_IN_USE',
+  'IDEMPOTENCY_KEY_MISMATCH',
+  'RATE_LIMITED',
+  'UNAVAILABLE',
+  'VALIDATION_FAILED',
+]);
+
+const isWorkOutcome = (err: unknown): err is DomainError => err instanceof DomainError && !NOT_AN_OUTCOME.has(err.code);
 
 /** Stable JSON: object keys sorted, so {a,b} and {b,a} are the same request. */
 export function canonicalJson(value: unknown): string {
@@ -128,8 +149,8 @@ export function createIdempotencyService({
   return {
     /**
      * Runs work at most once per key: with a key, the work and the stored answer commit in one
-     * transaction. Domain failures are stored and replayed like successes; unexpected failures
-     * release the key.
+     * transaction. The work's domain refusals are stored and replayed like successes; refusals
+     * that are not its outcome (see NOT_AN_OUTCOME) and unexpected failures release the key.
      */
     async run<T>(opts: {
       userId: string;
@@ -173,7 +194,7 @@ export function createIdempotencyService({
         }
         return { status: successStatus, body, replayed: false };
       } catch (err) {
-        if (err instanceof DomainError && err.code !== 'IDEMPOTENCY_KEY_IN_USE') {
+        if (isWorkOutcome(err)) {
           await complete(db, userId, key, lease, opts.failure(err)).catch(() => release(userId, key, lease));
         } else {
           await release(userId, key, lease).catch(() => {});

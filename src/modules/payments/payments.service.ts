@@ -1,8 +1,8 @@
 import { createBatcher } from '../../platform/batcher.js';
 import type { Clock } from '../../platform/clock.js';
 import { pgCode, type Database } from '../../platform/db.js';
-import { DomainError } from '../../platform/errors.js';
-import { newId } from '../../platform/ids.js';
+import { DomainError, notFound } from '../../platform/errors.js';
+import { isUuid, newId } from '../../platform/ids.js';
 import { payHold, payHolds, type BatchedPayAttempt, type PayRequest } from '../reservations/reservations.repository.js';
 import { assertPayable } from '../reservations/reservations.rules.js';
 import { batchThenEach, ownReservation } from '../reservations/reservations.service.js';
@@ -78,9 +78,14 @@ export function createPaymentService(deps: {
         })
       : undefined;
 
-  /** Pays, batched, or as one statement in `executor`'s transaction; a refusal says why. */
+  /**
+   * Pays, batched, or as one statement in `executor`'s transaction; a refusal says why. An id that
+   * is not a UUID names no reservation: it is answered here, and never joins a batch (PostgreSQL
+   * would refuse the whole statement).
+   */
   async function payAs(executor: Database, request: PayRequest): Promise<PaymentOutcome> {
     const { reservationId, userId, concertId } = request;
+    if (!isUuid(reservationId)) throw notFound('Reservation');
     const attempt = batcher && executor === db ? await batcher.submit(request) : await payOne(executor, request);
     const { confirmed, balance } = attempt;
     if (confirmed && balance !== null) {

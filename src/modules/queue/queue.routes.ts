@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Id } from '../../platform/schema.js';
 import { currentUser, type Auth } from '../users/users.auth.js';
 import type { QueueService } from './queue.service.js';
 
@@ -14,7 +15,7 @@ const QueueViewSchema = Type.Object({
   activeUntil: Nullable(Type.String({ format: 'date-time', description: 'slides with every request made with the token' })),
 });
 
-const Params = Type.Object({ concertId: Type.String({ minLength: 1, maxLength: 100 }) });
+const Params = Type.Object({ concertId: Id });
 const QueueTokenHeader = Type.Object({ 'queue-token': Type.Optional(Type.String()) });
 const security = [{ bearerAuth: [], queueToken: [] }];
 

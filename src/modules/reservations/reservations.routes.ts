@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { afterCommit } from '../../platform/after-commit.js';
 import { PageQuery } from '../../platform/pagination.js';
+import { Id } from '../../platform/schema.js';
 import { IdempotencyHeaders, sendIdempotent } from '../idempotency/idempotency.http.js';
 import type { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { PaymentOutcome, PaymentService } from '../payments/payments.service.js';
@@ -10,7 +12,6 @@ import type { QueueService } from '../queue/queue.service.js';
 import { currentUser, type Auth } from '../users/users.auth.js';
 import type { ReservationService } from './reservations.service.js';
 
-const Id = Type.String({ minLength: 1, maxLength: 100 });
 const Money = Type.Integer({ minimum: 0, description: 'won' });
 const bearer = [{ bearerAuth: [] }];
 const gated = [{ bearerAuth: [], queueToken: [] }];
@@ -122,7 +123,7 @@ export function reservationRoutes(deps: {
       },
       async (request) => {
         const cancelled = await reservations.cancel(currentUser(request).id, request.params.reservationId);
-        await catalog.seatsChanged([cancelled]);
+        await afterCommit(request.log, 'seat map invalidation', () => catalog.seatsChanged([cancelled]));
         return cancelled;
       },
     );

@@ -193,7 +193,9 @@ export function createReservationService(deps: {
     /**
      * Cancels a live hold (seat released) or, before the show, a confirmed seat (refunded and
      * released). Each is one conditional statement; if the reservation changed since it was read,
-     * the statement does nothing and the decision is made again on the new state.
+     * the statement does nothing and the decision is made again on the new state. A reservation
+     * moves at most twice (HELD, CONFIRMED, then CANCELLED or EXPIRED), so three readings reach a
+     * final state; should they not, the client is told to read it again, as a payment is.
      */
     async cancel(userId: string, id: string): Promise<ReservationView> {
       for (let attempt = 1; attempt <= 3; attempt++) {
@@ -208,7 +210,7 @@ export function createReservationService(deps: {
           if (refund) return toReservationView(refund.cancelled, now);
         }
       }
-      throw new Error(`reservation ${id} kept changing while being cancelled`);
+      throw new DomainError('RESERVATION_NOT_CANCELLABLE', 'The reservation changed while cancelling; read it again');
     },
   };
 }

@@ -4,6 +4,7 @@ import { IdempotencyHeaders, sendIdempotent } from '../idempotency/idempotency.h
 import type { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { WalletService } from '../wallet/wallet.service.js';
 import { PageQuery } from '../../platform/pagination.js';
+import { PlainText } from '../../platform/schema.js';
 import { currentUser, type Auth } from './users.auth.js';
 import type { UsersService } from './users.service.js';
 
@@ -33,7 +34,7 @@ export function usersRoutes(deps: {
         schema: {
           tags: ['users'],
           summary: 'Register; the token is shown only in this answer',
-          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 50 }) }, { additionalProperties: false }),
+          body: Type.Object({ name: PlainText({ minLength: 1, maxLength: 50 }) }, { additionalProperties: false }),
           response: { 201: Type.Object({ id: Type.String(), name: Type.String(), token: Type.String() }) },
         },
       },
