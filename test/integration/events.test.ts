@@ -318,12 +318,13 @@ describe('rankings over HTTP', () => {
     for (const seat of [1, 2, 3]) await sellSeat(t, busy.schedules[0]!.id, seat); // sells out
     await sellSeat(t, quiet.schedules[0]!.id, 1);
     await drain(t, broker);
-    // Consumers run asynchronously: wait until both rankings have seen the last confirmation.
+    // Consumers run asynchronously: wait until both rankings have seen every confirmation.
     await until(async () => {
       const { items } = (await t.app.inject({ url: '/rankings/concerts?window=1h&limit=100' })).json();
       const sold = (await t.app.inject({ url: '/rankings/sellouts?limit=100' })).json().items;
       return (
         items.some((i: { concertId: string; confirmedReservations: number }) => i.concertId === busy.id && i.confirmedReservations === 3) &&
+        items.some((i: { concertId: string; confirmedReservations: number }) => i.concertId === quiet.id && i.confirmedReservations === 1) &&
         sold.some((s: { scheduleId: string }) => s.scheduleId === busy.schedules[0]!.id)
       );
     });
