@@ -414,7 +414,7 @@ export function analyze(data: RunData, settings: Settings): StampedeRow {
       for (const name of Object.keys(sum) as (keyof CacheStats)[]) sum[name] += r.stats[name];
       return sum;
     },
-    { hits: 0, misses: 0, staleServed: 0, recomputes: 0, earlyRecomputes: 0, errors: 0 },
+    { hits: 0, misses: 0, staleServed: 0, recomputes: 0, earlyRecomputes: 0, errors: 0, l2Errors: 0 },
   );
   return {
     strategy: spec.strategy,

@@ -55,7 +55,10 @@ async function start(config: Config, log: Logger, resources: Resources) {
   const backgroundDb = own('background database pool', createDb({ ...dbOptions, poolSize: 4 }), (d) => d.destroy());
 
   const redis = config.REDIS_URL
-    ? own('redis', createRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }), (r) => r.quit())
+    ? own('redis', createRedis(config.REDIS_URL, {
+        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+        onError: (err) => log.warn({ err }, 'redis connection error (repeats within 5 s not logged)'),
+      }), (r) => r.quit())
     : undefined;
   const cacheBus = redis ? own('cache bus', await createRedisBus(redis, redis.duplicate()), (b) => b.close()) : undefined;
   const metrics = createMetrics();

@@ -50,7 +50,7 @@ export function createCache<V>(opts: CacheOptions<V>, deps: CacheDeps): Cache<V>
   const invalidatedAt = new Map<string, number>();
   let allInvalidatedAt = -Infinity;
   const ALL = '*';
-  const stats: CacheStats = { hits: 0, misses: 0, staleServed: 0, recomputes: 0, earlyRecomputes: 0, errors: 0 };
+  const stats: CacheStats = { hits: 0, misses: 0, staleServed: 0, recomputes: 0, earlyRecomputes: 0, errors: 0, l2Errors: 0 };
   const count = (event: keyof CacheStats) => {
     stats[event]++;
     deps.onEvent?.(opts.name, event);
@@ -75,9 +75,18 @@ export function createCache<V>(opts: CacheOptions<V>, deps: CacheDeps): Cache<V>
   };
   deps.bus?.subscribe(opts.name, dropLocal);
 
+  /**
+   * Redis is a speed-up, never a dependency of an answer: a failed or timed-out L2 read is a miss,
+   * a failed write or lease leaves the value in L1 and the load to this process alone (single flight).
+   */
+  const withoutL2 = <T>(fallback: T) => (): T => {
+    count('l2Errors');
+    return fallback;
+  };
+
   async function readL2(key: string): Promise<CacheEntry<V> | undefined> {
     if (!useL2) return undefined;
-    const raw = await redis!.get(l2Key(key));
+    const raw = await redis!.get(l2Key(key)).catch(withoutL2(null));
     return raw ? (JSON.parse(raw) as CacheEntry<V>) : undefined;
   }
 
@@ -103,7 +112,9 @@ export function createCache<V>(opts: CacheOptions<V>, deps: CacheDeps): Cache<V>
     };
     if (Math.max(invalidatedAt.get(key) ?? -Infinity, allInvalidatedAt) >= started || entry.staleUntil <= now) return entry;
     l1.set(key, entry);
-    if (useL2) await redis!.set(l2Key(key), JSON.stringify(entry), 'PX', Math.max(1, Math.ceil(entry.staleUntil - now)));
+    if (useL2) {
+      await redis!.set(l2Key(key), JSON.stringify(entry), 'PX', Math.max(1, Math.ceil(entry.staleUntil - now))).catch(withoutL2(null));
+    }
     return entry;
   }
 
@@ -135,11 +146,13 @@ export function createCache<V>(opts: CacheOptions<V>, deps: CacheDeps): Cache<V>
     void withLease(key, () => leasedRefresh(key, loader)).catch(() => {});
   }
 
-  /** Runs fn only if this instance gets the key's lease (always, without Redis). */
+  /** Runs fn only if this instance gets the key's lease (always, without Redis or when it fails). */
   async function withLease<T>(key: string, fn: () => Promise<T>): Promise<T | undefined> {
     if (!redis) return fn();
     const token = randomBytes(12).toString('base64url');
-    if ((await redis.set(leaseKey(key), token, 'PX', leaseMs, 'NX')) !== 'OK') return undefined;
+    const taken = await redis.set(leaseKey(key), token, 'PX', leaseMs, 'NX').catch(withoutL2('unavailable' as const));
+    if (taken === 'unavailable') return fn();
+    if (taken !== 'OK') return undefined;
     try {
       return await fn();
     } finally {

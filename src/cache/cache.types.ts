@@ -60,4 +60,6 @@ export interface CacheStats {
   recomputes: number;
   earlyRecomputes: number;
   errors: number;
+  /** Redis (L2 or a lease) failed or timed out; the cache went on without it. */
+  l2Errors: number;
 }

@@ -3,6 +3,12 @@ import { Redis } from 'ioredis';
 export interface RedisOptions {
   /** Longest a command waits for its answer before it fails ("Command timed out"). */
   commandTimeoutMs?: number;
+  /**
+   * Told of connection errors (refused, reset, reconnecting), at most once per `errorEveryMs` (5 s):
+   * an outage is a few log lines, not one per reconnection attempt. Without it ioredis prints each.
+   */
+  onError?: (err: Error) => void;
+  errorEveryMs?: number;
 }
 
 /**
@@ -11,14 +17,23 @@ export interface RedisOptions {
  * answer within `commandTimeoutMs` (a stalled or overloaded Redis). Callers see isRedisUnavailable
  * errors, which the HTTP layer answers 503 UNAVAILABLE.
  */
-export function createRedis(url: string, { commandTimeoutMs = 1_000 }: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function createRedis(url: string, { commandTimeoutMs = 1_000, onError, errorEveryMs = 5_000 }: RedisOptions = {}): Redis {
+  const redis = new Redis(url, {
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     connectTimeout: 5_000,
     commandTimeout: commandTimeoutMs,
     lazyConnect: false,
   });
+  if (onError) {
+    let last = -Infinity;
+    redis.on('error', (err: Error) => {
+      if (Date.now() - last < errorEveryMs) return;
+      last = Date.now();
+      onError(err);
+    });
+  }
+  return redis;
 }
 
 /** Replies of a Redis that cannot serve right now (loading, busy with a script, no reachable primary, failing over). */

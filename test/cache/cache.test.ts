@@ -5,6 +5,8 @@ import { createCache, type CacheDeps } from '../../src/cache/cache.js';
 import type { CacheOptions, StampedeStrategy } from '../../src/cache/cache.types.js';
 import { createRedisBus, type InvalidationBus } from '../../src/cache/invalidation.js';
 import { manualClock } from '../../src/platform/clock.js';
+import { createRedis } from '../../src/platform/redis.js';
+import { stallableProxy } from '../support/stallable-proxy.js';
 
 const REDIS_URL = process.env.REDIS_URL;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -237,5 +239,37 @@ withRedis(`two tiers over Redis${REDIS_URL ? '' : ' (REDIS_URL unset: skipped)'}
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(cache.stats().staleServed).toBe(1);
     await deps.redis!.del(`cache-lease:${opts.name}:k`);
+  });
+});
+
+withRedis(`a stalled Redis${REDIS_URL ? '' : ' (REDIS_URL unset: skipped)'}`, () => {
+  it.each(['swr', 'lock', 'singleflight'] as const)('%s: reads go on from the loader, and L2 is used again once Redis answers', async (strategy) => {
+    const proxy = await stallableProxy(new URL(REDIS_URL!));
+    const redis = createRedis(proxy.url, { commandTimeoutMs: 100 });
+    try {
+      const clock = manualClock();
+      const opts = options(strategy, { leaseMs: 100 });
+      const cache = createCache(opts, { clock, redis });
+      const load = loader(['v1', 'v2', 'v3']);
+      await redis.ping(); // connected and ready before Redis stalls
+      proxy.stall();
+      // A miss with Redis stalled: the value comes from the loader, not a 503 and not a hang.
+      expect(await cache.get('k', load)).toBe('v1');
+      expect(load.calls()).toBe(1);
+      // And the value is kept in L1 meanwhile.
+      expect(await cache.get('k', load)).toBe('v1');
+      expect(cache.stats().l2Errors).toBeGreaterThan(0);
+      proxy.resume();
+      await redis.ping();
+      await sleep(150); // the lease taken while stalled has lapsed in Redis
+      clock.advance(10_000); // and the value is past its TTL and stale window
+      const other = createCache(opts, { clock, redis });
+      expect(await cache.get('k', load)).toBe('v2'); // stored in L2 again...
+      expect(await other.get('k', load)).toBe('v2'); // ...and served from it to another instance
+      expect(load.calls()).toBe(2);
+    } finally {
+      redis.disconnect();
+      await proxy.close();
+    }
   });
 });

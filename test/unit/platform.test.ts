@@ -6,7 +6,9 @@ import { seedDemoConcerts, } from '../../src/modules/catalog/catalog.demo.js';
 import type { CatalogService, NewConcert } from '../../src/modules/catalog/catalog.service.js';
 import { startLoop } from '../../src/platform/loop.js';
 import { createMetrics, registerOutboxGauges } from '../../src/platform/metrics.js';
+import { createRedis } from '../../src/platform/redis.js';
 import { loadOrCreateSecrets } from '../../src/platform/secrets.js';
+import { createServer, type AddressInfo } from 'node:net';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -90,5 +92,27 @@ describe('outbox gauges', () => {
     expect(text).toMatch(/^outbox_parked_events 2$/m);
     expect(text).toMatch(/^outbox_oldest_unsent_age_seconds 1.5$/m);
     expect(reads).toBe(1);
+  });
+});
+
+describe('Redis connection errors', () => {
+  it('reach the log once per interval while Redis keeps refusing, not once per reconnection', async () => {
+    // A port that refuses: listen, note it, close.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const errors: Error[] = [];
+    let attempts = 0;
+    const redis = createRedis(`redis://127.0.0.1:${port}`, { onError: (err) => errors.push(err), errorEveryMs: 60_000 });
+    redis.on('error', () => attempts++);
+    try {
+      await sleep(1_500); // ioredis reconnects every 50 ms, then more slowly: several refusals
+      expect(attempts).toBeGreaterThan(2);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.message).toMatch(/ECONNREFUSED/);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
