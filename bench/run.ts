@@ -7,6 +7,7 @@
  *   npm run bench -- --duration 5 --connections 50
  *   REDIS_URL=redis://127.0.0.1:6379 npm run bench   # adds the waiting room on Redis
  *   npm run bench -- --only holds,payments            # some scenario groups only
+ *   npm run bench -- --rate-limits                    # count every request against the rate limits
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results/core.json' },
     // Comma-separated scenario groups to run (default all): seatmap,holds,charges,payments,queue,events
     only: { type: 'string', default: '' },
+    // Rate limits on, set far above the load: every request is counted, none refused (their cost).
+    'rate-limits': { type: 'boolean', default: false },
   },
 });
 const groups = new Set(args.only.split(',').map((g) => g.trim()).filter(Boolean));
@@ -176,8 +179,11 @@ async function main() {
     TOKEN_SECRET: 'bench-token-secret-0123456789-0123456789',
     QUEUE_MAX_ACTIVE: '1000000',
     QUEUE_ADMIT_PER_SECOND: '1000000',
-    // One load generator on one address stands for thousands of users: limits would measure themselves.
-    RATE_LIMIT_ENABLED: 'false',
+    // One load generator on one address stands for thousands of users: limits would refuse it. With
+    // --rate-limits they count every request but sit far above what this machine can send.
+    ...(args['rate-limits']
+      ? { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '10000000', RATE_LIMIT_JOIN: '1000000', RATE_LIMIT_POLL: '1000000', RATE_LIMIT_HOLD: '1000000', RATE_LIMIT_PAY: '1000000' }
+      : { RATE_LIMIT_ENABLED: 'false' }),
   };
   const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
   const withRedis = Boolean(process.env.REDIS_URL);
