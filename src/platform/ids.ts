@@ -4,7 +4,12 @@ import { v7 as uuidv7, validate as uuidValidate } from 'uuid';
 /** Time-ordered ids (UUIDv7): newest-first listings sort by id alone, and ids double as cursors. */
 export const newId = (): string => uuidv7();
 
-export const isUuid = (value: string): boolean => uuidValidate(value);
+/**
+ * True for an id in the canonical (lowercase) form every id is issued in. Another spelling of the
+ * same UUID names nothing: one entity has one key everywhere (queue lines, caches, batches, rate
+ * limits), so `…/queue` with the id in capitals cannot open a second line for the same concert.
+ */
+export const isUuid = (value: string): boolean => uuidValidate(value) && value === value.toLowerCase();
 
 /** A random credential; only its hash is stored. */
 export const newSecret = (prefix: string, bytes = 32): string =>

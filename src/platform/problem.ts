@@ -103,7 +103,7 @@ function validationErrors(err: FastifyError & { validationContext?: string }): {
       params.additionalProperty !== undefined
         ? 'is not an allowed property'
         : params.pattern === NO_CONTROL_CHARACTERS
-          ? 'must not contain control characters'
+          ? 'must not contain control characters or half a surrogate pair'
           : (issue.message ?? 'is invalid');
     return { path, message };
   });

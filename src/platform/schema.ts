@@ -2,10 +2,12 @@ import { Type, type StringOptions } from '@sinclair/typebox';
 
 /**
  * Text without control characters: C0 (NUL included, which PostgreSQL `text` cannot hold, and
- * tab or newline, which no name, id or key needs), DEL and C1. Validation names the rule (see
+ * tab or newline, which no name, id or key needs), DEL and C1; nor half of a surrogate pair, which
+ * PostgreSQL would store as U+FFFD, so the stored text would differ from the answer. (Patterns run
+ * with the `u` flag: a whole pair is one code point and passes.) Validation names the rule (see
  * problem.ts) rather than quoting the pattern.
  */
-export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001F\\u007F-\\u009F]*$';
+export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]*$';
 
 export const PlainText = (options: StringOptions = {}) => Type.String({ ...options, pattern: NO_CONTROL_CHARACTERS });
 

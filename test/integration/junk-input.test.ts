@@ -66,6 +66,19 @@ describe('ids that are not UUIDs', () => {
     expect((await t.app.inject({ url: '/users/me/balance', headers: bearer(user.token) })).json().balance).toBe(100_000);
   });
 
+  it('a hold named with its id in capitals is not paid: 404, nothing debited; the canonical id pays it', async () => {
+    const c = await createConcert(t.app);
+    const user = await createUser(t.app);
+    await charge(t.app, user, 100_000);
+    const held = (await hold(t.app, user, c.schedules[0]!.id, 1)).json();
+    const headers = { ...bearer(user.token), 'queue-token': await queueToken(t.app, user, c.id) };
+    const pay = (reservationId: string) => t.app.inject({ method: 'POST', url: '/payments', headers, payload: { reservationId } });
+    expectProblem(await pay(held.id.toUpperCase()), 404, 'NOT_FOUND');
+    expect((await t.app.inject({ url: '/users/me/balance', headers: bearer(user.token) })).json().balance).toBe(100_000);
+    expect((await t.app.inject({ url: `/reservations/${held.id}`, headers: bearer(user.token) })).json().status).toBe('HELD');
+    expect((await pay(held.id)).statusCode).toBe(201);
+  });
+
   it('a non-UUID reservation id never enters a batch of payments: the others of the batch are paid', async () => {
     const queries: unknown[][] = [];
     const db = new Kysely<DB>({
@@ -110,6 +123,11 @@ describe('ids that are not UUIDs', () => {
       { method: 'GET', url: '/reservations/x', headers: auth, status: 404 },
       { method: 'DELETE', url: '/reservations/x', headers: auth, status: 404 },
       { method: 'GET', url: `/reservations/${c.id.toUpperCase().replace(/-/g, '')}`, headers: auth, status: 404 },
+      // An id in capitals is another spelling of an id, not the id: it names nothing.
+      { method: 'GET', url: `/concerts/${c.id.toUpperCase()}`, status: 404 },
+      { method: 'POST', url: `/concerts/${c.id.toUpperCase()}/queue`, headers: auth, status: 404 },
+      { method: 'GET', url: `/schedules/${c.schedules[0]!.id.toUpperCase()}/seats`, headers: { 'queue-token': qt }, status: 404 },
+      { method: 'POST', url: '/reservations', headers: { ...auth, 'queue-token': qt }, payload: { scheduleId: c.schedules[0]!.id.toUpperCase(), seatNumber: 1 }, status: 404 },
       { method: 'POST', url: '/reservations', headers: { ...auth, 'queue-token': qt }, payload: { scheduleId: 'x', seatNumber: 1 }, status: 404 },
       { method: 'GET', url: '/concerts?cursor=eA', status: 400 },
       { method: 'GET', url: '/users/me/reservations?cursor=x', headers: auth, status: 400 },
@@ -124,12 +142,15 @@ describe('ids that are not UUIDs', () => {
 
 describe('control characters', () => {
   it('POST /users refuses a name holding NUL or another control character with 400 and errors[]', async () => {
-    for (const name of ['a\u0000b', 'bell\u0007', 'two\nlines', 'tab\there', 'del\u007f', 'c1\u0085']) {
+    for (const name of ['a\u0000b', 'bell\u0007', 'two\nlines', 'tab\there', 'del\u007f', 'c1\u0085', 'lone \ud800', 'low \udc00 first']) {
       const body = expectProblem(await t.app.inject({ method: 'POST', url: '/users', payload: { name } }), 400, 'VALIDATION_FAILED');
-      expect(body.errors).toEqual([{ path: '/body/name', message: 'must not contain control characters' }]);
+      expect(body.errors).toEqual([{ path: '/body/name', message: 'must not contain control characters or half a surrogate pair' }]);
     }
     const ok = await t.app.inject({ method: 'POST', url: '/users', payload: { name: 'Mina 김민아 🎫' } });
     expect(ok.statusCode).toBe(201);
+    // A whole surrogate pair (the emoji) is stored and answered as sent.
+    const stored = await t.db.selectFrom('users').select('name').where('id', '=', ok.json().id).executeTakeFirstOrThrow();
+    expect(stored.name).toBe('Mina 김민아 🎫');
   });
 
   it('an admin concert whose title, artist or venue holds NUL is refused and not created', async () => {
@@ -142,7 +163,7 @@ describe('control characters', () => {
         payload: { ...body, [field]: 'x\u0000y' },
       });
       expect(expectProblem(res, 400, 'VALIDATION_FAILED').errors).toEqual([
-        { path: `/body/${field}`, message: 'must not contain control characters' },
+        { path: `/body/${field}`, message: 'must not contain control characters or half a surrogate pair' },
       ]);
       if (field !== 'artist') expect(await concertsBy(body.artist)).toBe(0);
     }
@@ -164,7 +185,7 @@ describe('control characters', () => {
     ] as const;
     for (const { path, ...request } of cases) {
       const body = expectProblem(await t.app.inject(request), 400, 'VALIDATION_FAILED');
-      expect(body.errors).toContainEqual({ path, message: 'must not contain control characters' });
+      expect(body.errors).toContainEqual({ path, message: 'must not contain control characters or half a surrogate pair' });
     }
     expect((await t.app.inject({ url: '/users/me/balance', headers: bearer(user.token) })).json().balance).toBe(0);
   });
