@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyServerOptions, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -141,8 +141,20 @@ export type Services = ReturnType<typeof createServices>;
  * connections): a request must arrive whole within HTTP_REQUEST_TIMEOUT_MS (its headers within
  * min(60 s, that)), checked every second; a silent socket is closed after HTTP_CONNECTION_TIMEOUT_MS.
  */
+/** TRUST_PROXY as Fastify's trustProxy: a boolean, a hop count, or the proxies' addresses. */
+export function trustProxyOf(value: string | undefined): FastifyServerOptions['trustProxy'] {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^[0-9]+$/.test(value)) {
+    const hops = Number(value);
+    return (_address: string, hop: number) => hop < hops; // the nearest `hops` proxies are ours
+  }
+  return value.split(',').map((x) => x.trim());
+}
+
 function httpServerOptions(config: Config) {
   return {
+    trustProxy: trustProxyOf(config.TRUST_PROXY),
     requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
     connectionTimeout: config.HTTP_CONNECTION_TIMEOUT_MS,
     keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
@@ -190,7 +202,13 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   });
   registerProblemHandlers(app);
   registerHttpMetrics(app, deps.metrics ?? createMetrics());
-  await registerRateLimits(app, deps.config, deps.redis);
+  await registerRateLimits(app, deps.config, deps.redis, (token) => {
+    try {
+      return services.queue.verify(token).userId;
+    } catch {
+      return undefined;
+    }
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -34,6 +34,12 @@ export const ConfigSchema = Type.Object({
   /** An idle keep-alive connection is closed after this; above the usual 60 s idle of load balancers. */
   HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 72_000 }),
   HTTP_BODY_LIMIT_BYTES: Type.Integer({ minimum: 1_024, maximum: 16 * 1_048_576, default: 1_048_576 }),
+  /**
+   * Proxies whose X-Forwarded-For is believed (client addresses for rate limits and logs): unset or
+   * `false` none, a number of hops, or comma-separated addresses/CIDRs of the proxies. `true`
+   * believes any client's header, which lets anyone choose their address: never with direct clients.
+   */
+  TRUST_PROXY: Type.Optional(Type.String({ pattern: '^(true|false|[0-9]{1,2}|[0-9A-Fa-f:./]+(\\s*,\\s*[0-9A-Fa-f:./]+)*)$' })),
   HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
   HOLD_LIMIT_PER_SCHEDULE: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
   HOLD_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
@@ -69,6 +75,8 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_POLL: Type.Integer({ minimum: 2, maximum: 1_000_000, default: 120 }),
   RATE_LIMIT_HOLD: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
   RATE_LIMIT_PAY: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
+  /** Registrations (POST /users) per client address per window: new accounts are new per-user budgets. */
+  RATE_LIMIT_SIGNUP: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 120 }),
   DEMO_DATA: Type.Boolean({ default: true }),
   DATA_PLATFORM_URL: Type.Optional(Type.String({ pattern: '^https?://', url: true, ...secret })),
   LOG_LEVEL: Type.Union(

@@ -10,8 +10,13 @@ export type UserRateLimit = 'join' | 'poll' | 'hold' | 'pay';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Counts the route's requests against this per-user limit, on top of the per-address one. */
+    /**
+     * Counts the route's requests against this per-user limit, on top of the per-address one; polls
+     * count per user and concert only (see below).
+     */
     userRateLimit?: UserRateLimit;
+    /** Registration: counted per address against RATE_LIMIT_SIGNUP, on top of the per-address limit. */
+    signupRateLimit?: boolean;
   }
 }
 
@@ -45,7 +50,16 @@ const bearerOf = (request: FastifyRequest): string | undefined =>
  * warning is logged and the store is left alone for a few seconds (so an outage costs requests no
  * timeout each): a Redis outage must not also close the box office.
  */
-export async function registerRateLimits(app: FastifyInstance, config: Config, redis?: Redis): Promise<void> {
+export async function registerRateLimits(
+  app: FastifyInstance,
+  config: Config,
+  redis?: Redis,
+  /**
+   * The user a Queue-Token was signed for, or undefined when it does not verify (no I/O: an HMAC).
+   * A poll with a genuine token is counted for that user alone, never against its address.
+   */
+  queueTokenUser?: (token: string) => string | undefined,
+): Promise<void> {
   if (!config.RATE_LIMIT_ENABLED) return;
   const windowMs = config.RATE_LIMIT_WINDOW_MS;
   // A client polling at the slowest cadence the server asks for (1 s) sends windowMs/1000 polls in a
@@ -67,6 +81,11 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, r
     max: config.RATE_LIMIT_PER_IP,
     keyGenerator: (request) => `ip:${normalizeIP(request.ip)}`,
   });
+  const signups = app.createRateLimit({
+    ...store,
+    max: config.RATE_LIMIT_SIGNUP,
+    keyGenerator: (request) => `signup:${normalizeIP(request.ip)}`,
+  });
   const perUserMax: Record<UserRateLimit, number> = {
     join: config.RATE_LIMIT_JOIN,
     poll: config.RATE_LIMIT_POLL,
@@ -80,12 +99,27 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, r
         ...store,
         max,
         keyGenerator: (request) => {
-          const concertId = name === 'poll' ? (request.params as { concertId?: string }).concertId : undefined;
-          return `${name}:${hashToken(bearerOf(request)!).slice(0, 32)}${concertId ? `:${concertId}` : ''}`;
+          if (name === 'poll') {
+            // The user the Queue-Token was signed for, else the bearer's; per concert either way.
+            const { concertId } = request.params as { concertId?: string };
+            const user = pollUsers.get(request) ?? hashToken(bearerOf(request)!).slice(0, 32);
+            return `poll:${user}:${concertId ?? ''}`;
+          }
+          return `${name}:${hashToken(bearerOf(request)!).slice(0, 32)}`;
         },
       }),
     ]),
   ) as Record<UserRateLimit, ReturnType<FastifyInstance['createRateLimit']>>;
+
+  /** Polls whose Queue-Token verifies: the user it was signed for (the counter's key). */
+  const pollUsers = new WeakMap<FastifyRequest, string>();
+  const isGenuinePoll = (request: FastifyRequest): boolean => {
+    const token = request.headers['queue-token'];
+    const user = queueTokenUser && typeof token === 'string' ? queueTokenUser(token) : undefined;
+    if (user === undefined) return false;
+    pollUsers.set(request, `u${user}`);
+    return true;
+  };
 
   let skipUntil = 0;
   const check = async (request: FastifyRequest, limiter: ReturnType<FastifyInstance['createRateLimit']>) => {
@@ -113,23 +147,29 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, r
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const url = request.routeOptions.url;
     if (url !== undefined && EXEMPT.test(url)) return;
-    const name = request.routeOptions.config.userRateLimit;
-    const [byAddress, byUser] = await Promise.all([
-      check(request, perAddress),
-      name && bearerOf(request) ? check(request, perUser[name]) : undefined,
+    const { userRateLimit: name, signupRateLimit } = request.routeOptions.config;
+    // A poll at the pace the server asks for must never be refused, whatever else comes from its
+    // address (a hundred fans behind one NAT at the head of the line poll once a second each). A poll
+    // whose Queue-Token verifies is counted for the user it was signed for, per concert, and not
+    // against its address: the signature cannot be forged, and made-up bearers change nothing.
+    const byAddressToo = name !== 'poll' || !isGenuinePoll(request);
+    const [byAddress, byUser, bySignup] = await Promise.all([
+      byAddressToo ? check(request, perAddress) : undefined,
+      name && (bearerOf(request) || pollUsers.has(request)) ? check(request, perUser[name]) : undefined,
+      signupRateLimit ? check(request, signups) : undefined,
     ]);
-    const refused = byUser ?? byAddress;
+    const refusedBy = byUser ? `for this user (${name})` : bySignup ? 'from this address (registrations)' : 'from this address';
+    const refused = byUser ?? bySignup ?? byAddress;
     if (!refused) return;
     const retryAfter = Math.max(1, refused.ttlInSeconds);
     reply.header('retry-after', String(retryAfter));
     reply.header('x-ratelimit-limit', String(refused.max));
     reply.header('x-ratelimit-remaining', '0');
     reply.header('x-ratelimit-reset', String(retryAfter));
-    const who = byUser ? `for this user (${name})` : 'from this address';
     const instance = request.url.split('?')[0] ?? request.url;
     return sendProblem(
       reply,
-      problem('RATE_LIMITED', `Too many requests ${who}; retry in ${retryAfter} s`, instance, { retryAfterSeconds: retryAfter }),
+      problem('RATE_LIMITED', `Too many requests ${refusedBy}; retry in ${retryAfter} s`, instance, { retryAfterSeconds: retryAfter }),
     );
   });
 }

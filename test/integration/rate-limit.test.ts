@@ -123,6 +123,85 @@ describe('per-user and per-address limits', () => {
   });
 });
 
+describe('fans behind one address (carrier NAT), registrations and proxies', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({
+      RATE_LIMIT_ENABLED: 'true',
+      RATE_LIMIT_PER_IP: '30',
+      RATE_LIMIT_POLL: '61',
+      RATE_LIMIT_SIGNUP: '3',
+      TRUST_PROXY: '127.0.0.1',
+    });
+  });
+  afterAll(() => t.close());
+  // Fixtures come from addresses of their own, so only what a test sends counts against its address.
+  const newUser = async (): Promise<TestUser> =>
+    (await t.app.inject({ method: 'POST', url: '/users', payload: { name: 'fan' }, remoteAddress: randomAddress() })).json();
+  const joinFrom = (user: TestUser, concertId: string) =>
+    t.app.inject({ method: 'POST', url: `/concerts/${concertId}/queue`, headers: bearer(user.token), remoteAddress: randomAddress() });
+
+  it('polls with genuine Queue-Tokens are never refused for their address, while other routes from it are', async () => {
+    const nat = randomAddress();
+    const concert = await createConcert(t.app);
+    const fans = await Promise.all(Array.from({ length: 12 }, () => newUser()));
+    const tokens = await Promise.all(fans.map(async (f) => (await joinFrom(f, concert.id)).json().token as string));
+    // 12 fans × 5 polls from one address: twice its limit of 30, every one answered.
+    for (let round = 0; round < 5; round++) {
+      for (const [i, fan] of fans.entries()) {
+        const res = await t.app.inject({
+          url: `/concerts/${concert.id}/queue`,
+          headers: { ...bearer(fan.token), 'queue-token': tokens[i]! },
+          remoteAddress: nat,
+        });
+        expect(res.statusCode, res.body).toBe(200);
+      }
+    }
+    for (let i = 0; i < 30; i++) await t.app.inject({ url: '/concerts', remoteAddress: nat });
+    expectRateLimited(await t.app.inject({ url: '/concerts', remoteAddress: nat }), 60);
+  });
+
+  it('made-up bearers buy a poller no fresh budget: the genuine token is counted for the user it names', async () => {
+    const concert = await createConcert(t.app);
+    const owner = await newUser();
+    const token = (await joinFrom(owner, concert.id)).json().token as string;
+    const statuses: number[] = [];
+    for (let i = 0; i < 70; i++) {
+      const res = await t.app.inject({
+        url: `/concerts/${concert.id}/queue`,
+        headers: { authorization: `Bearer made-up-${i}`, 'queue-token': token },
+        remoteAddress: randomAddress(),
+      });
+      statuses.push(res.statusCode);
+    }
+    expect(statuses.slice(0, 61)).toEqual(Array(61).fill(401)); // unknown bearers, each counted for the token's user
+    expect(statuses.slice(61)).toEqual(Array(9).fill(429));
+  });
+
+  it('limits registrations per address: new accounts are new per-user budgets', async () => {
+    const address = randomAddress();
+    const signup = (remoteAddress: string) => t.app.inject({ method: 'POST', url: '/users', payload: { name: 'fan' }, remoteAddress });
+    for (let i = 0; i < 3; i++) expect((await signup(address)).statusCode).toBe(201);
+    const refused = await signup(address);
+    expectRateLimited(refused, 60);
+    expect(refused.json().detail).toMatch(/registrations/);
+    expect((await signup(randomAddress())).statusCode).toBe(201);
+  });
+
+  it('behind a trusted proxy, each client is counted by its forwarded address; untrusted peers cannot choose theirs', async () => {
+    const client = randomAddress();
+    const viaProxy = (forwardedFor: string, remoteAddress = '127.0.0.1') =>
+      t.app.inject({ method: 'POST', url: '/users', payload: { name: 'fan' }, remoteAddress, headers: { 'x-forwarded-for': forwardedFor } });
+    for (let i = 0; i < 3; i++) expect((await viaProxy(client)).statusCode).toBe(201);
+    expectRateLimited(await viaProxy(client), 60);
+    expect((await viaProxy(randomAddress())).statusCode).toBe(201); // another client behind the same proxy
+    // A peer that is not the proxy is counted by its own address, whatever header it sends.
+    const peer = randomAddress();
+    for (let i = 0; i < 3; i++) expect((await viaProxy(randomAddress(), peer)).statusCode).toBe(201);
+    expectRateLimited(await viaProxy(randomAddress(), peer), 60);
+  });
+});
+
 describe('when the Redis store is down', () => {
   it('lets requests through (fail open) and logs a warning', async () => {
     const lines: string[] = [];

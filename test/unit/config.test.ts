@@ -109,3 +109,21 @@ describe('config: numbers and booleans', () => {
     ]);
   });
 });
+
+describe('TRUST_PROXY', () => {
+  it('takes addresses or CIDRs, a hop count, true or false, and refuses anything else', async () => {
+    const { trustProxyOf } = await import('../../src/app.js');
+    for (const value of ['10.0.0.1', '10.0.0.0/8, 192.168.1.7', '::1,fd00::/8', '2', 'true', 'false']) {
+      expect(loadConfig({ TRUST_PROXY: value }).TRUST_PROXY, value).toBe(value);
+    }
+    for (const value of ['yes', 'proxy.example', '10.0.0.1;rm', '10.0.0.1 10.0.0.2']) {
+      expect(problemsOf({ TRUST_PROXY: value }).join(), value).toMatch(/^TRUST_PROXY/);
+    }
+    expect(trustProxyOf(undefined)).toBe(false);
+    expect(trustProxyOf('false')).toBe(false);
+    expect(trustProxyOf('true')).toBe(true);
+    expect(trustProxyOf('10.0.0.0/8, 192.168.1.7')).toEqual(['10.0.0.0/8', '192.168.1.7']);
+    const twoHops = trustProxyOf('2') as (address: string, hop: number) => boolean;
+    expect([twoHops('10.0.0.1', 0), twoHops('10.0.0.1', 1), twoHops('10.0.0.1', 2)]).toEqual([true, true, false]);
+  });
+});

@@ -31,6 +31,7 @@ export function usersRoutes(deps: {
     app.post(
       '/users',
       {
+        config: { signupRateLimit: true },
         schema: {
           tags: ['users'],
           summary: 'Register; the token is shown only in this answer',
