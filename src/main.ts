@@ -106,6 +106,9 @@ async function start(config: Config, log: Logger, resources: Resources) {
     (s) => s.stop(),
   );
   registerOutboxGauges(metrics, () => outboxHealth(db));
+  // Without Redis the rankings live in this process: start them from what PostgreSQL knows, before
+  // the consumers start, so no live update is overwritten by a rebuild that read the rows earlier.
+  if (!redis) await services.rankings.rebuild();
   if (config.OUTBOX_RELAY_ENABLED) {
     own(
       'outbox relay',
@@ -136,8 +139,6 @@ async function start(config: Config, log: Logger, resources: Resources) {
     });
     own('event consumers', consumers, (cs) => Promise.all(cs.map((c) => c.close())));
   }
-  // Without Redis the rankings live in this process: start them from what PostgreSQL knows.
-  if (!redis) await services.rankings.rebuild();
   own(
     'queue ticker',
     startQueueTicker({

@@ -111,13 +111,15 @@ function validationErrors(err: FastifyError & { validationContext?: string }): {
 
 /**
  * SQLSTATEs for a value PostgreSQL cannot read or store (text as uuid, NUL in text, a date or
- * number out of range): only client data reaches them, once validation missed a case.
+ * number out of range). Client data reaches them only once validation missed a case; so could a
+ * bug of ours (an overflow, a truncation), which is why each is logged at error: the client gets a
+ * 400 that changes nothing, the operator an error line to chase (a gap in validation, or a bug).
  */
 const INVALID_INPUT = new Set(['22P02', '22021', '22P05', '22007', '22008', '22003', '22001']);
 
 function refusedByDatabase(err: unknown, request: FastifyRequest, instance: string): Problem | undefined {
   if (!INVALID_INPUT.has(pgCode(err) ?? '')) return undefined;
-  request.log.warn({ err }, 'input refused by the database; validation should have caught it');
+  request.log.error({ err }, 'a value refused by the database: a gap in validation or a bug');
   return problem('VALIDATION_FAILED', 'A value in the request cannot be stored', instance, {
     errors: [{ path: '/', message: 'holds a value that cannot be stored' }],
   });
