@@ -182,7 +182,7 @@ async function main() {
     // One load generator on one address stands for thousands of users: limits would refuse it. With
     // --rate-limits they count every request but sit far above what this machine can send.
     ...(args['rate-limits']
-      ? { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '10000000', RATE_LIMIT_JOIN: '1000000', RATE_LIMIT_POLL: '1000000', RATE_LIMIT_HOLD: '1000000', RATE_LIMIT_PAY: '1000000' }
+      ? { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '10000000', RATE_LIMIT_JOIN: '1000000', RATE_LIMIT_POLL: '1000000', RATE_LIMIT_HOLD: '1000000', RATE_LIMIT_PAY: '1000000', RATE_LIMIT_SIGNUP: '1000000' }
       : { RATE_LIMIT_ENABLED: 'false' }),
   };
   const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
