@@ -17,6 +17,7 @@ import * as m002 from './migrations/002_events.js';
 import * as m003 from './migrations/003_batched_holds.js';
 import * as m004 from './migrations/004_batched_payments.js';
 import * as m005 from './migrations/005_outbox_lease.js';
+import * as m006 from './migrations/006_outbox_pending_groups.js';
 
 export type Database = Kysely<DB>;
 export type Trx = Transaction<DB>;
@@ -108,7 +109,7 @@ export function precompiled<K extends string, R>(
   };
 }
 
-const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003, '004_batched_payments': m004, '005_outbox_lease': m005 };
+const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003, '004_batched_payments': m004, '005_outbox_lease': m005, '006_outbox_pending_groups': m006 };
 
 class StaticMigrationProvider implements MigrationProvider {
   async getMigrations() {

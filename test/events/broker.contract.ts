@@ -286,7 +286,7 @@ export function describeBrokerContract(
       }
       const acked = new Set<string>();
       await waitFor('the acknowledgements', () => {
-        for (const id of broker.acknowledged!()) acked.add(id);
+        for (const { id } of broker.acknowledged!()) acked.add(id);
         return sent.every((m) => acked.has(m.id));
       });
     });

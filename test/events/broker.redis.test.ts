@@ -138,13 +138,74 @@ function redisSuite(url: string) {
       await broker.close();
     });
 
-    it('trims each stream to about maxLen', async () => {
-      const broker = createRedisBroker(redis, { keyPrefix, maxLen: 10, onError });
+    it('trims only entries every group is done with: unread and pending entries stay, read ones go', async () => {
+      const broker = createRedisBroker(redis, { keyPrefix, onError });
       const topic = `t-${randomUUID()}`;
-      for (let i = 0; i < 5; i++) await broker.publish(topic, Array.from({ length: 200 }, () => message()));
-      const len = await redis.xlen(`${keyPrefix}:${topic}`);
-      expect(len).toBeGreaterThanOrEqual(10);
-      expect(len).toBeLessThan(1_000); // "~": whole macro nodes go, so a little over maxLen stays
+      const key = `${keyPrefix}:${topic}`;
+      const sent = Array.from({ length: 50 }, () => message());
+      const fast: string[] = [];
+      const fastSub = await broker.subscribe(topic, { group: 'fast', consumer: 'c1', concurrency: 8 }, async (m) => {
+        fast.push(m.id);
+      });
+      await redis.xgroup('CREATE', key, 'slow', '0'); // a group that has read nothing yet (its endpoint is down)
+      await broker.publish(topic, sent);
+      while (fast.length < 50) await sleep(10);
+      await sleep(50); // the fast group's acknowledgements
+      expect(await broker.trim(topic)).toBe(0);
+      expect(await redis.xlen(key)).toBe(50); // the slow group still needs them all
+
+      // The slow group reads everything, but one entry keeps failing: it stays pending.
+      let failing = true;
+      const slow: string[] = [];
+      const slowSub = await broker.subscribe(topic, { group: 'slow', consumer: 'c1', redeliverAfterMs: 100 }, async (m) => {
+        if (m.id === sent[10]!.id && failing) throw new Error('down');
+        slow.push(m.id);
+      });
+      while (slow.length < 49) await sleep(10);
+      await sleep(50);
+      expect(await broker.trim(topic)).toBe(10);
+      expect((await redis.xrange(key, '-', '+', 'COUNT', 1)).map(([, f]) => f[1])).toEqual([sent[10]!.id]);
+
+      failing = false;
+      while (slow.length < 50) await sleep(10);
+      await sleep(50);
+      expect(await broker.trim(topic)).toBe(40);
+      expect(await redis.xlen(key)).toBe(0);
+      expect(broker.droppedUnread()).toBe(0);
+      await fastSub.close();
+      await slowSub.close();
+      await broker.close();
+    });
+
+    it('trims on its own schedule, and keeps a stream without groups whole', async () => {
+      const broker = createRedisBroker(redis, { keyPrefix, onError, trimEveryMs: 50 });
+      const lonely = `t-${randomUUID()}`;
+      await broker.publish(lonely, [message(), message()]);
+      const topic = `t-${randomUUID()}`;
+      let handled = 0;
+      const sub = await broker.subscribe(topic, { group: 'g', consumer: 'c1' }, async () => {
+        handled++;
+      });
+      await broker.publish(topic, [message(), message(), message()]);
+      const deadline = Date.now() + 5_000;
+      while ((handled < 3 || (await redis.xlen(`${keyPrefix}:${topic}`)) > 0) && Date.now() < deadline) await sleep(20);
+      expect(await redis.xlen(`${keyPrefix}:${topic}`)).toBe(0);
+      expect(await redis.xlen(`${keyPrefix}:${lonely}`)).toBe(2);
+      await sub.close();
+      await broker.close();
+    });
+
+    it('the optional safety cap drops unread entries only past maxLen, counting them and reporting an error', async () => {
+      const errors: string[] = [];
+      const broker = createRedisBroker(redis, { keyPrefix, maxLen: 10, onError: (_err, where) => void errors.push(where) });
+      const topic = `t-${randomUUID()}`;
+      const key = `${keyPrefix}:${topic}`;
+      await broker.publish(topic, Array.from({ length: 30 }, () => message()));
+      await redis.xgroup('CREATE', key, 'slow', '0');
+      expect(await broker.trim(topic)).toBe(20);
+      expect(await redis.xlen(key)).toBe(10);
+      expect(broker.droppedUnread()).toBe(20);
+      expect(errors).toEqual(['trim cap']);
       await broker.close();
     });
 

@@ -1,5 +1,6 @@
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
+  type Acknowledgement,
   refuseOversized,
   type Broker,
   type BrokerMessage,
@@ -8,29 +9,34 @@ import {
 } from './broker.js';
 
 /**
- * The in-process broker (the embedded default): one append-only log per topic and, per consumer
- * group, the next offset to hand out plus the pending (delivered, unacknowledged) entries.
+ * The in-process broker (the embedded default). Each consumer group of a topic has a queue of its
+ * own, bounded, so a group that stops handling messages (its endpoint is down) delays only its own
+ * deliveries: the other groups keep receiving new messages at once.
  *
  * Delivery follows the Redis Streams adapter so both pass one contract:
- * - A member takes redeliverable pending entries first (lowest offset first), then new offsets in
- *   log order. A new group starts at the oldest offset still kept, so it sees everything published
- *   before it joined as long as no group has handled it yet (the log is kept whole while no group
- *   exists).
- * - A handler that resolves acknowledges its entry (removed from pending). One that throws leaves
- *   the entry pending, visible again `redeliverAfterMs` later to any member of the group.
+ * - A member takes redeliverable pending entries of its group first (lowest offset first), then
+ *   the group's queue in publish order. A new group starts with every message the topic still
+ *   holds for any group (all of them while no group exists), so it sees what was published before
+ *   it joined as long as some group still needs it.
+ * - A handler that resolves acknowledges its entry. One that throws leaves the entry pending,
+ *   visible again `redeliverAfterMs` later to any member of the group.
  * - An entry whose handler is still running under an open member is never redelivered (Redis keeps
  *   such entries fresh the same way). When a member closes, its still-running entries become
  *   visible `redeliverAfterMs` later, as a dead consumer's would: a hung handler cannot hold them.
- * - The group's committed offset is the lowest pending offset (or the next offset when none is
- *   pending); nothing below it is ever delivered again.
  *
- * Nothing survives the process (`durable: false`): a message counts as delivered only once every
- * consumer group of its topic has handled it, and `acknowledged()` hands the relay those ids, so
- * the outbox keeps every row some group still needs and a restart publishes it again. Memory stays
- * bounded: the log is trimmed below the lowest committed offset of all groups, and a publish that
- * would leave more than `maxBacklog` messages unhandled by some group is refused (a transient
- * failure: the rows wait in the outbox; `ping` answers false while a backlog is full, so the relay
- * waits and probes rather than retrying every row). A message over `maxMessageBytes` is refused for good.
+ * Bounded memory: a group holds at most `maxBacklog` messages it has not handled (queued or
+ * pending; one batch more when it held none). A message that would go past a group's bound is not
+ * kept for that group; the others take it. The broker holds a message only while some group still
+ * needs it, so it never holds more than `maxBacklog` per group.
+ *
+ * Nothing survives the process (`durable: false`): once every group that took a message has
+ * handled it, `acknowledged()` reports it together with the groups that did not take it (`missed`).
+ * The relay counts the outbox row as delivered only when none missed it; otherwise it records the
+ * missing groups in the row and publishes it again to them alone (`publish(…, { groups })`) once
+ * `room()` says they can take it. So the outbox stays the durable log: a restart publishes again
+ * every row some group still needs. Acknowledgements are never dropped: while more than
+ * `maxBacklog × 10` wait to be collected, publish is refused (a transient failure; the relay
+ * collects them at the start of every pass). A message over `maxMessageBytes` is refused for good.
  *
  * Failure injection for outage tests: `setAvailable(false)` makes `publish` reject and `ping`
  * answer false, and pauses deliveries (handlers already running finish); `setAvailable(true)`
@@ -38,11 +44,15 @@ import {
  */
 export interface MemoryBroker extends Broker {
   readonly kind: 'memory';
-  acknowledged(): string[];
+  acknowledged(): Acknowledgement[];
+  room(topic: string): Array<{ group: string; room: number }>;
   /** Simulates an outage (false) and the recovery (true). */
   setAvailable(available: boolean): void;
-  /** What the broker holds: messages kept in memory, and those some group has not handled yet. */
-  stats(): { retained: number; unacknowledged: number };
+  /**
+   * What the broker holds: messages kept in memory, those some group has not handled yet (the
+   * same number), and per group the messages it holds (queued or pending).
+   */
+  stats(): { retained: number; unacknowledged: number; groups: Record<string, number> };
 }
 
 export interface MemoryBrokerOptions {
@@ -51,8 +61,10 @@ export interface MemoryBrokerOptions {
   /** Messages larger than this are refused with UnpublishableMessageError (default 1 MiB). */
   maxMessageBytes?: number;
   /**
-   * Messages some group has not handled yet, at most (default 10,000); publishes beyond wait. A
-   * batch is always taken when nothing is waiting, so the bound is this or one batch, the larger.
+   * Messages a group holds without having handled them, at most (default 10,000); a group that
+   * is full misses further messages until it has room (the relay sends them again). A batch is
+   * always taken by a group that holds nothing, so the bound is this or one batch, the larger.
+   * It also bounds what the topic keeps while no group exists yet (publishes beyond wait).
    */
   maxBacklog?: number;
 }
@@ -61,8 +73,18 @@ const DEFAULT_MAX_BACKLOG = 10_000;
 
 const DEFAULT_REDELIVER_AFTER_MS = 5_000;
 
-interface Pending {
+/** A message the topic holds, shared by the groups that took it. */
+interface Entry {
   offset: number;
+  message: BrokerMessage;
+  /** Groups that took it and have not handled it yet. */
+  holders: number;
+  /** Groups that were offered it and did not take it. */
+  missed: string[];
+}
+
+interface Pending {
+  entry: Entry;
   /** The member whose handler is running, or null once the handler failed or its member closed. */
   runningIn: Member | null;
   /** When the entry may be delivered again (meaningful when runningIn is null). */
@@ -70,41 +92,26 @@ interface Pending {
 }
 
 interface Group {
-  next: number;
+  name: string;
+  /** Entries taken by the group and not delivered yet, in publish order, from `head`. */
+  queue: Entry[];
+  head: number;
+  /** Entries delivered and not acknowledged yet. */
   pending: Map<number, Pending>;
-  /**
-   * The committed offset: the lowest pending offset, or `next` when none is pending. Only an
-   * acknowledgement moves it (taking a new offset leaves it pending where the committed one was).
-   */
-  committed: number;
   members: Member[];
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
 }
 
 interface Topic {
-  /** The kept part of the log: the message at offset o is log[o - base]. */
-  log: BrokerMessage[];
-  base: number;
-  /** Every offset below this has been handled by every group (and reported as acknowledged). */
-  ackedUpTo: number;
+  /** Every entry some group still needs (or, while no group exists, every entry), by offset. */
+  entries: Map<number, Entry>;
+  nextOffset: number;
   groups: Map<string, Group>;
 }
 
-const endOf = (topic: Topic) => topic.base + topic.log.length;
-
-function committedOf(group: Group): number {
-  let low = group.next;
-  for (const offset of group.pending.keys()) if (offset < low) low = offset;
-  return low;
-}
-
-/** The lowest committed offset of all groups (undefined while the topic has none). */
-function lowestCommitted(topic: Topic): number | undefined {
-  let low: number | undefined;
-  for (const group of topic.groups.values()) if (low === undefined || group.committed < low) low = group.committed;
-  return low;
-}
+/** Messages the group holds without having handled them. */
+const heldBy = (group: Group) => group.queue.length - group.head + group.pending.size;
 
 interface Member {
   topic: Topic;
@@ -121,19 +128,27 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   const subscriptions = new Set<Subscription>();
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const maxBacklog = options.maxBacklog ?? DEFAULT_MAX_BACKLOG;
-  /** Ids every group has handled, not yet taken by acknowledged() (bounded: an unread id is only republished later). */
-  let acknowledgedIds: string[] = [];
+  /** Acknowledgements not collected yet: never dropped (publish waits while too many are here). */
+  let acknowledgements: Acknowledgement[] = [];
   let available = true;
   let closed = false;
 
   const topicOf = (name: string): Topic => {
     let topic = topics.get(name);
     if (!topic) {
-      topic = { log: [], base: 0, ackedUpTo: 0, groups: new Map() };
+      topic = { entries: new Map(), nextOffset: 0, groups: new Map() };
       topics.set(name, topic);
     }
     return topic;
   };
+
+  /** One group fewer needs the entry; once none does, it is reported and forgotten. */
+  function release(topic: Topic, entry: Entry) {
+    entry.holders--;
+    if (entry.holders > 0) return;
+    topic.entries.delete(entry.offset);
+    acknowledgements.push({ id: entry.message.id, missed: entry.missed });
+  }
 
   /** Wakes every member of the group, in turn, until none can take more. */
   function pumpGroup(topic: Topic, group: Group) {
@@ -149,30 +164,36 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
   /** Hands the member one message if it has a free slot and one is available. */
   function take(member: Member): boolean {
-    const { topic, group } = member;
+    const { group } = member;
     if (member.closed || member.running.size >= member.concurrency) return false;
     const now = Date.now();
-    let entry: Pending | undefined;
+    let pending: Pending | undefined;
     for (const p of group.pending.values()) {
-      if (p.runningIn === null && p.visibleAt <= now && (!entry || p.offset < entry.offset)) entry = p;
+      if (p.runningIn === null && p.visibleAt <= now && (!pending || p.entry.offset < pending.entry.offset)) pending = p;
     }
-    if (!entry) {
-      if (group.next >= endOf(topic)) return false;
-      entry = { offset: group.next++, runningIn: null, visibleAt: 0 };
-      group.pending.set(entry.offset, entry);
+    if (!pending) {
+      const entry = group.queue[group.head];
+      if (!entry) return false;
+      group.queue[group.head++] = undefined as unknown as Entry;
+      if (group.head >= 1024 && group.head * 2 >= group.queue.length) {
+        group.queue = group.queue.slice(group.head);
+        group.head = 0;
+      }
+      pending = { entry, runningIn: null, visibleAt: 0 };
+      group.pending.set(entry.offset, pending);
     }
-    deliver(member, entry);
+    deliver(member, pending);
     return true;
   }
 
-  function deliver(member: Member, entry: Pending) {
+  function deliver(member: Member, pending: Pending) {
     const { topic, group } = member;
-    const message = topic.log[entry.offset - topic.base]!;
-    entry.runningIn = member;
+    const { entry } = pending;
+    pending.runningIn = member;
     const run = (async () => {
       let ok = false;
       try {
-        await member.handler({ ...message });
+        await member.handler({ ...entry.message });
         ok = true;
       } catch {
         // The entry stays pending and comes back after redeliverAfterMs.
@@ -181,38 +202,18 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const current = group.pending.get(entry.offset);
       if (ok) {
         // Acknowledged, whoever holds it now (as XACK does).
-        group.pending.delete(entry.offset);
-        group.committed = committedOf(group);
-        advance(topic);
-      } else if (current === entry && entry.runningIn === member) {
-        entry.runningIn = null;
-        entry.visibleAt = Date.now() + member.redeliverAfterMs;
+        if (current) {
+          group.pending.delete(entry.offset);
+          release(topic, entry);
+        }
+      } else if (current === pending && pending.runningIn === member) {
+        pending.runningIn = null;
+        pending.visibleAt = Date.now() + member.redeliverAfterMs;
       }
       pumpGroup(topic, group);
     })();
     member.running.set(entry.offset, run);
   }
-
-  /** Reports what every group has now handled and drops it from memory. */
-  function advance(topic: Topic) {
-    const low = lowestCommitted(topic);
-    if (low === undefined) return;
-    if (low > topic.ackedUpTo) {
-      for (let o = topic.ackedUpTo; o < low; o++) acknowledgedIds.push(topic.log[o - topic.base]!.id);
-      topic.ackedUpTo = low;
-      const excess = acknowledgedIds.length - maxBacklog * 10;
-      if (excess > 0) acknowledgedIds = acknowledgedIds.slice(excess);
-    }
-    // Nothing below the lowest committed offset is delivered again. Trim in chunks, not per message.
-    const trimmable = low - topic.base;
-    if (trimmable > 0 && (trimmable >= 1024 || trimmable * 2 >= topic.log.length)) {
-      topic.log.splice(0, trimmable);
-      topic.base = low;
-    }
-  }
-
-  /** Messages of the topic that some group has not handled yet (all of them while no group exists). */
-  const unacknowledged = (topic: Topic) => endOf(topic) - (lowestCommitted(topic) ?? topic.base);
 
   /** Keeps one timer per group, set for the earliest moment a pending entry becomes visible. */
   function scheduleWake(topic: Topic, group: Group) {
@@ -241,19 +242,25 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     durable: false,
 
     acknowledged() {
-      const ids = acknowledgedIds;
-      acknowledgedIds = [];
-      return ids;
+      const taken = acknowledgements;
+      acknowledgements = [];
+      return taken;
+    },
+
+    room(topicName) {
+      const topic = topics.get(topicName);
+      if (!topic) return [];
+      return [...topic.groups.values()].map((g) => ({ group: g.name, room: Math.max(0, maxBacklog - heldBy(g)) }));
     },
 
     stats() {
       let retained = 0;
-      let waiting = 0;
+      const groups: Record<string, number> = {};
       for (const topic of topics.values()) {
-        retained += topic.log.length;
-        waiting += unacknowledged(topic);
+        retained += topic.entries.size;
+        for (const g of topic.groups.values()) groups[g.name] = (groups[g.name] ?? 0) + heldBy(g);
       }
-      return { retained, unacknowledged: waiting };
+      return { retained, unacknowledged: retained, groups };
     },
 
     setAvailable(value: boolean) {
@@ -261,19 +268,45 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       if (available) for (const topic of topics.values()) for (const group of topic.groups.values()) pumpGroup(topic, group);
     },
 
-    async publish(topicName, messages) {
+    async publish(topicName, messages, publishOptions = {}) {
       if (closed) throw new Error('memory broker closed');
       if (!available) throw new Error('memory broker unavailable');
       if (options.failPublish?.(topicName, messages)) throw new Error('memory broker publish failed (injected)');
       refuseOversized(messages, maxMessageBytes, 'memory broker');
-      const topic = topicOf(topicName);
-      const backlog = unacknowledged(topic);
-      if (backlog > 0 && backlog + messages.length > maxBacklog) {
-        throw new Error(`memory broker backlog full: ${backlog} messages not yet handled by every group (limit ${maxBacklog})`);
+      if (messages.length === 0) return;
+      if (acknowledgements.length > maxBacklog * 10) {
+        throw new Error(`memory broker: ${acknowledgements.length} acknowledgements not collected yet; publishes wait until they are`);
       }
-      for (const m of messages) topic.log.push({ id: m.id, key: m.key, value: m.value });
+      const topic = topicOf(topicName);
+      const targets = publishOptions.groups;
+      if (topic.groups.size === 0 && !targets) {
+        // Kept for the groups to come, bounded like a group's queue.
+        if (topic.entries.size > 0 && topic.entries.size + messages.length > maxBacklog) {
+          throw new Error(`memory broker: ${topic.entries.size} messages wait for a consumer group (limit ${maxBacklog})`);
+        }
+        for (const m of messages) {
+          const offset = topic.nextOffset++;
+          topic.entries.set(offset, { offset, message: { id: m.id, key: m.key, value: m.value }, holders: 0, missed: [] });
+        }
+        return;
+      }
+      const groups = targets ? targets.map((name) => topic.groups.get(name) ?? name) : [...topic.groups.values()];
+      const emptyAtStart = new Set(groups.filter((g): g is Group => typeof g !== 'string' && heldBy(g) === 0));
+      for (const m of messages) {
+        const offset = topic.nextOffset++;
+        const entry: Entry = { offset, message: { id: m.id, key: m.key, value: m.value }, holders: 0, missed: [] };
+        for (const g of groups) {
+          if (typeof g === 'string') entry.missed.push(g);
+          else if (emptyAtStart.has(g) || heldBy(g) < maxBacklog) {
+            g.queue.push(entry);
+            entry.holders++;
+          } else entry.missed.push(g.name);
+        }
+        if (entry.holders > 0) topic.entries.set(offset, entry);
+        else acknowledgements.push({ id: entry.message.id, missed: entry.missed });
+      }
       // Deliver after the publisher has its answer, never inside its call.
-      if (messages.length > 0) queueMicrotask(() => topic.groups.forEach((group) => pumpGroup(topic, group)));
+      queueMicrotask(() => topic.groups.forEach((group) => pumpGroup(topic, group)));
     },
 
     async subscribe(topicName: string, opts: SubscribeOptions, handler: (message: BrokerMessage) => Promise<void>) {
@@ -281,7 +314,12 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const topic = topicOf(topicName);
       let group = topic.groups.get(opts.group);
       if (!group) {
-        group = { next: topic.base, pending: new Map(), committed: topic.base, members: [], timer: undefined, timerAt: Infinity };
+        group = { name: opts.group, queue: [], head: 0, pending: new Map(), members: [], timer: undefined, timerAt: Infinity };
+        // A new group takes everything the topic still holds for someone.
+        for (const entry of topic.entries.values()) {
+          group.queue.push(entry);
+          entry.holders++;
+        }
         topic.groups.set(opts.group, group);
       }
       const member: Member = {
@@ -322,10 +360,10 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       return subscription;
     },
 
-    /** False while unavailable, and while some topic's backlog is full (it takes nothing then). */
+    /** False while unavailable, and while a topic without groups has its waiting room full. */
     async ping() {
       if (!available || closed) return false;
-      for (const topic of topics.values()) if (unacknowledged(topic) >= maxBacklog) return false;
+      for (const topic of topics.values()) if (topic.groups.size === 0 && topic.entries.size >= maxBacklog) return false;
       return true;
     },
 

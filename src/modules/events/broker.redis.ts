@@ -12,10 +12,17 @@ import {
  * The broker on Redis Streams with consumer groups, shared by any number of service instances.
  *
  * Layout, for prefix `p` (default "events"):
- * - `p:<topic>`  STREAM  one entry per message, fields `id`, `key`, `value`; trimmed with
- *                        `XADD … MAXLEN ~ maxLen` (default 1,000,000). Trimming drops the oldest
- *                        entries whether or not every group has read them: size it well above the
- *                        largest backlog a group may build up.
+ * - `p:<topic>`  STREAM  one entry per message, fields `id`, `key`, `value`. Trimmed only below
+ *                        what every group is done with: about every `trimEveryMs` (default 60 s)
+ *                        each instance runs `XTRIM … MINID` at the lowest id any group still needs
+ *                        (per group, from XINFO GROUPS and XPENDING: its lowest pending id, else
+ *                        the entry after its last-delivered-id). A stream without groups is kept
+ *                        whole (a group created later reads it from the start). So a group that
+ *                        stops reading (its endpoint is down) keeps its entries, and the stream
+ *                        grows until it catches up: watch Redis memory during long outages.
+ *                        `maxLen` is an optional safety cap, off by default: past it the pass
+ *                        drops the oldest entries even though a group still needs them, counts
+ *                        them (`droppedUnread()`) and reports each such pass as an error.
  * - consumer groups live on that stream under their own name, created at id 0 with
  *   `XGROUP CREATE … MKSTREAM`, so a new group reads the topic from its start; members are
  *   stream consumers named by `SubscribeOptions.consumer`.
@@ -44,7 +51,13 @@ import {
 export interface RedisBrokerOptions {
   /** Key prefix (default "events"). */
   keyPrefix?: string;
-  /** Approximate stream length cap (`MAXLEN ~`, default 1,000,000). */
+  /** How often the trim pass runs (default 60 s). */
+  trimEveryMs?: number;
+  /**
+   * Safety cap on a stream's length, off by default: entries past it are dropped by the trim pass
+   * even when a group has not read them (counted and reported as errors; those events are lost
+   * for that group). Leave it off unless Redis memory matters more than those deliveries.
+   */
   maxLen?: number;
   /** Messages larger than this are refused for good (default 1 MiB). */
   maxMessageBytes?: number;
@@ -52,7 +65,7 @@ export interface RedisBrokerOptions {
   onError?: (err: unknown, where: string) => void;
 }
 
-const DEFAULT_MAX_LEN = 1_000_000;
+const DEFAULT_TRIM_EVERY_MS = 60_000;
 const DEFAULT_REDELIVER_AFTER_MS = 5_000;
 
 const defaultOnError = (err: unknown, where: string) => {
@@ -88,14 +101,80 @@ function toMessage(fields: string[]): BrokerMessage {
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): Broker {
+/** Stream ids compared as (milliseconds, sequence). */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  if (am !== bm) return am < bm ? -1 : 1;
+  return as === bs ? 0 : as < bs ? -1 : 1;
+}
+
+/** The id right after `id`: XTRIM MINID keeps it and everything later. */
+function nextId(id: string): string {
+  const [ms, seq] = id.split('-') as [string, string];
+  return `${ms}-${BigInt(seq ?? '0') + 1n}`;
+}
+
+export interface RedisBroker extends Broker {
+  readonly kind: 'redis';
+  /**
+   * Trims the topic's stream below the lowest id any group still needs (what the periodic pass
+   * does); returns how many entries went.
+   */
+  trim(topic: string): Promise<number>;
+  /** Entries the safety cap (`maxLen`) dropped while some group still needed them, since start. */
+  droppedUnread(): number;
+}
+
+export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): RedisBroker {
   const prefix = opts.keyPrefix ?? 'events';
-  const maxLen = opts.maxLen ?? DEFAULT_MAX_LEN;
+  const maxLen = opts.maxLen;
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const onError = opts.onError ?? defaultOnError;
   const streamKey = (topic: string) => `${prefix}:${topic}`;
   const subscriptions = new Set<Subscription>();
+  /** Topics this instance published to or read: the trim pass covers them. */
+  const topics = new Set<string>();
+  let dropped = 0;
   let closed = false;
+
+  /** The lowest id some group of the stream still needs, or undefined (no group: keep it all). */
+  async function lowestNeeded(key: string): Promise<string | undefined> {
+    const groups = (await redis.call('XINFO', 'GROUPS', key)) as unknown[][];
+    let low: string | undefined;
+    for (const info of groups) {
+      const field: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < info.length; i += 2) field[String(info[i])] = info[i + 1];
+      let needed = nextId(String(field['last-delivered-id']));
+      if (Number(field.pending) > 0) {
+        const summary = (await redis.xpending(key, String(field.name))) as [number, string | null, string | null, unknown];
+        if (summary[1]) needed = summary[1];
+      }
+      if (low === undefined || compareIds(needed, low) < 0) low = needed;
+    }
+    return low;
+  }
+
+  async function trim(topic: string): Promise<number> {
+    const key = streamKey(topic);
+    const low = await lowestNeeded(key).catch((err: unknown) => {
+      if (errorText(err).startsWith('ERR no such key')) return undefined;
+      throw err;
+    });
+    let trimmed = low === undefined ? 0 : Number(await redis.xtrim(key, 'MINID', low));
+    if (maxLen !== undefined && (await redis.xlen(key)) > maxLen) {
+      const lost = Number(await redis.xtrim(key, 'MAXLEN', maxLen));
+      dropped += lost;
+      trimmed += lost;
+      onError(new Error(`${key}: the ${maxLen}-entry safety cap dropped ${lost} entries some group had not read`), 'trim cap');
+    }
+    return trimmed;
+  }
+
+  const trimTimer = setInterval(() => {
+    for (const topic of topics) trim(topic).catch((err: unknown) => onError(err, 'trim'));
+  }, opts.trimEveryMs ?? DEFAULT_TRIM_EVERY_MS);
+  trimTimer.unref();
 
   async function ensureGroup(key: string, group: string) {
     try {
@@ -112,6 +191,7 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
   ): Promise<Subscription> {
     if (closed) throw new Error('redis broker closed');
     const key = streamKey(topic);
+    topics.add(topic);
     const { group, consumer } = options;
     const concurrency = Math.max(1, options.concurrency ?? 1);
     const redeliverAfterMs = options.redeliverAfterMs ?? DEFAULT_REDELIVER_AFTER_MS;
@@ -272,13 +352,16 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
   return {
     kind: 'redis',
     durable: true,
+    trim,
+    droppedUnread: () => dropped,
 
     async publish(topic, messages) {
       if (messages.length === 0) return;
       refuseOversized(messages, maxMessageBytes, 'redis broker');
       const key = streamKey(topic);
+      topics.add(topic);
       const tx = redis.multi();
-      for (const m of messages) tx.xadd(key, 'MAXLEN', '~', maxLen, '*', 'id', m.id, 'key', m.key, 'value', m.value);
+      for (const m of messages) tx.xadd(key, '*', 'id', m.id, 'key', m.key, 'value', m.value);
       const results = await tx.exec();
       if (!results) throw new Error('redis broker: publish transaction aborted');
       for (const [err] of results) if (err) throw err;
@@ -302,6 +385,7 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
 
     async close() {
       closed = true;
+      clearInterval(trimTimer);
       await Promise.all([...subscriptions].map((s) => s.close()));
     },
   };

@@ -71,6 +71,17 @@ export function refuseOversized(messages: BrokerMessage[], maxBytes: number, bro
 /** The limit the in-process and Redis adapters apply (Kafka's default `message.max.bytes` is about the same). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
 
+/**
+ * What a non-durable broker reports once every consumer group that took a message has handled it:
+ * its id, and the groups that did not take it (their queue was full, or a targeted publish named
+ * them and they were full). Those groups still need the message: the relay records them and
+ * publishes it again to them alone (`publish(…, { groups })`) once they have room.
+ */
+export interface Acknowledgement {
+  id: string;
+  missed: string[];
+}
+
 export interface Broker {
   readonly kind: 'memory' | 'redis' | 'kafka';
   /**
@@ -80,16 +91,23 @@ export interface Broker {
    */
   readonly durable: boolean;
   /**
-   * Non-durable brokers: the ids of messages every consumer group has handled since the last
-   * call (each id once). Durable brokers do not implement it.
+   * Non-durable brokers: the messages every consumer group that took them has handled since the
+   * last call (each once, none ever dropped), with the groups that did not take them. Durable
+   * brokers do not implement it.
    */
-  acknowledged?(): string[];
+  acknowledged?(): Acknowledgement[];
+  /**
+   * Non-durable brokers: each consumer group of the topic with how many more messages it can take
+   * now. Durable brokers do not implement it.
+   */
+  room?(topic: string): Array<{ group: string; room: number }>;
   /**
    * Resolves only once the broker has durably accepted every message (an ack). Rejects with
    * `UnpublishableMessageError` for messages it will never accept, with any other error when it
-   * cannot take them now.
+   * cannot take them now. Non-durable brokers also take `{ groups }`: the messages go to those
+   * consumer groups only (a group not known is reported as missed).
    */
-  publish(topic: string, messages: BrokerMessage[]): Promise<void>;
+  publish(topic: string, messages: BrokerMessage[], options?: { groups?: string[] }): Promise<void>;
   subscribe(topic: string, options: SubscribeOptions, handler: (message: BrokerMessage) => Promise<void>): Promise<Subscription>;
   /** True when the broker answers (for /health/ready). */
   ping(): Promise<boolean>;

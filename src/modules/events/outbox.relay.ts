@@ -72,12 +72,17 @@ const errorText = (err: unknown) => String(err instanceof Error ? err.message : 
 
 /**
  * What a relay keeps in memory per broker: its claim id, and, for a non-durable broker, the rows
- * it handed over that not every consumer group has handled yet (event id → seq). A new broker
+ * it handed over that not every consumer group has handled yet (by event id). A new broker
  * instance (a restart) starts empty: its rows' leases run out and they are published again.
  */
+interface InFlight {
+  seq: number;
+  /** Groups that still need the row and were not sent it this time (a targeted publish). */
+  others: string[];
+}
 interface RelayState {
   relayId: string;
-  inFlight: Map<string, number>;
+  inFlight: Map<string, InFlight>;
   renewedAt: number;
   /** Consecutive passes that found the broker down (it failed a publish and did not answer ping). */
   downPasses: number;
@@ -101,13 +106,13 @@ async function claim(db: Database, relayId: string, now: Date, leaseMs: number, 
   const { rows } = await sql<OutboxRow>`
     WITH cand AS (
       SELECT o.seq, o.aggregate_id FROM outbox o
-       WHERE o.published_at IS NULL AND o.parked_at IS NULL
+       WHERE o.published_at IS NULL AND o.parked_at IS NULL AND o.pending_groups IS NULL
          AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ${now})
          AND (o.claimed_until IS NULL OR o.claimed_until < ${now})
          AND NOT EXISTS (
            SELECT 1 FROM outbox e
             WHERE e.aggregate_id = o.aggregate_id AND e.seq < o.seq
-              AND e.published_at IS NULL AND e.parked_at IS NULL
+              AND e.published_at IS NULL AND e.parked_at IS NULL AND e.pending_groups IS NULL
               AND (e.next_attempt_at > ${now} OR e.claimed_until >= ${now}))
        ORDER BY o.seq
        LIMIT ${limit}
@@ -118,7 +123,7 @@ async function claim(db: Database, relayId: string, now: Date, leaseMs: number, 
        WHERE NOT EXISTS (
          SELECT 1 FROM outbox e
           WHERE e.aggregate_id = c.aggregate_id AND e.seq < c.seq
-            AND e.published_at IS NULL AND e.parked_at IS NULL
+            AND e.published_at IS NULL AND e.parked_at IS NULL AND e.pending_groups IS NULL
             AND e.seq NOT IN (SELECT seq FROM cand))
     )
     UPDATE outbox o
@@ -127,6 +132,42 @@ async function claim(db: Database, relayId: string, now: Date, leaseMs: number, 
      WHERE o.seq = mine.seq
     RETURNING o.seq, o.id, o.aggregate_id, o.type, o.version, o.payload, o.occurred_at, o.attempts`.execute(db);
   return rows.map((r) => ({ ...r, seq: Number(r.seq) })).sort((a, b) => a.seq - b.seq);
+}
+
+/**
+ * In-process broker only: claims, oldest first, due rows that every consumer group has handled
+ * except some, `group` among them (`pending_groups`). Such a row no longer holds back later rows
+ * of its aggregate: every other group has had it in order.
+ */
+async function claimPending(db: Database, relayId: string, group: string, now: Date, leaseMs: number, limit: number) {
+  const { rows } = await sql<OutboxRow & { pending_groups: string[] }>`
+    UPDATE outbox o
+       SET claimed_by = ${relayId}, claimed_until = ${new Date(now.getTime() + leaseMs)}
+     WHERE o.seq IN (
+       SELECT seq FROM outbox
+        WHERE published_at IS NULL AND parked_at IS NULL AND pending_groups @> ARRAY[${group}]::text[]
+          AND (next_attempt_at IS NULL OR next_attempt_at <= ${now})
+          AND (claimed_until IS NULL OR claimed_until < ${now})
+        ORDER BY seq
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+    RETURNING o.seq, o.id, o.aggregate_id, o.type, o.version, o.payload, o.occurred_at, o.attempts, o.pending_groups`.execute(db);
+  return rows.map((r) => ({ ...r, seq: Number(r.seq) })).sort((a, b) => a.seq - b.seq);
+}
+
+/**
+ * In-process broker only: rows every group that took them has handled, but some groups missed
+ * (their queue was full). Marked delivered when none is left; otherwise the groups still needing
+ * the row are recorded, the claim released, and the row waits for them to have room.
+ */
+async function markPartlyDelivered(db: Database, relayId: string, rows: Array<{ seq: number; groups: string[] }>) {
+  if (rows.length === 0) return;
+  await sql`
+    UPDATE outbox o
+       SET pending_groups = f.groups, claimed_by = NULL, claimed_until = NULL, next_attempt_at = NULL
+      FROM (SELECT seq, string_to_array(groups, ',') AS groups
+              FROM unnest(${rows.map((r) => r.seq)}::bigint[], ${rows.map((r) => r.groups.join(','))}::text[]) AS u(seq, groups)) AS f
+     WHERE o.seq = f.seq AND o.claimed_by = ${relayId} AND o.published_at IS NULL`.execute(db);
 }
 
 /** Marks rows delivered. `relayId` limits it to rows this relay still holds. */
@@ -174,11 +215,11 @@ async function release(db: Database, relayId: string, rows: OutboxRow[]) {
      WHERE seq = ANY(${rows.map((r) => r.seq)}::bigint[]) AND claimed_by = ${relayId}`.execute(db);
 }
 
-async function publishWithin(broker: Broker, messages: BrokerMessage[], ms: number): Promise<void> {
+async function publishWithin(broker: Broker, messages: BrokerMessage[], ms: number, groups?: string[]): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      broker.publish(EVENTS_TOPIC, messages),
+      broker.publish(EVENTS_TOPIC, messages, groups ? { groups } : undefined),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`broker did not answer the publish within ${ms} ms`)), ms);
       }),
@@ -205,12 +246,12 @@ interface Outcome {
  * the batch may be the cause: it is published one message at a time, and a message that fails
  * holds back the later messages of its key, so order per key is kept.
  */
-async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs: number): Promise<Outcome> {
+async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs: number, groups?: string[]): Promise<Outcome> {
   const out: Outcome = { sent: [], failed: [], parked: [], held: [], brokerDown: false };
   let rest = rows;
   while (rest.length > 0) {
     try {
-      await publishWithin(broker, rest.map(toMessage), timeoutMs);
+      await publishWithin(broker, rest.map(toMessage), timeoutMs, groups);
       out.sent.push(...rest);
       return out;
     } catch (err) {
@@ -224,7 +265,7 @@ async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs: number
         if (rest.length < before) continue;
       }
       const up = await broker.ping().catch(() => false);
-      if (up && rest.length > 1) return oneByOne(broker, rest, timeoutMs, out);
+      if (up && rest.length > 1) return oneByOne(broker, rest, timeoutMs, out, groups);
       out.brokerDown = !up;
       const error = errorText(err);
       out.failed.push(...rest.map((row) => ({ row, error })));
@@ -234,7 +275,7 @@ async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs: number
   return out;
 }
 
-async function oneByOne(broker: Broker, rows: OutboxRow[], timeoutMs: number, out: Outcome): Promise<Outcome> {
+async function oneByOne(broker: Broker, rows: OutboxRow[], timeoutMs: number, out: Outcome, groups?: string[]): Promise<Outcome> {
   const blockedKeys = new Set<string>();
   for (const row of rows) {
     if (blockedKeys.has(row.aggregate_id)) {
@@ -242,7 +283,7 @@ async function oneByOne(broker: Broker, rows: OutboxRow[], timeoutMs: number, ou
       continue;
     }
     try {
-      await publishWithin(broker, [toMessage(row)], timeoutMs);
+      await publishWithin(broker, [toMessage(row)], timeoutMs, groups);
       out.sent.push(row);
     } catch (err) {
       out.lastError = err;
@@ -263,25 +304,29 @@ async function oneByOne(broker: Broker, rows: OutboxRow[], timeoutMs: number, ou
  * event: marks the rows the broker reports so, and keeps the leases of the rest alive.
  */
 async function settleInFlight(opts: RelayOptions, state: RelayState, now: Date, leaseMs: number) {
-  const acked = opts.broker.acknowledged?.() ?? [];
+  const acks = opts.broker.acknowledged?.() ?? [];
   const seqs: number[] = [];
-  for (const id of acked) {
-    const seq = state.inFlight.get(id);
-    if (seq === undefined) continue;
-    seqs.push(seq);
+  const partly: Array<{ seq: number; groups: string[] }> = [];
+  for (const { id, missed } of acks) {
+    const held = state.inFlight.get(id);
+    if (held === undefined) continue;
     state.inFlight.delete(id);
+    const groups = [...new Set([...held.others, ...missed])];
+    if (groups.length === 0) seqs.push(held.seq);
+    else partly.push({ seq: held.seq, groups });
   }
   await markPublished(opts.db, seqs, now);
+  await markPartlyDelivered(opts.db, state.relayId, partly);
   if (seqs.length > 0) opts.onPublished?.(seqs.length);
   if (state.inFlight.size > 0 && now.getTime() - state.renewedAt >= leaseMs / 3) {
-    const held = [...state.inFlight.values()];
+    const held = [...state.inFlight.values()].map((f) => f.seq);
     const { rows } = await sql<{ seq: string }>`
       UPDATE outbox SET claimed_until = ${new Date(now.getTime() + leaseMs)}
        WHERE seq = ANY(${held}::bigint[]) AND claimed_by = ${state.relayId} AND published_at IS NULL
       RETURNING seq`.execute(opts.db);
     const kept = new Set(rows.map((r) => Number(r.seq)));
     // Rows published meanwhile by another relay, or claimed by one after a lapse, are not ours now.
-    for (const [id, seq] of state.inFlight) if (!kept.has(seq)) state.inFlight.delete(id);
+    for (const [id, f] of state.inFlight) if (!kept.has(f.seq)) state.inFlight.delete(id);
     state.renewedAt = now.getTime();
   }
 }
@@ -302,7 +347,10 @@ async function settleInFlight(opts: RelayOptions, state: RelayState, now: Date, 
  * - If the process dies after publishing and before marking, the lease runs out and the rows are
  *   published again: consumers deduplicate by event id.
  * - With a non-durable broker (in-process), rows are marked once every consumer group has handled
- *   them; until then their lease is renewed, and after a restart they are published again.
+ *   them; until then their lease is renewed, and after a restart they are published again. A group
+ *   whose queue is full (its endpoint is down) misses rows without holding up the other groups:
+ *   the row records it in `pending_groups` once the others handled it, and goes again to that
+ *   group alone, oldest first, as the group has room (see relayToLaggingGroups).
  *
  * Returns how many rows it handed to the broker.
  */
@@ -311,14 +359,38 @@ export async function relayOnce(opts: RelayOptions): Promise<number> {
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
   const state = stateOf(opts.broker);
   const now = opts.clock.now();
-  const maxBackoffMs = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
   if (!opts.broker.durable) await settleInFlight(opts, state, now, leaseMs);
   const probing = state.downPasses > 0;
   if (probing && now.getTime() < state.probeAt) return 0;
 
+  let sent = probing ? 0 : await relayToLaggingGroups(opts, state, now, leaseMs, batchSize);
   const rows = await claim(opts.db, state.relayId, now, leaseMs, probing ? 1 : batchSize);
-  if (rows.length === 0) return 0;
-  const out = await publishBatch(opts.broker, rows, opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS);
+  if (rows.length === 0) return sent;
+  sent += await settleOutcome(opts, state, await publishBatch(opts.broker, rows, opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS), now);
+  return sent;
+}
+
+/**
+ * In-process broker only: rows that some consumer groups missed (their queue was full) go again
+ * to each such group that has room now, to that group alone and no more than it can take.
+ */
+async function relayToLaggingGroups(opts: RelayOptions, state: RelayState, now: Date, leaseMs: number, batchSize: number): Promise<number> {
+  let sent = 0;
+  for (const { group, room } of opts.broker.room?.(EVENTS_TOPIC) ?? []) {
+    if (room <= 0) continue;
+    const rows = await claimPending(opts.db, state.relayId, group, now, leaseMs, Math.min(room, batchSize));
+    if (rows.length === 0) continue;
+    const out = await publishBatch(opts.broker, rows, opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, [group]);
+    const others = new Map(rows.map((r) => [r.seq, r.pending_groups.filter((g) => g !== group)]));
+    sent += await settleOutcome(opts, state, out, now, others);
+    if (out.brokerDown) break;
+  }
+  return sent;
+}
+
+/** Records what a publish did: rows sent, parked, failed (backoff) or held back; returns how many went out. */
+async function settleOutcome(opts: RelayOptions, state: RelayState, out: Outcome, now: Date, others?: Map<number, string[]>): Promise<number> {
+  const maxBackoffMs = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
   if (out.brokerDown) {
     state.downPasses++;
     state.probeAt = now.getTime() + retryDelayMs(state.downPasses, maxBackoffMs);
@@ -331,7 +403,7 @@ export async function relayOnce(opts: RelayOptions): Promise<number> {
     await markPublished(opts.db, out.sent.map((r) => r.seq), after, state.relayId);
     if (out.sent.length > 0) opts.onPublished?.(out.sent.length);
   } else {
-    for (const r of out.sent) state.inFlight.set(r.id, r.seq);
+    for (const r of out.sent) state.inFlight.set(r.id, { seq: r.seq, others: others?.get(r.seq) ?? [] });
   }
   await markParked(opts.db, state.relayId, out.parked, after);
   await markFailed(opts.db, state.relayId, out.failed, after, maxBackoffMs);
