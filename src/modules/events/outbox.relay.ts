@@ -99,32 +99,48 @@ function stateOf(broker: Broker): RelayState {
 /**
  * Claims the oldest due unsent rows for `leaseMs`, in one statement that commits at once (no
  * transaction stays open while the broker is called). A row is skipped while an earlier unsent row
- * of its aggregate waits (claimed by a relay, or backing off), so each key's events go out in order
- * across relays and retries. SKIP LOCKED and the claim condition keep two relays off the same rows.
+ * of its aggregate waits (backing off, claimed by a relay, or being claimed by another relay right
+ * now: skipped as locked), so each key's events go out in order across relays and retries. SKIP
+ * LOCKED and the claim condition keep two relays off the same rows.
+ *
+ * The unsent rows are read once (the partial index `outbox_unpublished_idx`: the backlog, never the
+ * published history), and the per-key checks are hash joins over that set, so a pass costs the
+ * backlog's size whatever the table's, and no plan hinges on fresh statistics (a nested loop over
+ * the backlog per candidate is what an unanalysed table got: 1.8 s a pass at 7,600 unsent rows).
  */
 async function claim(db: Database, relayId: string, now: Date, leaseMs: number, limit: number): Promise<OutboxRow[]> {
   const { rows } = await sql<OutboxRow>`
-    WITH cand AS (
-      SELECT o.seq, o.aggregate_id FROM outbox o
-       WHERE o.published_at IS NULL AND o.parked_at IS NULL AND o.pending_groups IS NULL
-         AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ${now})
-         AND (o.claimed_until IS NULL OR o.claimed_until < ${now})
-         AND NOT EXISTS (
-           SELECT 1 FROM outbox e
-            WHERE e.aggregate_id = o.aggregate_id AND e.seq < o.seq
-              AND e.published_at IS NULL AND e.parked_at IS NULL AND e.pending_groups IS NULL
-              AND (e.next_attempt_at > ${now} OR e.claimed_until >= ${now}))
-       ORDER BY o.seq
+    WITH unsent AS MATERIALIZED (
+      SELECT seq, aggregate_id, next_attempt_at, claimed_until, pending_groups IS NOT NULL AS lagging FROM outbox
+       WHERE published_at IS NULL AND parked_at IS NULL
+    ), waiting AS (
+      -- per aggregate, the first row that is backing off or claimed: nothing after it may go (a row
+      -- only lagging groups still wait for holds nothing back: the other groups have it)
+      SELECT aggregate_id, min(seq) AS first_seq FROM unsent
+       WHERE NOT lagging AND (next_attempt_at > ${now} OR claimed_until >= ${now})
+       GROUP BY aggregate_id
+    ), due AS (
+      SELECT u.seq FROM unsent u LEFT JOIN waiting w ON w.aggregate_id = u.aggregate_id
+       WHERE NOT u.lagging
+         AND (u.next_attempt_at IS NULL OR u.next_attempt_at <= ${now})
+         AND (u.claimed_until IS NULL OR u.claimed_until < ${now})
+         AND (w.first_seq IS NULL OR w.first_seq > u.seq)
+       ORDER BY u.seq
        LIMIT ${limit}
+    ), cand AS (
+      SELECT o.seq, o.aggregate_id FROM outbox o
+       WHERE o.seq IN (SELECT seq FROM due)
+         AND o.published_at IS NULL AND o.parked_at IS NULL AND o.pending_groups IS NULL
+         AND (o.claimed_until IS NULL OR o.claimed_until < ${now})
        FOR UPDATE OF o SKIP LOCKED
+    ), skipped AS (
+      -- per aggregate, the first unsent row this claim does not take (e.g. locked by another relay)
+      SELECT aggregate_id, min(seq) AS first_seq FROM unsent
+       WHERE NOT lagging AND seq NOT IN (SELECT seq FROM cand)
+       GROUP BY aggregate_id
     ), mine AS (
-      -- An earlier row of the key that another relay is claiming right now (skipped as locked).
-      SELECT c.seq FROM cand c
-       WHERE NOT EXISTS (
-         SELECT 1 FROM outbox e
-          WHERE e.aggregate_id = c.aggregate_id AND e.seq < c.seq
-            AND e.published_at IS NULL AND e.parked_at IS NULL AND e.pending_groups IS NULL
-            AND e.seq NOT IN (SELECT seq FROM cand))
+      SELECT c.seq FROM cand c LEFT JOIN skipped s ON s.aggregate_id = c.aggregate_id
+       WHERE s.first_seq IS NULL OR s.first_seq > c.seq
     )
     UPDATE outbox o
        SET claimed_by = ${relayId}, claimed_until = ${new Date(now.getTime() + leaseMs)}
