@@ -136,11 +136,6 @@ export function createServices(deps: AppDeps) {
 
 export type Services = ReturnType<typeof createServices>;
 
-/**
- * Every wait of the HTTP server has an end (Fastify's defaults have none for requests and
- * connections): a request must arrive whole within HTTP_REQUEST_TIMEOUT_MS (its headers within
- * min(60 s, that)), checked every second; a silent socket is closed after HTTP_CONNECTION_TIMEOUT_MS.
- */
 /** TRUST_PROXY as Fastify's trustProxy: a boolean, a hop count, or the proxies' addresses. */
 export function trustProxyOf(value: string | undefined): FastifyServerOptions['trustProxy'] {
   if (value === undefined || value === 'false') return false;
@@ -152,6 +147,11 @@ export function trustProxyOf(value: string | undefined): FastifyServerOptions['t
   return value.split(',').map((x) => x.trim());
 }
 
+/**
+ * Every wait of the HTTP server has an end (Fastify's defaults have none for requests and
+ * connections): a request must arrive whole within HTTP_REQUEST_TIMEOUT_MS (its headers within
+ * min(60 s, that)), checked every second; a silent socket is closed after HTTP_CONNECTION_TIMEOUT_MS.
+ */
 function httpServerOptions(config: Config) {
   return {
     trustProxy: trustProxyOf(config.TRUST_PROXY),

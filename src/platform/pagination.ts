@@ -8,18 +8,19 @@ export const PageQuery = Type.Object({
   cursor: Type.Optional(PlainText({ minLength: 1, maxLength: 200 })),
 });
 
-/** Cursors are opaque to clients; inside they are the last id of the page (ids are time-ordered). */
-export const encodeCursor = (id: string): string => Buffer.from(id).toString('base64url');
+/** Cursors are opaque to clients; inside they are the last key of the page (an id: ids are time-ordered). */
+export const encodeCursor = (key: string): string => Buffer.from(key).toString('base64url');
 
-export function decodeCursor(cursor: string | undefined): string | undefined {
+/** The key inside a cursor, refused (400) unless `isKey` accepts it: a cursor this service never returned. */
+export function decodeCursor(cursor: string | undefined, isKey: (key: string) => boolean = isUuid): string | undefined {
   if (cursor === undefined) return undefined;
-  const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!isUuid(id)) {
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!isKey(key)) {
     throw new DomainError('VALIDATION_FAILED', 'cursor is not one this service returned', {
       errors: [{ path: '/querystring/cursor', message: 'is not a valid cursor' }],
     });
   }
-  return id;
+  return key;
 }
 
 /** Given limit+1 rows, returns the page and the cursor of the next one. */

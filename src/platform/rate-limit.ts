@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { hashToken } from './ids.js';
 import { problem, sendProblem } from './problem.js';
+import { withTimeout } from './timeout.js';
 
 /** The per-user limits a route may name in its `config.userRateLimit`. */
 export type UserRateLimit = 'join' | 'poll' | 'hold' | 'pay';
@@ -124,14 +125,8 @@ export async function registerRateLimits(
   let skipUntil = 0;
   const check = async (request: FastifyRequest, limiter: ReturnType<FastifyInstance['createRateLimit']>) => {
     if (Date.now() < skipUntil) return undefined;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const result = await Promise.race([
-        limiter(request),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`rate-limit store did not answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS);
-        }),
-      ]);
+      const result = await withTimeout(limiter(request), STORE_TIMEOUT_MS, `rate-limit store did not answer within ${STORE_TIMEOUT_MS} ms`);
       return !result.isAllowed && result.isExceeded ? result : undefined;
     } catch (err) {
       if (Date.now() >= skipUntil) {
@@ -139,8 +134,6 @@ export async function registerRateLimits(
         request.log.warn({ err }, `rate-limit store unavailable: requests pass unlimited for ${SKIP_AFTER_FAILURE_MS} ms, then it is tried again`);
       }
       return undefined;
-    } finally {
-      clearTimeout(timer);
     }
   };
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from '../../platform/db.js';
-import { DomainError } from '../../platform/errors.js';
+import { decodeCursor, encodeCursor } from '../../platform/pagination.js';
 
 /** An event the broker refused for good, waiting for an operator. */
 export interface ParkedEvent {
@@ -13,23 +13,12 @@ export interface ParkedEvent {
   parkedAt: string;
 }
 
-/** Cursors are opaque to clients; inside they are the last row's outbox sequence number. */
-const encodeSeqCursor = (seq: number): string => Buffer.from(String(seq)).toString('base64url');
-
-function decodeSeqCursor(cursor: string | undefined): number | undefined {
-  if (cursor === undefined) return undefined;
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[1-9][0-9]{0,14}$/.test(text)) {
-    throw new DomainError('VALIDATION_FAILED', 'cursor is not one this service returned', {
-      errors: [{ path: '/querystring/cursor', message: 'is not a valid cursor' }],
-    });
-  }
-  return Number(text);
-}
+/** Parked events page by outbox sequence number (the cursor's key). */
+const isSeq = (key: string) => /^[1-9][0-9]{0,14}$/.test(key);
 
 /** Parked events, oldest first, a page at a time (served by the partial index on parked rows). */
 export async function listParked(db: Database, limit: number, cursor?: string): Promise<{ items: ParkedEvent[]; nextCursor: string | null }> {
-  const after = decodeSeqCursor(cursor) ?? 0;
+  const after = Number(decodeCursor(cursor, isSeq) ?? 0);
   const { rows } = await sql<{
     seq: string;
     id: string;
@@ -57,7 +46,7 @@ export async function listParked(db: Database, limit: number, cursor?: string): 
       lastError: r.last_error,
       parkedAt: r.parked_at.toISOString(),
     })),
-    nextCursor: rows.length > limit && last ? encodeSeqCursor(Number(last.seq)) : null,
+    nextCursor: rows.length > limit && last ? encodeCursor(String(last.seq)) : null,
   };
 }
 

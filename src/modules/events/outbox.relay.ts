@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
 import { startLoop } from '../../platform/loop.js';
+import { withTimeout } from '../../platform/timeout.js';
 import { UnpublishableMessageError, type Broker, type BrokerMessage } from './broker.js';
 import { purgeProcessedEvents, purgePublishedOutbox } from './outbox.purge.js';
 
@@ -231,18 +232,12 @@ async function release(db: Database, relayId: string, rows: OutboxRow[]) {
      WHERE seq = ANY(${rows.map((r) => r.seq)}::bigint[]) AND claimed_by = ${relayId}`.execute(db);
 }
 
-async function publishWithin(broker: Broker, messages: BrokerMessage[], ms: number, groups?: string[]): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      broker.publish(EVENTS_TOPIC, messages, groups ? { groups } : undefined),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`broker did not answer the publish within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+function publishWithin(broker: Broker, messages: BrokerMessage[], ms: number, groups?: string[]): Promise<void> {
+  return withTimeout(
+    broker.publish(EVENTS_TOPIC, messages, groups ? { groups } : undefined),
+    ms,
+    `broker did not answer the publish within ${ms} ms`,
+  );
 }
 
 interface Outcome {

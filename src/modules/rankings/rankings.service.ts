@@ -62,18 +62,25 @@ export function createRankingsService(deps: { db: Database; store: RankingsStore
     return catalog.concert(concertId).then((c) => c.title, () => undefined);
   }
 
+  /** The confirmation an event's payload names, when it names all of it. */
+  function namedConfirmation(event: ReservationEvent): Confirmation | undefined {
+    const p = event.payload;
+    const concertId = text(p.concertId);
+    const scheduleId = text(p.scheduleId);
+    const confirmedAt = epochMs(p.confirmedAt);
+    if (!concertId || !scheduleId || confirmedAt === undefined) return undefined;
+    return { reservationId: text(p.reservationId) ?? event.aggregateId, concertId, scheduleId, confirmedAt };
+  }
+
+  const lookedUp = async (trx: Trx, event: ReservationEvent) =>
+    confirmationOf(await findRankedReservation(trx, text(event.payload.reservationId) ?? event.aggregateId));
+
   /**
    * The confirmation a reservation.confirmed event reports; looked up when its payload lacks a
    * field (its confirmation time too: a cancellation must name the same one).
    */
   async function confirmationIn(trx: Trx, event: ReservationEvent): Promise<Confirmation | undefined> {
-    const p = event.payload;
-    const reservationId = text(p.reservationId) ?? event.aggregateId;
-    const concertId = text(p.concertId);
-    const scheduleId = text(p.scheduleId);
-    const confirmedAt = epochMs(p.confirmedAt);
-    if (concertId && scheduleId && confirmedAt !== undefined) return { reservationId, concertId, scheduleId, confirmedAt };
-    return confirmationOf(await findRankedReservation(trx, reservationId));
+    return namedConfirmation(event) ?? lookedUp(trx, event);
   }
 
   /**
@@ -82,16 +89,9 @@ export function createRankingsService(deps: { db: Database; store: RankingsStore
    * the reservation itself: it was confirmed if it has a confirmation time.
    */
   async function cancelledConfirmationIn(trx: Trx, event: ReservationEvent): Promise<Confirmation | undefined> {
-    const p = event.payload;
-    const reservationId = text(p.reservationId) ?? event.aggregateId;
-    if (p.previousStatus === 'HELD') return undefined;
-    const concertId = text(p.concertId);
-    const scheduleId = text(p.scheduleId);
-    const confirmedAt = epochMs(p.confirmedAt);
-    if (p.previousStatus === 'CONFIRMED' && concertId && scheduleId && confirmedAt !== undefined) {
-      return { reservationId, concertId, scheduleId, confirmedAt };
-    }
-    return confirmationOf(await findRankedReservation(trx, reservationId));
+    const previous = event.payload.previousStatus;
+    if (previous === 'HELD') return undefined;
+    return (previous === 'CONFIRMED' ? namedConfirmation(event) : undefined) ?? lookedUp(trx, event);
   }
 
   const confirmationOf = (r: RankedReservation | undefined): Confirmation | undefined =>
