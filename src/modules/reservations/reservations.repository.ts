@@ -1,7 +1,7 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
 import { precompiled, type Database } from '../../platform/db.js';
 import type { ReservationsTable } from '../../platform/db.types.js';
-import { col, eventRows, insertEvents, isoSql, payloadOf, reservationPayload } from '../outbox/outbox.sql.js';
+import { col, eventRows, insertEvents, isoSql, payloadOf, reservationPayload } from '../events/outbox.sql.js';
 
 export type ReservationRow = Selectable<ReservationsTable>;
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { precompiled, type Database } from '../../platform/db.js';
-import { col, eventRows, insertEvents, payloadOf } from '../outbox/outbox.sql.js';
+import { col, eventRows, insertEvents, payloadOf } from '../events/outbox.sql.js';
 
 export async function balanceOf(db: Database, userId: string): Promise<number | undefined> {
   const row = await db.selectFrom('wallets').select('balance').where('user_id', '=', userId).executeTakeFirst();
