@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import ajvFormats from 'ajv-formats';
 import type { Redis } from 'ioredis';
+import pino from 'pino';
 import type { Config } from './config.js';
 import type { InvalidationBus } from './cache/invalidation.js';
 import { createCatalogCaches } from './modules/catalog/catalog.cache.js';
@@ -23,6 +24,7 @@ import { catalogRoutes } from './modules/catalog/catalog.routes.js';
 import { createCatalogService } from './modules/catalog/catalog.service.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
 import { healthRoutes } from './modules/operator/health.routes.js';
+import { paymentRoutes } from './modules/payments/payments.routes.js';
 import { createPaymentService } from './modules/payments/payments.service.js';
 import { createQueueGate } from './modules/queue/queue.gate.js';
 import { queueRoutes } from './modules/queue/queue.routes.js';
@@ -86,6 +88,8 @@ function validatorCompiler() {
 export function createServices(deps: AppDeps) {
   const { config, db } = deps;
   const clock = deps.clock ?? systemClock;
+  // Steps after a commit log here (see platform/after-commit.ts): the app's logger when one is given.
+  const log = deps.logger ?? pino({ level: config.LOG_LEVEL });
   const users = createUsersService({ db });
   const caches = config.CACHE_ENABLED
     ? createCatalogCaches(config, {
@@ -126,11 +130,12 @@ export function createServices(deps: AppDeps) {
       db,
       clock,
       catalog,
+      log,
       holdTtlSeconds: config.HOLD_TTL_SECONDS,
       holdLimit: config.HOLD_LIMIT_PER_SCHEDULE,
       batch,
     }),
-    payments: createPaymentService({ clock, db, batch }),
+    payments: createPaymentService({ clock, db, catalog, queue, log, batch }),
   };
 }
 
@@ -233,6 +238,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   await app.register(catalogRoutes(services));
   await app.register(queueRoutes(services));
   await app.register(reservationRoutes(services));
+  await app.register(paymentRoutes(services));
   await app.register(rankingsRoutes(services));
   await app.register(outboxRoutes({ db: deps.db, auth: services.auth }));
   return app;

@@ -103,3 +103,22 @@ export function createBatcher<I, O>(opts: BatcherOptions<I, O>): Batcher<I, O> {
     },
   };
 }
+
+/**
+ * Runs a batch of items as one unit of work (`batch`: one outcome, or promise of one, per item, in
+ * order). Should the unit fail as a whole, each item runs alone (`alone`), so that one item's
+ * failure stays its own.
+ */
+export async function batchThenEach<I, O>(
+  items: readonly I[],
+  batch: () => Promise<readonly (O | Promise<O>)[]>,
+  alone: (item: I) => Promise<O>,
+): Promise<PromiseSettledResult<O>[]> {
+  let outcomes: readonly (O | Promise<O>)[];
+  try {
+    outcomes = await batch();
+  } catch {
+    return Promise.allSettled(items.map((item) => alone(item)));
+  }
+  return Promise.allSettled(outcomes);
+}

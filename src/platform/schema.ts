@@ -13,3 +13,6 @@ export const PlainText = (options: StringOptions = {}) => Type.String({ ...optio
 
 /** An id in a path or body. Ids are UUIDs; any other text names nothing (404), as an unknown UUID. */
 export const Id = PlainText({ minLength: 1, maxLength: 100 });
+
+/** An amount of money, in whole won. */
+export const Money = Type.Integer({ minimum: 0, description: 'won' });

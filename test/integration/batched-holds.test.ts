@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../lab/random.js';
-import { AnswerInTransaction } from '../../src/modules/idempotency/idempotency.service.js';
-import { holdSeat, holdSeats, type HoldRequest } from '../../src/modules/reservations/reservations.repository.js';
+import { keyClaim } from '../../src/modules/idempotency/idempotency.service.js';
+import { holdSeat, holdSeats, type HoldRequest } from '../../src/modules/reservations/holds.repository.js';
 import { newId } from '../../src/platform/ids.js';
 import { createConcert, createTestApp, createUser, invariants, type TestApp, type TestUser } from '../support/harness.js';
 
@@ -112,7 +112,7 @@ describe('batched holds against one-by-one holds', () => {
     const bad = { ...request(s, users[1]!.id, 5), concertId: newId() }; // no such concert: a foreign key refuses it
     await expect(holdSeats(t.db, [good, bad], { limit: LIMIT, now: new Date(), heldUntil: minutes(5) })).rejects.toMatchObject({ code: '23503' });
     const [ok, failed] = await t.services.reservations.holdBatch([good, bad]);
-    expect(ok).toMatchObject({ status: 'fulfilled', value: { held: { id: good.id, status: 'HELD' } } });
+    expect(ok).toMatchObject({ status: 'fulfilled', value: { id: good.id, status: 'HELD' } });
     expect(failed).toMatchObject({ status: 'rejected', reason: { code: '23503' } });
     expect(await invariants.seatsDisagreeingWithReservations(t.db, [s.id])).toEqual([]);
   });
@@ -125,13 +125,13 @@ describe('batched holds against one-by-one holds', () => {
     await sql`INSERT INTO idempotency_keys (user_id, key, fingerprint, state, locked_until, created_at)
               VALUES (${user.id}, ${key}, 'f', 'IN_PROGRESS', ${lease}, now())`.execute(t.db);
     const plain = request(s, users[3]!.id, 8);
-    const keyed = { ...request(s, user.id, 9), answer: { key, lease: minutes(2), status: 201 } };
+    const keyed = { ...request(s, user.id, 9), claim: { key, lease: minutes(2), status: 201 } };
     // A lease that is not the key's (another request took the key over): nothing at all is done.
     await expect(holdSeats(t.db, [plain, keyed], { limit: LIMIT, now: new Date(), heldUntil: minutes(5) })).rejects.toThrow(/IDEMPOTENCY_LEASE_LOST/);
     expect(await t.db.selectFrom('reservations').select('id').where('id', 'in', [plain.id, keyed.id]).execute()).toEqual([]);
     // Under its own lease the answer is stored with the hold, as the response will show it.
     const now = new Date();
-    const [, held] = await holdSeats(t.db, [plain, { ...keyed, answer: { key, lease, status: 201 } }], { limit: LIMIT, now, heldUntil: minutes(5, now.getTime()) });
+    const [, held] = await holdSeats(t.db, [plain, { ...keyed, claim: { key, lease, status: 201 } }], { limit: LIMIT, now, heldUntil: minutes(5, now.getTime()) });
     const row = await t.db.selectFrom('idempotency_keys').select(['state', 'response_status', 'response_body']).where('key', '=', key).executeTakeFirstOrThrow();
     expect(row).toEqual({
       state: 'DONE',
@@ -150,12 +150,19 @@ describe('batched holds against one-by-one holds', () => {
     });
   });
 
-  it('sends a keyed hold of a batch that failed back to its own transaction', async () => {
+  it('runs a keyed hold of a batch that failed in its own transaction, with its answer', async () => {
     const [s] = await twinSchedules();
-    const keyed = { ...request(s, users[0]!.id, 6), answer: { key: 'some-key-0001', lease: minutes(1), status: 201 } };
+    const user = users[0]!;
+    const key = `batch-key-${newId()}`;
+    const lease = minutes(1);
+    await sql`INSERT INTO idempotency_keys (user_id, key, fingerprint, state, locked_until, created_at)
+              VALUES (${user.id}, ${key}, 'f', 'IN_PROGRESS', ${lease}, now())`.execute(t.db);
+    const keyed = { ...request(s, user.id, 6), claim: keyClaim({ userId: user.id, key, lease, status: 201 }) };
     const bad = { ...request(s, users[1]!.id, 7), concertId: newId() };
     const [sent, failed] = await t.services.reservations.holdBatch([keyed, bad]);
-    expect(sent).toMatchObject({ status: 'rejected', reason: expect.any(AnswerInTransaction) });
+    expect(sent).toMatchObject({ status: 'fulfilled', value: { id: keyed.id, status: 'HELD' } });
     expect(failed).toMatchObject({ status: 'rejected', reason: { code: '23503' } });
+    const row = await t.db.selectFrom('idempotency_keys').select(['state', 'response_status', 'response_body']).where('key', '=', key).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ state: 'DONE', response_status: 201, response_body: { id: keyed.id, status: 'HELD', seatNumber: 6 } });
   });
 });

@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../lab/random.js';
-import { holdSeat, payHold, payHolds, type PayRequest } from '../../src/modules/reservations/reservations.repository.js';
+import { payHold, payHolds, type PayRequest } from '../../src/modules/payments/payments.repository.js';
+import { holdSeat } from '../../src/modules/reservations/holds.repository.js';
 import { pgCode } from '../../src/platform/db.js';
 import { newId } from '../../src/platform/ids.js';
 import { charge, createConcert, createTestApp, createUser, invariants, type TestApp } from '../support/harness.js';
@@ -132,7 +133,7 @@ describe('batched payments against one-by-one payments', () => {
     const bad: PayRequest = { reservationId: w.holds[1]!, userId: w.users[1]!, concertId: w.concertId, paymentId: taken, ledgerId: newId() };
     await expect(payHolds(t.db, [good, bad], new Date())).rejects.toMatchObject({ code: '23505' });
     const [ok, failed] = await t.services.payments.payBatch([good, bad]);
-    expect(ok).toMatchObject({ status: 'fulfilled', value: { payable: true, balance: 13_000, confirmed: { status: 'CONFIRMED' } } });
+    expect(ok).toMatchObject({ status: 'fulfilled', value: { payment: { reservationId: good.reservationId, balance: 13_000, status: 'PAID' } } });
     expect(failed).toMatchObject({ status: 'rejected', reason: { code: '23505' } });
     expect(await invariants.seatsDisagreeingWithReservations(t.db, [w.scheduleId])).toEqual([]);
     expect(await invariants.balancesNotMatchingLedger(t.db, w.users)).toEqual([]);

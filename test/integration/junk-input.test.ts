@@ -88,7 +88,8 @@ describe('ids that are not UUIDs', () => {
       },
     });
     try {
-      const payments = createPaymentService({ clock: systemClock, db, batch: { maxBatch: 16, maxInFlight: 1 } });
+      const { catalog, queue } = t.services;
+      const payments = createPaymentService({ clock: systemClock, db, catalog, queue, log: t.app.log, batch: { maxBatch: 16, maxInFlight: 1 } });
       const c = await createConcert(t.app, [{ seatCount: 5, price: 1_000 }]);
       const users = [await createUser(t.app), await createUser(t.app), await createUser(t.app)];
       const holds = [];
@@ -97,9 +98,9 @@ describe('ids that are not UUIDs', () => {
         holds.push((await hold(t.app, u, c.schedules[0]!.id, i + 1)).json().id as string);
       }
       const results = await Promise.allSettled([
-        payments.pay(db, users[0]!.id, holds[0]!, c.id),
-        payments.pay(db, users[1]!.id, 'not-a-uuid', c.id),
-        payments.pay(db, users[2]!.id, holds[2]!, c.id),
+        payments.pay(users[0]!.id, holds[0]!, c.id),
+        payments.pay(users[1]!.id, 'not-a-uuid', c.id),
+        payments.pay(users[2]!.id, holds[2]!, c.id),
       ]);
       expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
       expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'NOT_FOUND' });

@@ -38,7 +38,7 @@ export async function schedulesWithAvailability(db: Database, concertId: string,
   return result.rows;
 }
 
-export async function findSchedule(db: Database | Trx, scheduleId: string): Promise<ScheduleRow | undefined> {
+export async function findSchedule(db: Database, scheduleId: string): Promise<ScheduleRow | undefined> {
   return db
     .selectFrom('schedules')
     .select(['id', 'concert_id', 'starts_at', 'booking_opens_at', 'seat_count', 'price'])

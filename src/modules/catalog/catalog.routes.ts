@@ -2,12 +2,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { afterCommit } from '../../platform/after-commit.js';
 import { PageQuery } from '../../platform/pagination.js';
-import { Id, PlainText } from '../../platform/schema.js';
-import type { Auth } from '../users/users.auth.js';
-import type { QueueGate } from '../queue/queue.gate.js';
+import { Id, Money, PlainText } from '../../platform/schema.js';
+import { bearerSecurity, type Auth } from '../users/users.auth.js';
+import { QueueTokenHeader, type QueueGate } from '../queue/queue.gate.js';
 import type { CatalogService } from './catalog.service.js';
-
-const Money = Type.Integer({ minimum: 0, description: 'won' });
 
 export const ScheduleSchema = Type.Object({
   id: Type.String(),
@@ -76,7 +74,7 @@ export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate:
           summary:
             'Seat map (needs an ACTIVE Queue-Token for the concert; with its owner\'s bearer the read also slides the active period); a hold past its heldUntil shows AVAILABLE',
           security: [{ bearerAuth: [], queueToken: [] }, { queueToken: [] }],
-          headers: Type.Object({ 'queue-token': Type.Optional(Type.String()) }),
+          headers: QueueTokenHeader,
           params: Type.Object({ scheduleId: Id }),
           response: {
             200: Type.Object({
@@ -104,7 +102,7 @@ export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate:
         schema: {
           tags: ['operator'],
           summary: 'Create a concert with its schedules and seats',
-          security: [{ bearerAuth: [] }],
+          security: bearerSecurity,
           body: Type.Object({
             title: Text,
             artist: Text,

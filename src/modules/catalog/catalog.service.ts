@@ -44,11 +44,11 @@ export function createCatalogService({ db, clock, caches }: { db: Database; cloc
   /** Seat-map and availability entries waiting to be dropped at the next turn (see seatsChanged). */
   let pendingDrop: { schedules: Set<string>; concerts: Set<string>; done: Promise<void> } | undefined;
 
-  /** A schedule by id; inside a transaction pass it, so a miss does not wait for a second pool connection. */
-  async function schedule(scheduleId: string, executor: Database | Trx = db): Promise<ScheduleRow> {
+  /** A schedule by id. */
+  async function schedule(scheduleId: string): Promise<ScheduleRow> {
     const cached = scheduleCache.get(scheduleId);
     if (cached) return cached;
-    const row = isUuid(scheduleId) ? await findSchedule(executor, scheduleId) : undefined;
+    const row = isUuid(scheduleId) ? await findSchedule(db, scheduleId) : undefined;
     if (!row) throw notFound('Schedule');
     scheduleCache.set(scheduleId, row);
     return row;

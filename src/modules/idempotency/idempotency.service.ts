@@ -1,36 +1,51 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
-import { inTransaction, withRetry, type Database } from '../../platform/db.js';
+import { inTransaction, withRetry, type Database, type Trx } from '../../platform/db.js';
 import type { Clock } from '../../platform/clock.js';
 import { DomainError, type ErrorCode } from '../../platform/errors.js';
+import { claimKey, completeKey, deleteKeysBefore, findKey, releaseKey, type StoredResponse } from './idempotency.repository.js';
+import type { BatchKey } from './idempotency.sql.js';
 
-export interface StoredResponse {
-  status: number;
-  body: unknown;
+export type { StoredResponse };
+
+/**
+ * A key this request holds. The work that runs under it stores its success answer in the same
+ * transaction as its effects: with `complete`, or in its own statement (see idempotency.sql.ts).
+ */
+export interface KeyClaim extends BatchKey {
+  userId: string;
+  /** Stores `body` as the key's answer, with the claim's status, in the work's transaction. */
+  complete(trx: Trx, body: unknown): Promise<void>;
 }
 
-/** A key this request holds, for work that stores its own answer (see `run`'s `answered`). */
-export interface KeyClaim {
-  userId: string;
-  key: string;
-  lease: Date;
-  /** The status a success is stored with. */
-  status: number;
+/** The claim of a key held under `lease`: what a use case needs to store its answer with its work. */
+export function keyClaim(k: { userId: string; key: string; lease: Date; status: number }): KeyClaim {
+  return {
+    ...k,
+    async complete(trx, body) {
+      if (!(await completeKey(trx, k, { status: k.status, body }))) throw leaseLost();
+    },
+  };
 }
 
 /**
- * Thrown by `answered` work that could not store its answer itself (nothing was done): the request
- * then runs as its own transaction, with the answer stored by `run`.
+ * Runs a use case that is one statement: alone, or under a key in one transaction with the key's
+ * answer (`answer` of its value), so that both commit or neither.
  */
-export class AnswerInTransaction extends Error {
-  constructor() {
-    super('this request could not store its answer with its work; it runs as its own transaction');
-  }
+export function withAnswer<V>(
+  db: Database,
+  claim: KeyClaim | undefined,
+  work: (executor: Database) => Promise<V>,
+  answer: (value: V) => unknown = (value) => value,
+): Promise<V> {
+  if (!claim) return withRetry(() => work(db));
+  return inTransaction(db, async (trx) => {
+    const value = await work(trx);
+    await claim.complete(trx, answer(value));
+    return value;
+  });
 }
 
-export type Claim =
-  | { kind: 'claimed'; lease: Date }
-  | { kind: 'replay'; response: StoredResponse };
+const leaseLost = () => new DomainError('IDEMPOTENCY_KEY_IN_USE', 'The Idempotency-Key lease was lost; retry the request');
 
 /**
  * Refusals of who may ask or how (credentials, the waiting room's gate, the key itself, limits,
@@ -69,6 +84,9 @@ export function requestFingerprint(method: string, route: string, body: unknown)
   return createHash('sha256').update(`${method} ${route}\n${canonicalJson(body)}`).digest('hex');
 }
 
+/** What `run` gives back: the work's value, or the answer stored under the key for a retry. */
+export type RunOutcome<T> = { replayed: false; value: T } | { replayed: true; response: StoredResponse };
+
 /**
  * Idempotency keys, scoped to the user. A key is claimed in its own committed statement (so a
  * concurrent duplicate sees IN_PROGRESS at once), completed in the same transaction as the work,
@@ -86,29 +104,13 @@ export function createIdempotencyService({
   leaseMs?: number;
 }) {
   const retentionMs = retentionHours * 3_600_000;
+  const retainedSince = () => new Date(clock.now().getTime() - retentionMs);
 
-  async function claim(userId: string, key: string, fingerprint: string): Promise<Claim> {
+  async function claim(userId: string, key: string, fingerprint: string): Promise<{ lease: Date } | { response: StoredResponse }> {
     const now = clock.now();
     const lease = new Date(now.getTime() + leaseMs);
-    const expiredBefore = new Date(now.getTime() - retentionMs);
-    const claimed = await sql<{ claimed: boolean }>`
-      INSERT INTO idempotency_keys (user_id, key, fingerprint, state, locked_until, created_at)
-      VALUES (${userId}, ${key}, ${fingerprint}, 'IN_PROGRESS', ${lease}, ${now})
-      ON CONFLICT (user_id, key) DO UPDATE
-        SET fingerprint = EXCLUDED.fingerprint, state = 'IN_PROGRESS', response_status = NULL,
-            response_body = NULL, locked_until = EXCLUDED.locked_until, created_at = EXCLUDED.created_at
-        WHERE idempotency_keys.created_at < ${expiredBefore}
-           OR (idempotency_keys.state = 'IN_PROGRESS' AND idempotency_keys.locked_until < ${now}
-               AND idempotency_keys.fingerprint = EXCLUDED.fingerprint)
-      RETURNING true AS claimed`.execute(db);
-    if (claimed.rows.length > 0) return { kind: 'claimed', lease };
-
-    const existing = await db
-      .selectFrom('idempotency_keys')
-      .select(['fingerprint', 'state', 'response_status', 'response_body'])
-      .where('user_id', '=', userId)
-      .where('key', '=', key)
-      .executeTakeFirst();
+    if (await claimKey(db, { userId, key, fingerprint, lease, now, expiredBefore: retainedSince() })) return { lease };
+    const existing = await findKey(db, userId, key);
     if (!existing) return claim(userId, key, fingerprint); // deleted in between: try again
     if (existing.fingerprint !== fingerprint) {
       throw new DomainError(
@@ -119,85 +121,37 @@ export function createIdempotencyService({
     if (existing.state === 'IN_PROGRESS' || existing.response_status === null) {
       throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still being processed');
     }
-    return { kind: 'replay', response: { status: existing.response_status, body: existing.response_body } };
-  }
-
-  async function complete(executor: Database, userId: string, key: string, lease: Date, response: StoredResponse) {
-    const result = await executor
-      .updateTable('idempotency_keys')
-      .set({ state: 'DONE', response_status: response.status, response_body: JSON.stringify(response.body) })
-      .where('user_id', '=', userId)
-      .where('key', '=', key)
-      .where('state', '=', 'IN_PROGRESS')
-      .where('locked_until', '=', lease)
-      .executeTakeFirst();
-    if (result.numUpdatedRows !== 1n) {
-      throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'The Idempotency-Key lease was lost; retry the request');
-    }
-  }
-
-  async function release(userId: string, key: string, lease: Date) {
-    await db
-      .deleteFrom('idempotency_keys')
-      .where('user_id', '=', userId)
-      .where('key', '=', key)
-      .where('state', '=', 'IN_PROGRESS')
-      .where('locked_until', '=', lease)
-      .execute();
+    return { response: { status: existing.response_status, body: existing.response_body } };
   }
 
   return {
     /**
-     * Runs work at most once per key: with a key, the work and the stored answer commit in one
-     * transaction. The work's domain refusals are stored and replayed like successes; refusals
-     * that are not its outcome (see NOT_AN_OUTCOME) and unexpected failures release the key.
+     * Runs work at most once per key. With a key, the work gets its claim and stores its success
+     * answer with its effects (see KeyClaim). The work's domain refusals are stored and replayed
+     * like successes; refusals that are not its outcome (see NOT_AN_OUTCOME) and unexpected
+     * failures release the key.
      */
     async run<T>(opts: {
       userId: string;
       key: string | undefined;
       fingerprint: string;
       successStatus: number;
-      /** The use case; a single statement, or its own transaction when it needs several. */
-      work: (executor: Database) => Promise<T>;
-      /**
-       * The use case for a keyed request, storing its success answer (DONE, the claim's status and
-       * its body, under the claim's lease) in the same statement as the work: one round trip where
-       * `work` plus the answer take a transaction of four. May throw AnswerInTransaction.
-       */
-      answered?: (claim: KeyClaim) => Promise<T>;
+      work: (claim?: KeyClaim) => Promise<T>;
       failure: (err: DomainError) => StoredResponse;
-    }): Promise<StoredResponse & { replayed: boolean }> {
+    }): Promise<RunOutcome<T>> {
       const { userId, key, successStatus, work } = opts;
-      if (key === undefined) {
-        return { status: successStatus, body: await withRetry(() => work(db)), replayed: false };
-      }
-      const claimResult = await claim(userId, key, opts.fingerprint);
-      if (claimResult.kind === 'replay') return { ...claimResult.response, replayed: true };
-      const { lease } = claimResult;
-      const inOwnTransaction = () =>
-        inTransaction(db, async (trx) => {
-          const value = await work(trx);
-          await complete(trx, userId, key, lease, { status: successStatus, body: value });
-          return value;
-        });
+      if (key === undefined) return { replayed: false, value: await work() };
+      const claimed = await claim(userId, key, opts.fingerprint);
+      if ('response' in claimed) return { replayed: true, response: claimed.response };
+      const held = { userId, key, lease: claimed.lease };
       try {
-        let body: T;
-        if (opts.answered) {
-          try {
-            body = await opts.answered({ userId, key, lease, status: successStatus });
-          } catch (err) {
-            if (!(err instanceof AnswerInTransaction)) throw err;
-            body = await inOwnTransaction();
-          }
-        } else {
-          body = await inOwnTransaction();
-        }
-        return { status: successStatus, body, replayed: false };
+        return { replayed: false, value: await work(keyClaim({ ...held, status: successStatus })) };
       } catch (err) {
         if (isWorkOutcome(err)) {
-          await complete(db, userId, key, lease, opts.failure(err)).catch(() => release(userId, key, lease));
+          const stored = await completeKey(db, held, opts.failure(err)).catch(() => false);
+          if (!stored) await releaseKey(db, held).catch(() => {});
         } else {
-          await release(userId, key, lease).catch(() => {});
+          await releaseKey(db, held).catch(() => {});
         }
         throw err;
       }
@@ -205,14 +159,7 @@ export function createIdempotencyService({
 
     /** True when this key already holds a finished answer, which a retry will be given as is. */
     async hasAnswer(userId: string, key: string): Promise<boolean> {
-      const row = await db
-        .selectFrom('idempotency_keys')
-        .select('state')
-        .where('user_id', '=', userId)
-        .where('key', '=', key)
-        .where('created_at', '>=', new Date(clock.now().getTime() - retentionMs))
-        .executeTakeFirst();
-      return row?.state === 'DONE';
+      return (await findKey(db, userId, key, retainedSince()))?.state === 'DONE';
     },
 
     /**
@@ -222,19 +169,11 @@ export function createIdempotencyService({
      */
     async purgeExpired(opts: { batchSize?: number } = {}): Promise<{ deleted: number; statements: number }> {
       const batchSize = opts.batchSize ?? 1_000;
-      const before = new Date(clock.now().getTime() - retentionMs);
+      const before = retainedSince();
       let deleted = 0;
       let statements = 0;
       for (;;) {
-        const result = await sql`
-          DELETE FROM idempotency_keys k
-           USING (SELECT user_id, key FROM idempotency_keys
-                   WHERE created_at < ${before}
-                   ORDER BY created_at
-                   LIMIT ${batchSize}
-                   FOR UPDATE SKIP LOCKED) doomed
-           WHERE k.user_id = doomed.user_id AND k.key = doomed.key`.execute(db);
-        const n = Number(result.numAffectedRows ?? 0n);
+        const n = await deleteKeysBefore(db, before, batchSize);
         deleted += n;
         statements++;
         if (n < batchSize) return { deleted, statements };

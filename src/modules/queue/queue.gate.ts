@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Database } from '../../platform/db.js';
 import { DomainError } from '../../platform/errors.js';
@@ -15,6 +16,10 @@ declare module 'fastify' {
     queueAdmission: QueueTokenClaims | null;
   }
 }
+
+/** The OpenAPI security and header of a gated route: the bearer token and an ACTIVE Queue-Token. */
+export const gatedSecurity = [{ bearerAuth: [], queueToken: [] }];
+export const QueueTokenHeader = Type.Object({ 'queue-token': Type.Optional(Type.String()) });
 
 type PreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Id } from '../../platform/schema.js';
-import { currentUser, type Auth } from '../users/users.auth.js';
+import { bearerSecurity, currentUser, type Auth } from '../users/users.auth.js';
+import { gatedSecurity as security, QueueTokenHeader } from './queue.gate.js';
 import type { QueueService } from './queue.service.js';
 
 const Nullable = <T extends ReturnType<typeof Type.Integer | typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -16,8 +17,6 @@ const QueueViewSchema = Type.Object({
 });
 
 const Params = Type.Object({ concertId: Id });
-const QueueTokenHeader = Type.Object({ 'queue-token': Type.Optional(Type.String()) });
-const security = [{ bearerAuth: [], queueToken: [] }];
 
 export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyPluginAsyncTypebox {
   const { auth, queue } = deps;
@@ -30,7 +29,7 @@ export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyP
         schema: {
           tags: ['waiting room'],
           summary: 'Join the line (201), or get your place again (200); the answer carries your Queue-Token',
-          security: [{ bearerAuth: [] }],
+          security: bearerSecurity,
           params: Params,
           response: { 200: QueueViewSchema, 201: QueueViewSchema },
         },

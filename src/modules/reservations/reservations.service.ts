@@ -1,24 +1,16 @@
+import { afterCommit, type StepLogger } from '../../platform/after-commit.js';
 import type { Clock } from '../../platform/clock.js';
-import { createBatcher } from '../../platform/batcher.js';
-import { pgCode, withRetry, type Database } from '../../platform/db.js';
+import { pgCode, type Database } from '../../platform/db.js';
 import { DomainError, notFound } from '../../platform/errors.js';
 import { isUuid, newId } from '../../platform/ids.js';
 import { decodeCursor, page } from '../../platform/pagination.js';
-import { AnswerInTransaction, type KeyClaim } from '../idempotency/idempotency.service.js';
+import { createKeyedStatement, type Keyed } from '../idempotency/idempotency.batch.js';
+import type { KeyClaim } from '../idempotency/idempotency.service.js';
 import { assertBookable } from '../catalog/catalog.rules.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
-import {
-  findReservation,
-  holdSeat,
-  holdSeats,
-  listUserReservations,
-  refundConfirmed,
-  releaseHold,
-  type BatchKey,
-  type HoldAttempt,
-  type HoldRequest,
-  type ReservationRow,
-} from './reservations.repository.js';
+import { holdSeat, holdSeats, type HoldAttempt, type HoldRequest } from './holds.repository.js';
+import { refundConfirmed, releaseHold } from './release.repository.js';
+import { findReservation, listUserReservations, type ReservationRow } from './reservations.repository.js';
 import { assertUnderHoldLimit, cancellation, effectiveStatus, holdExpiry } from './reservations.rules.js';
 
 export interface ReservationView {
@@ -58,127 +50,69 @@ export async function ownReservation(db: Database, userId: string, id: string): 
   return r;
 }
 
-/** A request that may carry the Idempotency-Key its statement answers. */
-export type Keyed<R> = R & { answer?: BatchKey };
-
-/**
- * Runs a batch of requests as one statement (`batch`, retried on deadlock). A lone request without
- * a key goes alone. Should the statement fail as a whole, each request runs alone (`alone`), so that
- * one request's failure stays its own; a keyed one instead goes back to run in its own transaction
- * (AnswerInTransaction), since its answer must commit with its work.
- */
-export async function batchThenEach<R extends Keyed<object>, O>(
-  requests: R[],
-  batch: () => Promise<O[]>,
-  alone: (request: R) => Promise<O>,
-): Promise<PromiseSettledResult<O>[]> {
-  if (requests.length > 1 || requests[0]?.answer) {
-    try {
-      return (await withRetry(batch)).map((value) => ({ status: 'fulfilled', value }));
-    } catch {
-      // each on its own below
-    }
-  }
-  return Promise.allSettled(requests.map((r) => (r.answer ? Promise.reject(new AnswerInTransaction()) : withRetry(() => alone(r)))));
-}
-
 export function createReservationService(deps: {
   db: Database;
   clock: Clock;
   catalog: CatalogService;
+  log: StepLogger;
   holdTtlSeconds: number;
   holdLimit: number;
   /** Coalescing of holds that arrive together (see platform/batcher.ts); maxBatch 1 turns it off. */
   batch?: { maxBatch: number; maxInFlight: number };
 }) {
-  const { db, clock, catalog } = deps;
+  const { db, clock, catalog, log } = deps;
   const limit = deps.holdLimit;
-
-  /** One hold in its own statement (or in the caller's transaction), a taken seat reported as such. */
-  async function holdOne(executor: Database, request: HoldRequest): Promise<HoldAttempt> {
+  const timing = () => {
     const now = clock.now();
-    try {
-      return await holdSeat(executor, { ...request, limit, now, heldUntil: holdExpiry(now, deps.holdTtlSeconds) });
-    } catch (err) {
-      if (pgCode(err) === '23505') return { active: 0, held: null };
-      throw err;
-    }
-  }
+    return { limit, now, heldUntil: holdExpiry(now, deps.holdTtlSeconds) };
+  };
 
-  /**
-   * A batch of holds in one statement. Should the statement fail as a whole for a reason other
-   * than a deadlock (retried), each hold runs alone, so that one request's failure stays its own.
-   */
-  const holdMany = (requests: Keyed<HoldRequest>[]) =>
-    batchThenEach(
-      requests,
-      () => {
-        const now = clock.now();
-        return holdSeats(db, requests, { limit, now, heldUntil: holdExpiry(now, deps.holdTtlSeconds) });
-      },
-      (r) => holdOne(db, r),
-    );
+  const holds = createKeyedStatement<HoldRequest, HoldAttempt, ReservationView>({
+    db,
+    batch: deps.batch,
+    async one(executor, request) {
+      try {
+        return await holdSeat(executor, { ...request, ...timing() });
+      } catch (err) {
+        if (pgCode(err) === '23505') return { active: 0, held: null }; // the seat was taken at the same instant
+        throw err;
+      }
+    },
+    many: (requests) => holdSeats(db, requests, timing()),
+    // Requests for one seat, or by one user on one schedule, depend on each other: never in one batch.
+    conflictKeys: (r) => [`seat ${r.scheduleId} ${r.seatNumber}`, `user ${r.userId} ${r.scheduleId}`],
+    async outcome(_executor, request, attempt) {
+      if (attempt.held) return toReservationView(attempt.held, clock.now());
+      assertUnderHoldLimit(attempt.active, limit);
+      throw new DomainError('SEAT_UNAVAILABLE', `Seat ${request.seatNumber} is held or sold`);
+    },
+  });
 
-  const batcher =
-    deps.batch && deps.batch.maxBatch > 1
-      ? createBatcher<Keyed<HoldRequest>, HoldAttempt>({
-          run: holdMany,
-          settled: true,
-          maxBatch: deps.batch.maxBatch,
-          maxInFlight: deps.batch.maxInFlight,
-          // Requests for one seat, or by one user on one schedule, depend on each other: never in one batch.
-          conflictKeys: (r) => [`seat ${r.scheduleId} ${r.seatNumber}`, `user ${r.userId} ${r.scheduleId}`],
-        })
-      : undefined;
-
-  /** Validates the request against the schedule, then holds: batched, or one statement in `executor`'s transaction. */
-  async function holdAs(
-    executor: Database,
-    userId: string,
-    input: { scheduleId: string; seatNumber: number },
-    answer?: BatchKey,
-  ): Promise<ReservationView> {
-    const schedule = await catalog.schedule(input.scheduleId, executor);
-    if (input.seatNumber > schedule.seat_count) {
-      throw new DomainError('NOT_FOUND', `Seat ${input.seatNumber} does not exist; this date has ${schedule.seat_count} seats`);
-    }
-    assertBookable(schedule, clock.now());
-    const request: Keyed<HoldRequest> = {
-      id: newId(),
-      userId,
-      concertId: schedule.concert_id,
-      scheduleId: schedule.id,
-      seatNumber: input.seatNumber,
-      price: schedule.price,
-      ...(answer ? { answer } : {}),
-    };
-    const attempt = batcher && executor === db ? await batcher.submit(request) : await holdOne(executor, request);
-    if (attempt.held) return toReservationView(attempt.held, clock.now());
-    assertUnderHoldLimit(attempt.active, limit);
-    throw seatUnavailable(input.seatNumber);
-  }
+  /** After a commit that changed seats: the seat maps show it (see platform/after-commit.ts). */
+  const seatsChanged = (seat: { scheduleId: string; concertId: string }) =>
+    afterCommit(log, 'seat map invalidation', () => catalog.seatsChanged([seat]));
 
   return {
-    /** Runs holds as one batch (see holdMany); they must name distinct seats and (user, schedule) pairs. */
-    holdBatch: holdMany,
-
     /**
-     * Holds one seat for the user for HOLD_TTL_SECONDS. Inside a transaction (an Idempotency-Key's),
-     * it is one statement of that transaction; otherwise it joins the next batch of holds.
+     * Holds one seat for the user for HOLD_TTL_SECONDS: one statement, which joins the next batch
+     * of holds. Under an Idempotency-Key (`claim`) the answer commits with the hold.
      */
-    async hold(executor: Database, userId: string, input: { scheduleId: string; seatNumber: number }): Promise<ReservationView> {
-      return holdAs(executor, userId, input);
+    async hold(userId: string, input: { scheduleId: string; seatNumber: number }, claim?: KeyClaim): Promise<ReservationView> {
+      const schedule = await catalog.schedule(input.scheduleId);
+      if (input.seatNumber > schedule.seat_count) {
+        throw new DomainError('NOT_FOUND', `Seat ${input.seatNumber} does not exist; this date has ${schedule.seat_count} seats`);
+      }
+      assertBookable(schedule, clock.now());
+      const held = await holds.run(
+        { id: newId(), userId, concertId: schedule.concert_id, scheduleId: schedule.id, seatNumber: input.seatNumber, price: schedule.price },
+        claim,
+      );
+      await seatsChanged(held);
+      return held;
     },
 
-    /**
-     * A hold under an Idempotency-Key: it joins the next batch and its answer is stored by the same
-     * statement. Without batching, AnswerInTransaction sends it to its own transaction.
-     */
-    async holdAnswered(userId: string, input: { scheduleId: string; seatNumber: number }, claim: KeyClaim): Promise<ReservationView> {
-      if (!batcher) throw new AnswerInTransaction();
-      return holdAs(db, userId, input, { key: claim.key, lease: claim.lease, status: claim.status });
-    },
-
+    /** Runs holds as one batch; they must name distinct seats and (user, schedule) pairs. */
+    holdBatch: (requests: Keyed<HoldRequest>[]) => holds.runBatch(requests),
 
     async get(userId: string, id: string): Promise<ReservationView> {
       return toReservationView(await ownReservation(db, userId, id), clock.now());
@@ -202,21 +136,19 @@ export function createReservationService(deps: {
         const r = await ownReservation(db, userId, id);
         const schedule = await catalog.schedule(r.schedule_id);
         const now = clock.now();
-        if (cancellation(r, schedule.starts_at, now) === 'RELEASE_HOLD') {
-          const cancelled = await releaseHold(db, r, now);
-          if (cancelled) return toReservationView(cancelled, now);
-        } else {
-          const refund = await refundConfirmed(db, r, newId(), now);
-          if (refund) return toReservationView(refund.cancelled, now);
+        const cancelled =
+          cancellation(r, schedule.starts_at, now) === 'RELEASE_HOLD'
+            ? await releaseHold(db, r, now)
+            : (await refundConfirmed(db, r, newId(), now))?.cancelled;
+        if (cancelled) {
+          const view = toReservationView(cancelled, now);
+          await seatsChanged(view);
+          return view;
         }
       }
       throw new DomainError('RESERVATION_NOT_CANCELLABLE', 'The reservation changed while cancelling; read it again');
     },
   };
-}
-
-function seatUnavailable(seatNumber: number) {
-  return new DomainError('SEAT_UNAVAILABLE', `Seat ${seatNumber} is held or sold`);
 }
 
 export type ReservationService = ReturnType<typeof createReservationService>;

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
 import { startLoop } from '../../platform/loop.js';
-import { expireDueHolds } from './reservations.repository.js';
+import { expireDueHolds } from './release.repository.js';
 
 /** Expires due holds in batches until none is left; returns how many it expired. */
 export async function sweepExpiredHolds(

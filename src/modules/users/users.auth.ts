@@ -10,6 +10,9 @@ declare module 'fastify' {
   }
 }
 
+/** The OpenAPI security of a route that needs the user's bearer token. */
+export const bearerSecurity = [{ bearerAuth: [] }];
+
 function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (!header) return undefined;

@@ -4,12 +4,9 @@ import { IdempotencyHeaders, sendIdempotent } from '../idempotency/idempotency.h
 import type { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { WalletService } from '../wallet/wallet.service.js';
 import { PageQuery } from '../../platform/pagination.js';
-import { PlainText } from '../../platform/schema.js';
-import { currentUser, type Auth } from './users.auth.js';
+import { Money, PlainText } from '../../platform/schema.js';
+import { bearerSecurity, currentUser, type Auth } from './users.auth.js';
 import type { UsersService } from './users.service.js';
-
-const Money = Type.Integer({ minimum: 0, description: 'won' });
-const bearer = [{ bearerAuth: [] }];
 
 const LedgerItem = Type.Object({
   id: Type.String(),
@@ -48,7 +45,7 @@ export function usersRoutes(deps: {
         preHandler: auth.user,
         schema: {
           tags: ['users'],
-          security: bearer,
+          security: bearerSecurity,
           response: { 200: Type.Object({ id: Type.String(), name: Type.String(), balance: Money }) },
         },
       },
@@ -59,7 +56,7 @@ export function usersRoutes(deps: {
       '/users/me/balance',
       {
         preHandler: auth.user,
-        schema: { tags: ['balance'], security: bearer, response: { 200: Type.Object({ balance: Money }) } },
+        schema: { tags: ['balance'], security: bearerSecurity, response: { 200: Type.Object({ balance: Money }) } },
       },
       async (request) => ({ balance: await wallet.balance(currentUser(request).id) }),
     );
@@ -71,16 +68,14 @@ export function usersRoutes(deps: {
         schema: {
           tags: ['balance'],
           summary: 'Top up the balance',
-          security: bearer,
+          security: bearerSecurity,
           headers: IdempotencyHeaders,
           body: Type.Object({ amount: Type.Integer({ minimum: 1, maximum: 10_000_000 }) }, { additionalProperties: false }),
           response: { 201: Type.Object({ id: Type.String(), amount: Money, balance: Money }) },
         },
       },
       async (request, reply) =>
-        sendIdempotent(idempotency, request, reply, 201, (trx) =>
-          wallet.charge(trx, currentUser(request).id, request.body.amount),
-        ),
+        sendIdempotent(idempotency, request, reply, 201, (claim) => wallet.charge(currentUser(request).id, request.body.amount, claim)),
     );
 
     app.get(
@@ -90,7 +85,7 @@ export function usersRoutes(deps: {
         schema: {
           tags: ['balance'],
           summary: 'Ledger, newest first',
-          security: bearer,
+          security: bearerSecurity,
           querystring: PageQuery,
           response: { 200: Type.Object({ items: Type.Array(LedgerItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
         },

@@ -1,5 +1,6 @@
 import type { Clock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
+import { withAnswer, type KeyClaim } from '../idempotency/idempotency.service.js';
 import { DomainError, notFound } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import { decodeCursor, page } from '../../platform/pagination.js';
@@ -14,17 +15,22 @@ export function createWalletService({ db, clock }: { db: Database; clock: Clock 
       return balance;
     },
 
-    /** Tops up the balance: one statement (ledger row and event included), so any executor will do. */
-    async charge(executor: Database, userId: string, amount: number) {
-      const id = newId();
-      const balance = await chargeWallet(executor, { userId, amount, cap: MAX_BALANCE, ledgerId: id, now: clock.now() });
-      if (balance === null) {
-        const current = await balanceOf(executor, userId);
-        if (current === undefined) throw notFound('Wallet');
-        assertChargeFits(current, amount);
-        throw new DomainError('BALANCE_LIMIT_EXCEEDED', 'The balance limit was reached');
-      }
-      return { id, amount, balance };
+    /**
+     * Tops up the balance: one statement (ledger row and event included). Under an
+     * Idempotency-Key (`claim`) the answer commits with it.
+     */
+    async charge(userId: string, amount: number, claim?: KeyClaim) {
+      return withAnswer(db, claim, async (executor) => {
+        const id = newId();
+        const balance = await chargeWallet(executor, { userId, amount, cap: MAX_BALANCE, ledgerId: id, now: clock.now() });
+        if (balance === null) {
+          const current = await balanceOf(executor, userId);
+          if (current === undefined) throw notFound('Wallet');
+          assertChargeFits(current, amount);
+          throw new DomainError('BALANCE_LIMIT_EXCEEDED', 'The balance limit was reached');
+        }
+        return { id, amount, balance };
+      });
     },
 
     async transactions(userId: string, limit: number, cursor?: string) {

@@ -1,0 +1,79 @@
+import { sql } from 'kysely';
+import type { Database } from '../../platform/db.js';
+
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Claims a key in its own statement: a new key, a key past retention, or a key whose holder's lease
+ * ran out (same request only). Returns false when another request holds it or it has an answer.
+ */
+export async function claimKey(
+  db: Database,
+  k: { userId: string; key: string; fingerprint: string; lease: Date; now: Date; expiredBefore: Date },
+): Promise<boolean> {
+  const claimed = await sql<{ claimed: boolean }>`
+    INSERT INTO idempotency_keys (user_id, key, fingerprint, state, locked_until, created_at)
+    VALUES (${k.userId}, ${k.key}, ${k.fingerprint}, 'IN_PROGRESS', ${k.lease}, ${k.now})
+    ON CONFLICT (user_id, key) DO UPDATE
+      SET fingerprint = EXCLUDED.fingerprint, state = 'IN_PROGRESS', response_status = NULL,
+          response_body = NULL, locked_until = EXCLUDED.locked_until, created_at = EXCLUDED.created_at
+      WHERE idempotency_keys.created_at < ${k.expiredBefore}
+         OR (idempotency_keys.state = 'IN_PROGRESS' AND idempotency_keys.locked_until < ${k.now}
+             AND idempotency_keys.fingerprint = EXCLUDED.fingerprint)
+    RETURNING true AS claimed`.execute(db);
+  return claimed.rows.length > 0;
+}
+
+export async function findKey(db: Database, userId: string, key: string, createdSince?: Date) {
+  let query = db
+    .selectFrom('idempotency_keys')
+    .select(['fingerprint', 'state', 'response_status', 'response_body'])
+    .where('user_id', '=', userId)
+    .where('key', '=', key);
+  if (createdSince) query = query.where('created_at', '>=', createdSince);
+  return query.executeTakeFirst();
+}
+
+/** Stores the answer of a key still held under `lease`; false when the lease was lost. */
+export async function completeKey(
+  executor: Database,
+  k: { userId: string; key: string; lease: Date },
+  response: StoredResponse,
+): Promise<boolean> {
+  const result = await executor
+    .updateTable('idempotency_keys')
+    .set({ state: 'DONE', response_status: response.status, response_body: JSON.stringify(response.body) })
+    .where('user_id', '=', k.userId)
+    .where('key', '=', k.key)
+    .where('state', '=', 'IN_PROGRESS')
+    .where('locked_until', '=', k.lease)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
+/** Gives a held key up (only under the holder's lease), so that a retry runs the work. */
+export async function releaseKey(db: Database, k: { userId: string; key: string; lease: Date }): Promise<void> {
+  await db
+    .deleteFrom('idempotency_keys')
+    .where('user_id', '=', k.userId)
+    .where('key', '=', k.key)
+    .where('state', '=', 'IN_PROGRESS')
+    .where('locked_until', '=', k.lease)
+    .execute();
+}
+
+/** Deletes up to `batchSize` keys created before `before`, oldest first, skipping rows a request holds locked. */
+export async function deleteKeysBefore(db: Database, before: Date, batchSize: number): Promise<number> {
+  const result = await sql`
+    DELETE FROM idempotency_keys k
+     USING (SELECT user_id, key FROM idempotency_keys
+             WHERE created_at < ${before}
+             ORDER BY created_at
+             LIMIT ${batchSize}
+             FOR UPDATE SKIP LOCKED) doomed
+     WHERE k.user_id = doomed.user_id AND k.key = doomed.key`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}
