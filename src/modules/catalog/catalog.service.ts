@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../platform/clock.js';
-import { inTransaction, type Database, type Trx } from '../../platform/db.js';
+import { inTransaction, type Database } from '../../platform/db.js';
 import { DomainError, notFound } from '../../platform/errors.js';
 import { isUuid, newId } from '../../platform/ids.js';
 import { decodeCursor, page } from '../../platform/pagination.js';
