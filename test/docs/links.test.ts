@@ -1,0 +1,47 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DOCS, ROOT, readDoc } from './markdown.js';
+
+/** Markdown without fenced blocks and code spans, where a link is not a link. */
+const prose = (markdown: string) => markdown.replace(/^```[\s\S]*?^```/gm, '').replace(/`[^`\n]*`/g, '');
+
+/** GitHub's anchors for a file's headings: lower case, punctuation dropped, spaces as hyphens, repeats numbered. */
+function anchors(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const [, text] of markdown.replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
+    const slug = text!
+      .replace(/`/g, '')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, '')
+      .replace(/ /g, '-');
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    out.add(n === 0 ? slug : `${slug}-${n}`);
+  }
+  return out;
+}
+
+const links = DOCS.flatMap((file) =>
+  [...prose(readDoc(file)).matchAll(/!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)]
+    .map((m) => m[1]!)
+    .filter((target) => !/^[a-z][a-z+.-]*:/i.test(target)) // http:, https:, mailto: … are not checked
+    .map((target) => ({ file, target })),
+);
+
+describe('relative links in README.md and docs/*.md', () => {
+  it('are there to check', () => {
+    expect(links.length).toBeGreaterThan(10);
+  });
+
+  it.each(links.map((l) => [`${l.file} → ${l.target}`, l] as const))('%s resolves', (_name, { file, target }) => {
+    const [path, anchor] = target.split('#') as [string, string | undefined];
+    const resolved = path === '' ? file : normalize(join(dirname(file), decodeURIComponent(path)));
+    expect(existsSync(join(ROOT, resolved)), `${resolved} exists`).toBe(true);
+    if (anchor !== undefined) {
+      expect(resolved.endsWith('.md') && statSync(join(ROOT, resolved)).isFile(), 'anchors only into Markdown files').toBe(true);
+      expect([...anchors(readDoc(resolved))], `#${anchor} is a heading of ${resolved}`).toContain(anchor);
+    }
+  });
+});
