@@ -6,7 +6,7 @@
 import { loadConfig } from '../src/config.js';
 import { createCatalogService } from '../src/modules/catalog/catalog.service.js';
 import { createRankingsService } from '../src/modules/rankings/rankings.service.js';
-import { createRedisRankingsStore } from '../src/modules/rankings/rankings.store.js';
+import { createRedisRankingsStore } from '../src/modules/rankings/rankings.store.redis.js';
 import { systemClock } from '../src/platform/clock.js';
 import { createDb } from '../src/platform/db.js';
 import { createRedis } from '../src/platform/redis.js';

@@ -18,7 +18,7 @@ import { createMemoryBroker } from './modules/events/broker.memory.js';
 import { createRedisBroker } from './modules/events/broker.redis.js';
 import { cacheInvalidator, dataPlatformExporter, rankingsUpdater, startConsumers } from './modules/events/consumers.js';
 import { outboxHealth, startRelay } from './modules/events/outbox.relay.js';
-import { createRedisRankingsStore } from './modules/rankings/rankings.store.js';
+import { createRedisRankingsStore } from './modules/rankings/rankings.store.redis.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { databaseReady } from './platform/db.js';

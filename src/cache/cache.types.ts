@@ -1,4 +1,4 @@
-import type { PolicyName } from './eviction/policy.js';
+import type { PolicyName } from './eviction/eviction.types.js';
 
 /**
  * How a cache protects its loader when a hot key expires (a cache stampede):

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../lab/random.js';
 import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from '../../src/cache/eviction/policy.js';
-import { FrequencySketch } from '../../src/cache/eviction/wtinylfu.js';
+import { FrequencySketch } from '../../src/cache/eviction/sketch.js';
 import { S3FifoPolicy } from '../../src/cache/eviction/s3fifo.js';
 
 

@@ -5,13 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rankingsUpdater } from '../../src/modules/events/consumers.js';
 import { toEvent, type OutgoingEvent } from '../../src/modules/events/outbox.relay.js';
 import { createRankingsService } from '../../src/modules/rankings/rankings.service.js';
-import {
-  createMemoryRankingsStore,
-  createRedisRankingsStore,
-  HOUR,
-  MINUTE,
-  type RankingsStore,
-} from '../../src/modules/rankings/rankings.store.js';
+import { HOUR, MINUTE, type RankingsStore } from '../../src/modules/rankings/rankings.store.js';
+import { createMemoryRankingsStore } from '../../src/modules/rankings/rankings.store.memory.js';
+import { createRedisRankingsStore } from '../../src/modules/rankings/rankings.store.redis.js';
 import { manualClock } from '../../src/platform/clock.js';
 import { bearer, charge, createConcert, createTestApp, createUser, hold, pay, type TestApp, type TestUser } from '../support/harness.js';
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe } from 'vitest';
-import { createRedisRankingsStore, type RankingsStore } from '../../src/modules/rankings/rankings.store.js';
+import { createRedisRankingsStore } from '../../src/modules/rankings/rankings.store.redis.js';
+import type { RankingsStore } from '../../src/modules/rankings/rankings.store.js';
 import { describeRankingsStoreContract } from './rankings-store.contract.js';
 
 const redisUrl = process.env.REDIS_URL;

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { EvictionPolicy } from './policy.js';
+import type { EvictionPolicy } from './eviction.types.js';
 import { checkCapacity } from './table.js';
 
 // lru-cache requires non-nullish keys and values in its types; the adapter keeps the generic

@@ -1,5 +1,5 @@
+import type { EvictionPolicy, PolicyName } from './eviction.types.js';
 import { SlotPool } from './list.js';
-import type { EvictionPolicy, PolicyName } from './policy.js';
 
 /** Returns `capacity` if it is a positive integer; throws a RangeError otherwise. */
 export function checkCapacity(capacity: number): number {

@@ -22,6 +22,22 @@
 
 export type QueueState = 'WAITING' | 'ACTIVE' | 'EXPIRED';
 
+/** The sliding window of the per-second admission limit. */
+export const PER_SECOND_WINDOW_MS = 1000;
+/** How long admissions are remembered by default: the longest window `stats()` can measure. */
+export const DEFAULT_ADMISSION_LOG_MS = 60_000;
+
+/** Options both adapters take. */
+export interface QueueStoreOptions {
+  /** How long admissions are remembered (the longest window `stats()` can measure). */
+  admissionLogMs?: number;
+}
+
+/** How long an adapter remembers admissions: as asked (or the default), never less than the per-second window. */
+export function admissionLogMsOf(opts: QueueStoreOptions): number {
+  return Math.max(PER_SECOND_WINDOW_MS, opts.admissionLogMs ?? DEFAULT_ADMISSION_LOG_MS);
+}
+
 export interface QueueLimits {
   maxActive: number;
   perSecond: number;

@@ -1,0 +1,208 @@
+import type { Cluster, Redis } from 'ioredis';
+import { PER_SECOND_WINDOW_MS } from './queue.store.js';
+
+/**
+ * The Lua scripts of the Redis waiting room (queue.store.redis.ts, which describes the keys), and
+ * their registration on a client. Each script is one atomic step on one concert's keys.
+ */
+
+/** How long a concert's keys outlive its last join. */
+const KEY_RETENTION_MS = 7 * 86_400_000;
+
+/** Helpers shared by the scripts. KEYS: waiting, active, entries[, admitted, seq]. */
+const LUA_COMMON = `
+local waitingKey, activeKey, entriesKey = KEYS[1], KEYS[2], KEYS[3]
+
+-- Exact decimal text of a double (ms epochs are integers, printed without exponent).
+local function fmt(x) return string.format('%.17g', x) end
+
+local function occupancy()
+  return redis.call('ZCARD', waitingKey) + redis.call('ZCARD', activeKey)
+end
+
+-- The entry as a caller sees it at now: {state, entryId, position|false, activeUntil|false}.
+local function view(user, rec, now)
+  local state, id = string.sub(rec, 1, 1), string.sub(rec, 3)
+  if state == 'W' then
+    local rank = redis.call('ZRANK', waitingKey, user)
+    if rank then return {'WAITING', id, rank + 1, false} end
+  elseif state == 'A' then
+    local activeUntil = redis.call('ZSCORE', activeKey, user)
+    if activeUntil and tonumber(activeUntil) > now then return {'ACTIVE', id, false, activeUntil} end
+  end
+  return {'EXPIRED', id, false, false}
+end
+`;
+
+/** The admission step. KEYS: waiting, active, entries, admitted. */
+const LUA_ADMIT_STEP = `
+local admittedKey = KEYS[4]
+
+-- Drops expired ACTIVE entries, then admits from the head of the line while both limits allow.
+local function admitStep(now, maxActive, perSecond, ttl, logMs)
+  local gone = redis.call('ZRANGEBYSCORE', activeKey, '-inf', fmt(now))
+  for i = 1, #gone do
+    local rec = redis.call('HGET', entriesKey, gone[i])
+    if rec and string.sub(rec, 1, 1) == 'A' then
+      redis.call('HSET', entriesKey, gone[i], 'E' .. string.sub(rec, 2))
+    end
+  end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', activeKey, '-inf', fmt(now)) end
+  redis.call('ZREMRANGEBYSCORE', admittedKey, '-inf', fmt(now - logMs))
+
+  local free = math.floor(math.min(
+    maxActive - redis.call('ZCARD', activeKey),
+    perSecond - redis.call('ZCOUNT', admittedKey, '(' .. fmt(now - ${PER_SECOND_WINDOW_MS}), '+inf')))
+  if free <= 0 then return 0 end
+
+  local heads = redis.call('ZPOPMIN', waitingKey, free)
+  local activeUntil, at = fmt(now + ttl), fmt(now)
+  for i = 1, #heads, 2 do
+    local user = heads[i]
+    local id = string.sub(redis.call('HGET', entriesKey, user), 3)
+    redis.call('HSET', entriesKey, user, 'A|' .. id)
+    redis.call('ZADD', activeKey, activeUntil, user)
+    redis.call('ZADD', admittedKey, at, id)
+  end
+  return #heads / 2
+end
+`;
+
+const SCRIPTS = {
+  /**
+   * KEYS: waiting, active, entries, admitted, seq. ARGV: user, entryId, now, maxActive, perSecond,
+   * ttl, logMs. Returns view .. {created}.
+   */
+  join: {
+    keys: 5,
+    lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
+local user, entryId, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local rec = redis.call('HGET', entriesKey, user)
+local live = false
+if rec then
+  local state = string.sub(rec, 1, 1)
+  if state == 'W' then
+    live = true
+  elseif state == 'A' then
+    local activeUntil = redis.call('ZSCORE', activeKey, user)
+    live = activeUntil ~= false and tonumber(activeUntil) > now
+    if not live then redis.call('ZREM', activeKey, user) end
+  end
+end
+if not live then
+  redis.call('ZADD', waitingKey, redis.call('INCR', KEYS[5]), user)
+  rec = 'W|' .. entryId
+  redis.call('HSET', entriesKey, user, rec)
+end
+admitStep(now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+-- A concert's line (and the ended-entry tombstones) is dropped a week after its last join.
+for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ${KEY_RETENTION_MS}) end
+local result = view(user, redis.call('HGET', entriesKey, user), now)
+result[5] = live and 0 or 1
+return result`,
+  },
+
+  /** KEYS: waiting, active, entries. ARGV: user, hasEntryId, entryId, now. Read-only. */
+  status: {
+    keys: 3,
+    lua: `${LUA_COMMON}
+local user = ARGV[1]
+local rec = redis.call('HGET', entriesKey, user)
+if not rec then return false end
+if ARGV[2] == '1' and string.sub(rec, 3) ~= ARGV[3] then return {'EXPIRED', ARGV[3], false, false} end
+return view(user, rec, tonumber(ARGV[4]))`,
+  },
+
+  /** KEYS: waiting, active, entries. ARGV: user, entryId, now, ttl. */
+  touch: {
+    keys: 3,
+    lua: `${LUA_COMMON}
+local user, entryId, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local rec = redis.call('HGET', entriesKey, user)
+if not rec then return false end
+if string.sub(rec, 3) ~= entryId then return {'EXPIRED', entryId, false, false} end
+if string.sub(rec, 1, 1) == 'A' then
+  local activeUntil = redis.call('ZSCORE', activeKey, user)
+  if activeUntil and tonumber(activeUntil) > now then
+    activeUntil = fmt(now + tonumber(ARGV[4]))
+    redis.call('ZADD', activeKey, activeUntil, user)
+    return {'ACTIVE', entryId, false, activeUntil}
+  end
+end
+return view(user, rec, now)`,
+  },
+
+  /** KEYS: waiting, active, entries. ARGV: user, hasEntryId, entryId. Returns 1 when it emptied the concert. */
+  leave: {
+    keys: 3,
+    lua: `${LUA_COMMON}
+local user = ARGV[1]
+local rec = redis.call('HGET', entriesKey, user)
+if not rec or string.sub(rec, 1, 1) == 'E' then return 0 end
+if ARGV[2] == '1' and string.sub(rec, 3) ~= ARGV[3] then return 0 end
+redis.call('ZREM', waitingKey, user)
+redis.call('ZREM', activeKey, user)
+redis.call('HSET', entriesKey, user, 'E' .. string.sub(rec, 2))
+return occupancy() == 0 and 1 or 0`,
+  },
+
+  /**
+   * KEYS: waiting, active, entries, admitted. ARGV: now, maxActive, perSecond, ttl, logMs.
+   * Returns {admitted, isEmpty}.
+   */
+  admit: {
+    keys: 4,
+    lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
+local admitted = admitStep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+return {admitted, occupancy() == 0 and 1 or 0}`,
+  },
+
+  /** KEYS: waiting, active, entries, admitted. ARGV: now, windowMs. Read-only. */
+  stats: {
+    keys: 4,
+    lua: `${LUA_COMMON}
+local now = tonumber(ARGV[1])
+return {
+  redis.call('ZCOUNT', KEYS[4], '(' .. fmt(now - tonumber(ARGV[2])), fmt(now)),
+  redis.call('ZCARD', waitingKey),
+  redis.call('ZCOUNT', activeKey, '(' .. fmt(now), '+inf'),
+}`,
+  },
+
+  /** KEYS: entries. ARGV: users found ended. Forgets those still ended (a rejoin may have raced). */
+  purgeEnded: {
+    keys: 1,
+    lua: `
+local n = 0
+for i = 1, #ARGV do
+  local rec = redis.call('HGET', KEYS[1], ARGV[i])
+  if rec and string.sub(rec, 1, 1) == 'E' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n`,
+  },
+
+  /** KEYS: waiting, active, entries. How many are waiting or in the active set. Read-only. */
+  occupancy: {
+    keys: 3,
+    lua: `${LUA_COMMON}
+return occupancy()`,
+  },
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+type Script = (keys: string[], args: (string | number)[]) => Promise<unknown>;
+
+/** Registers the scripts on the client (EVALSHA, EVAL on NOSCRIPT) under names unlikely to clash. */
+export function defineScripts(redis: Redis | Cluster): Record<ScriptName, Script> {
+  const scripts = {} as Record<ScriptName, Script>;
+  for (const [name, { keys, lua }] of Object.entries(SCRIPTS) as [ScriptName, { keys: number; lua: string }][]) {
+    const command = `ticketingQueue_${name}`;
+    redis.defineCommand(command, { numberOfKeys: keys, lua });
+    const fn = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[command]!;
+    scripts[name] = (keys, args) => fn.call(redis, ...keys, ...args);
+  }
+  return scripts;
+}
