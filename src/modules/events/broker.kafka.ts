@@ -9,7 +9,15 @@ import {
   stringDeserializers,
   stringSerializers,
 } from '@platformatic/kafka';
-import { UnpublishableMessageError, type Broker, type BrokerMessage, type SubscribeOptions, type Subscription } from './broker.js';
+import { settlesWithin } from '../../platform/timeout.js';
+import {
+  openSubscription,
+  UnpublishableMessageError,
+  type Broker,
+  type BrokerMessage,
+  type SubscribeOptions,
+  type Subscription,
+} from './broker.js';
 
 /**
  * The broker on Apache Kafka through `@platformatic/kafka` 1.x (2.x needs Node 22). A thin
@@ -154,29 +162,20 @@ export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
     });
     stream.on('error', (err) => onError(err, 'stream'));
 
-    let closing: Promise<void> | undefined;
-    const subscription: Subscription = {
-      close() {
-        closing ??= (async () => {
-          stopping = true;
-          stream.pause();
-          queue.length = 0;
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([
-            Promise.allSettled([...running]),
-            new Promise<void>((resolve) => (timer = setTimeout(resolve, redeliverAfterMs))),
-          ]);
-          clearTimeout(timer);
-          await stream.close().catch((err: unknown) => onError(err, 'stream close'));
-          await consumer.close().catch((err: unknown) => onError(err, 'consumer close'));
-          await Promise.allSettled([...running]);
-          subscriptions.delete(subscription);
-        })();
-        return closing;
-      },
-    };
-    subscriptions.add(subscription);
-    return subscription;
+    return openSubscription(subscriptions, async () => {
+      stopping = true;
+      stream.pause();
+      queue.length = 0;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...running]),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, redeliverAfterMs))),
+      ]);
+      clearTimeout(timer);
+      await stream.close().catch((err: unknown) => onError(err, 'stream close'));
+      await consumer.close().catch((err: unknown) => onError(err, 'consumer close'));
+      await Promise.allSettled([...running]);
+    });
   }
 
   return {
@@ -199,20 +198,7 @@ export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
 
     subscribe,
 
-    async ping() {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('ping timeout')), 2_000);
-        });
-        await Promise.race([producer.metadata({ topics: [], forceUpdate: true }), timeout]);
-        return true;
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    ping: () => settlesWithin(producer.metadata({ topics: [], forceUpdate: true }), 2_000),
 
     async close() {
       closed = true;

@@ -1,28 +1,22 @@
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
   type Acknowledgement,
+  openSubscription,
   refuseOversized,
   type Broker,
   type BrokerMessage,
   type SubscribeOptions,
   type Subscription,
 } from './broker.js';
+import { createGroupDelivery, heldBy, type Entry, type Group, type Topic } from './broker.memory.group.js';
 
 /**
  * The in-process broker (the embedded default). Each consumer group of a topic has a queue of its
  * own, bounded, so a group that stops handling messages (its endpoint is down) delays only its own
  * deliveries: the other groups keep receiving new messages at once.
  *
- * Delivery follows the Redis Streams adapter so both pass one contract:
- * - A member takes redeliverable pending entries of its group first (lowest offset first), then
- *   the group's queue in publish order. A new group starts with every message the topic still
- *   holds for any group (all of them while no group exists), so it sees what was published before
- *   it joined as long as some group still needs it.
- * - A handler that resolves acknowledges its entry. One that throws leaves the entry pending,
- *   visible again `redeliverAfterMs` later to any member of the group.
- * - An entry whose handler is still running under an open member is never redelivered (Redis keeps
- *   such entries fresh the same way). When a member closes, its still-running entries become
- *   visible `redeliverAfterMs` later, as a dead consumer's would: a hung handler cannot hold them.
+ * Delivery, per group, follows the Redis Streams adapter so both pass one contract: see
+ * broker.memory.group.ts.
  *
  * Bounded memory: a group holds at most `maxBacklog` messages it has not handled (queued or
  * pending; one batch more when it held none). A message that would go past a group's bound is not
@@ -71,58 +65,6 @@ export interface MemoryBrokerOptions {
 
 const DEFAULT_MAX_BACKLOG = 10_000;
 
-const DEFAULT_REDELIVER_AFTER_MS = 5_000;
-
-/** A message the topic holds, shared by the groups that took it. */
-interface Entry {
-  offset: number;
-  message: BrokerMessage;
-  /** Groups that took it and have not handled it yet. */
-  holders: number;
-  /** Groups that were offered it and did not take it. */
-  missed: string[];
-}
-
-interface Pending {
-  entry: Entry;
-  /** The member whose handler is running, or null once the handler failed or its member closed. */
-  runningIn: Member | null;
-  /** When the entry may be delivered again (meaningful when runningIn is null). */
-  visibleAt: number;
-}
-
-interface Group {
-  name: string;
-  /** Entries taken by the group and not delivered yet, in publish order, from `head`. */
-  queue: Entry[];
-  head: number;
-  /** Entries delivered and not acknowledged yet. */
-  pending: Map<number, Pending>;
-  members: Member[];
-  timer: NodeJS.Timeout | undefined;
-  timerAt: number;
-}
-
-interface Topic {
-  /** Every entry some group still needs (or, while no group exists, every entry), by offset. */
-  entries: Map<number, Entry>;
-  nextOffset: number;
-  groups: Map<string, Group>;
-}
-
-/** Messages the group holds without having handled them. */
-const heldBy = (group: Group) => group.queue.length - group.head + group.pending.size;
-
-interface Member {
-  topic: Topic;
-  group: Group;
-  concurrency: number;
-  redeliverAfterMs: number;
-  handler: (message: BrokerMessage) => Promise<void>;
-  running: Map<number, Promise<void>>;
-  closed: boolean;
-}
-
 export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBroker {
   const topics = new Map<string, Topic>();
   const subscriptions = new Set<Subscription>();
@@ -150,92 +92,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     acknowledgements.push({ id: entry.message.id, missed: entry.missed });
   }
 
-  /** Wakes every member of the group, in turn, until none can take more. */
-  function pumpGroup(topic: Topic, group: Group) {
-    if (!available || closed) return;
-    let progress = true;
-    while (progress) {
-      progress = false;
-      // One message per member per round, so members of a group share a burst.
-      for (const member of group.members) if (take(member)) progress = true;
-    }
-    scheduleWake(topic, group);
-  }
-
-  /** Hands the member one message if it has a free slot and one is available. */
-  function take(member: Member): boolean {
-    const { group } = member;
-    if (member.closed || member.running.size >= member.concurrency) return false;
-    const now = Date.now();
-    let pending: Pending | undefined;
-    for (const p of group.pending.values()) {
-      if (p.runningIn === null && p.visibleAt <= now && (!pending || p.entry.offset < pending.entry.offset)) pending = p;
-    }
-    if (!pending) {
-      const entry = group.queue[group.head];
-      if (!entry) return false;
-      group.queue[group.head++] = undefined as unknown as Entry;
-      if (group.head >= 1024 && group.head * 2 >= group.queue.length) {
-        group.queue = group.queue.slice(group.head);
-        group.head = 0;
-      }
-      pending = { entry, runningIn: null, visibleAt: 0 };
-      group.pending.set(entry.offset, pending);
-    }
-    deliver(member, pending);
-    return true;
-  }
-
-  function deliver(member: Member, pending: Pending) {
-    const { topic, group } = member;
-    const { entry } = pending;
-    pending.runningIn = member;
-    const run = (async () => {
-      let ok = false;
-      try {
-        await member.handler({ ...entry.message });
-        ok = true;
-      } catch {
-        // The entry stays pending and comes back after redeliverAfterMs.
-      }
-      member.running.delete(entry.offset);
-      const current = group.pending.get(entry.offset);
-      if (ok) {
-        // Acknowledged, whoever holds it now (as XACK does).
-        if (current) {
-          group.pending.delete(entry.offset);
-          release(topic, entry);
-        }
-      } else if (current === pending && pending.runningIn === member) {
-        pending.runningIn = null;
-        pending.visibleAt = Date.now() + member.redeliverAfterMs;
-      }
-      pumpGroup(topic, group);
-    })();
-    member.running.set(entry.offset, run);
-  }
-
-  /** Keeps one timer per group, set for the earliest moment a pending entry becomes visible. */
-  function scheduleWake(topic: Topic, group: Group) {
-    let earliest = Infinity;
-    for (const p of group.pending.values()) if (p.runningIn === null && p.visibleAt < earliest) earliest = p.visibleAt;
-    if (earliest === Infinity || group.members.length === 0) {
-      if (group.timer) clearTimeout(group.timer);
-      group.timer = undefined;
-      return;
-    }
-    if (group.timer && group.timerAt <= earliest) return;
-    if (group.timer) clearTimeout(group.timer);
-    group.timerAt = earliest;
-    group.timer = setTimeout(
-      () => {
-        group.timer = undefined;
-        pumpGroup(topic, group);
-      },
-      Math.max(0, earliest - Date.now()),
-    );
-    group.timer.unref();
-  }
+  const delivery = createGroupDelivery({ delivering: () => available && !closed, release });
 
   const broker: MemoryBroker = {
     kind: 'memory',
@@ -265,7 +122,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     setAvailable(value: boolean) {
       available = value;
-      if (available) for (const topic of topics.values()) for (const group of topic.groups.values()) pumpGroup(topic, group);
+      if (available) for (const topic of topics.values()) for (const group of topic.groups.values()) delivery.pump(topic, group);
     },
 
     async publish(topicName, messages, publishOptions = {}) {
@@ -306,58 +163,16 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         else acknowledgements.push({ id: entry.message.id, missed: entry.missed });
       }
       // Deliver after the publisher has its answer, never inside its call.
-      queueMicrotask(() => topic.groups.forEach((group) => pumpGroup(topic, group)));
+      queueMicrotask(() => topic.groups.forEach((group) => delivery.pump(topic, group)));
     },
 
     async subscribe(topicName: string, opts: SubscribeOptions, handler: (message: BrokerMessage) => Promise<void>) {
       if (closed) throw new Error('memory broker closed');
-      const topic = topicOf(topicName);
-      let group = topic.groups.get(opts.group);
-      if (!group) {
-        group = { name: opts.group, queue: [], head: 0, pending: new Map(), members: [], timer: undefined, timerAt: Infinity };
-        // A new group takes everything the topic still holds for someone.
-        for (const entry of topic.entries.values()) {
-          group.queue.push(entry);
-          entry.holders++;
-        }
-        topic.groups.set(opts.group, group);
-      }
-      const member: Member = {
-        topic,
-        group,
-        concurrency: Math.max(1, opts.concurrency ?? 1),
-        redeliverAfterMs: opts.redeliverAfterMs ?? DEFAULT_REDELIVER_AFTER_MS,
-        handler,
-        running: new Map(),
-        closed: false,
-      };
-      group.members.push(member);
-      queueMicrotask(() => pumpGroup(topic, member.group));
-
-      let closing: Promise<void> | undefined;
-      const subscription: Subscription = {
-        close() {
-          closing ??= (async () => {
-            member.closed = true;
-            const g = member.group;
-            g.members = g.members.filter((m) => m !== member);
-            // Whatever this member still runs is now as good as a dead consumer's.
-            const visibleAt = Date.now() + member.redeliverAfterMs;
-            for (const p of g.pending.values()) {
-              if (p.runningIn === member) {
-                p.runningIn = null;
-                p.visibleAt = visibleAt;
-              }
-            }
-            scheduleWake(topic, g);
-            await Promise.allSettled([...member.running.values()]);
-            subscriptions.delete(subscription);
-          })();
-          return closing;
-        },
-      };
-      subscriptions.add(subscription);
-      return subscription;
+      const member = delivery.join(topicOf(topicName), opts, handler);
+      return openSubscription(subscriptions, async () => {
+        delivery.leave(member);
+        await Promise.allSettled([...member.running.values()]);
+      });
     },
 
     /** False while unavailable, and while a topic without groups has its waiting room full. */

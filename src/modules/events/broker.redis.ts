@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis';
+import { withTimeout } from '../../platform/timeout.js';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
+  openSubscription,
   refuseOversized,
   type Broker,
   type BrokerMessage,
   type SubscribeOptions,
   type Subscription,
 } from './broker.js';
+import { replyIs, startMember } from './broker.redis.member.js';
 
 /**
  * The broker on Redis Streams with consumer groups, shared by any number of service instances.
@@ -32,18 +35,7 @@ import {
  * (durability beyond that is the server's AOF/replication setting). A batch holding a message over
  * `maxMessageBytes` is refused whole, before anything is sent (`UnpublishableMessageError`).
  *
- * Consuming: each subscription reads with `XREADGROUP … BLOCK` on a connection of its own (a
- * duplicate of the given client), so blocking reads never stall the shared client, and asks for
- * at most as many entries as it has free slots (`concurrency`). It acknowledges with XACK after
- * the handler resolves. While a handler runs, the member refreshes the entry's idle time (XCLAIM
- * JUSTID to itself, only if it still owns it), so a slow handler is not redelivered elsewhere.
- *
- * Redelivery: a failed handler's entry stays in the group's pending list, no longer refreshed;
- * a dead consumer's entries likewise. Every member runs `XAUTOCLAIM … min-idle redeliverAfterMs`
- * at subscribe and then about every redeliverAfterMs / 4 (25 ms to 1 s), taking over entries
- * idle that long: a failed or orphaned message comes back after about redeliverAfterMs, to
- * whichever member claims it first. A message that always fails comes back forever; parking it
- * is the consumer's business.
+ * Consuming and redelivery: one member per subscription, see broker.redis.member.ts.
  *
  * `close()` stops the members (CLIENT UNBLOCK ends a blocking read at once) and quits the
  * connections this adapter created; the client it was given is left open.
@@ -66,40 +58,10 @@ export interface RedisBrokerOptions {
 }
 
 const DEFAULT_TRIM_EVERY_MS = 60_000;
-const DEFAULT_REDELIVER_AFTER_MS = 5_000;
 
 const defaultOnError = (err: unknown, where: string) => {
   if (where !== 'handler') console.error(`redis broker: ${where}:`, err);
 };
-
-/**
- * Refreshes the idle time of entries this consumer still owns (so XAUTOCLAIM leaves them alone).
- * KEYS[1] stream; ARGV: group, consumer, ids…
- */
-const LUA_TOUCH = `
-local group, me = ARGV[1], ARGV[2]
-local touched = 0
-for i = 3, #ARGV do
-  local p = redis.call('XPENDING', KEYS[1], group, ARGV[i], ARGV[i], 1)
-  if p[1] and p[1][2] == me then
-    redis.call('XCLAIM', KEYS[1], group, me, 0, ARGV[i], 'JUSTID')
-    touched = touched + 1
-  end
-end
-return touched
-`;
-
-type RawEntry = [id: string, fields: string[] | null];
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function toMessage(fields: string[]): BrokerMessage {
-  const m: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]!] = fields[i + 1]!;
-  return { id: m.id ?? '', key: m.key ?? '', value: m.value ?? '' };
-}
-
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Stream ids compared as (milliseconds, sequence). */
 function compareIds(a: string, b: string): number {
@@ -158,7 +120,7 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
   async function trim(topic: string): Promise<number> {
     const key = streamKey(topic);
     const low = await lowestNeeded(key).catch((err: unknown) => {
-      if (errorText(err).startsWith('ERR no such key')) return undefined;
+      if (replyIs(err, 'ERR no such key')) return undefined;
       throw err;
     });
     let trimmed = low === undefined ? 0 : Number(await redis.xtrim(key, 'MINID', low));
@@ -176,177 +138,14 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
   }, opts.trimEveryMs ?? DEFAULT_TRIM_EVERY_MS);
   trimTimer.unref();
 
-  async function ensureGroup(key: string, group: string) {
-    try {
-      await redis.xgroup('CREATE', key, group, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!errorText(err).startsWith('BUSYGROUP')) throw err;
-    }
-  }
-
   async function subscribe(
     topic: string,
     options: SubscribeOptions,
     handler: (message: BrokerMessage) => Promise<void>,
   ): Promise<Subscription> {
     if (closed) throw new Error('redis broker closed');
-    const key = streamKey(topic);
     topics.add(topic);
-    const { group, consumer } = options;
-    const concurrency = Math.max(1, options.concurrency ?? 1);
-    const redeliverAfterMs = options.redeliverAfterMs ?? DEFAULT_REDELIVER_AFTER_MS;
-    const tickMs = Math.min(1_000, Math.max(25, Math.floor(redeliverAfterMs / 4)));
-
-    await ensureGroup(key, group);
-
-    // Blocking reads wait up to tickMs for entries: the shared client's command timeout is not for them.
-    const conn = redis.duplicate({ commandTimeout: undefined });
-    conn.on('error', (err) => onError(err, 'subscriber connection'));
-    let connId = Number(await conn.client('ID'));
-    conn.on('ready', () => {
-      conn.client('ID').then(
-        (id) => (connId = Number(id)),
-        () => {},
-      );
-    });
-
-    let stopping = false;
-    /** Entries taken and not yet finished (handler and ack): the slots in use. */
-    const inFlight = new Map<string, Promise<void>>();
-    /** Entries whose handler is running: kept fresh by the touch timer. */
-    const handling = new Set<string>();
-    let wake: (() => void) | undefined;
-    const notify = () => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-
-    function dispatch(entries: RawEntry[]) {
-      for (const [id, fields] of entries) {
-        if (!fields || inFlight.has(id)) continue;
-        const message = toMessage(fields);
-        handling.add(id);
-        const run = (async () => {
-          try {
-            await handler(message);
-          } catch (err) {
-            onError(err, 'handler');
-            return; // left pending: XAUTOCLAIM brings it back
-          } finally {
-            // From here on the entry is not refreshed any more.
-            handling.delete(id);
-          }
-          try {
-            await redis.xack(key, group, id);
-          } catch (err) {
-            onError(err, 'xack'); // still pending: it comes back, and consumers deduplicate
-          }
-        })().finally(() => {
-          inFlight.delete(id);
-          notify();
-        });
-        inFlight.set(id, run);
-      }
-    }
-
-    let cursor = '0-0';
-    let nextClaimAt = 0;
-
-    async function claim(count: number) {
-      const res = (await conn.xautoclaim(key, group, consumer, redeliverAfterMs, cursor, 'COUNT', count)) as [
-        string,
-        RawEntry[],
-        string[]?,
-      ];
-      cursor = res[0];
-      dispatch(res[1]);
-      return res[1].length;
-    }
-
-    async function loop() {
-      let backoff = 50;
-      while (!stopping) {
-        if (inFlight.size >= concurrency) {
-          await new Promise<void>((resolve) => (wake = resolve));
-          continue;
-        }
-        const free = concurrency - inFlight.size;
-        try {
-          if (Date.now() >= nextClaimAt) {
-            const claimed = await claim(free);
-            // Keep claiming while a backlog of idle entries remains; otherwise wait a tick.
-            if (cursor === '0-0' || claimed === 0) nextClaimAt = Date.now() + tickMs;
-            if (claimed > 0) continue;
-          }
-          const blockMs = Math.max(1, Math.min(tickMs, nextClaimAt - Date.now()));
-          const res = (await conn.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', free, 'BLOCK', blockMs, 'STREAMS', key, '>')) as
-            | [string, RawEntry[]][]
-            | null;
-          if (res) for (const [, entries] of res) dispatch(entries);
-          backoff = 50;
-        } catch (err) {
-          if (stopping) break;
-          if (errorText(err).startsWith('NOGROUP')) {
-            // The stream was deleted under us: recreate it and the group, read from the start.
-            await ensureGroup(key, group).catch((e: unknown) => onError(e, 'xgroup create'));
-          } else {
-            onError(err, 'xreadgroup');
-          }
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 2_000);
-        }
-      }
-    }
-
-    // Keeps running handlers' entries fresh so no other member claims them.
-    const touchTimer = setInterval(
-      () => {
-        if (handling.size === 0) return;
-        redis.eval(LUA_TOUCH, 1, key, group, consumer, ...handling).catch((err: unknown) => onError(err, 'touch'));
-      },
-      Math.max(10, Math.floor(redeliverAfterMs / 3)),
-    );
-    touchTimer.unref();
-
-    const loopDone = loop();
-
-    let closing: Promise<void> | undefined;
-    const subscription: Subscription = {
-      close() {
-        closing ??= (async () => {
-          stopping = true;
-          clearInterval(touchTimer);
-          notify();
-          // End a blocking read now; retry in case the read had not reached the server yet.
-          let done = false;
-          void loopDone.then(() => (done = true));
-          const giveUpAt = Date.now() + 2_000;
-          while (!done) {
-            if (Date.now() > giveUpAt) {
-              conn.disconnect();
-              break;
-            }
-            await redis.call('CLIENT', 'UNBLOCK', connId).catch(() => {});
-            await Promise.race([loopDone, sleep(20)]);
-          }
-          await loopDone;
-          await Promise.allSettled([...inFlight.values()]);
-          // A member that owns nothing any more leaves the group's consumer list.
-          try {
-            const own = (await redis.xpending(key, group, '-', '+', 1, consumer)) as unknown[];
-            if (own.length === 0) await redis.xgroup('DELCONSUMER', key, group, consumer);
-          } catch (err) {
-            onError(err, 'delconsumer');
-          }
-          await conn.quit().catch(() => conn.disconnect());
-          subscriptions.delete(subscription);
-        })();
-        return closing;
-      },
-    };
-    subscriptions.add(subscription);
-    return subscription;
+    return openSubscription(subscriptions, await startMember(redis, streamKey(topic), options, handler, onError));
   }
 
   return {
@@ -370,17 +169,7 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
     subscribe,
 
     async ping() {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('ping timeout')), 1_000);
-        });
-        return (await Promise.race([redis.ping(), timeout])) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-      }
+      return (await withTimeout(redis.ping(), 1_000, 'ping timeout').catch(() => undefined)) === 'PONG';
     },
 
     async close() {

@@ -40,6 +40,25 @@ export interface Subscription {
 }
 
 /**
+ * A subscription whose `close()` runs `stop` once (every call answers the same promise) and, once
+ * it has, leaves `open`: the set an adapter closes what is still subscribed from when it closes.
+ */
+export function openSubscription(open: Set<Subscription>, stop: () => Promise<void>): Subscription {
+  let closing: Promise<void> | undefined;
+  const subscription: Subscription = {
+    close() {
+      closing ??= (async () => {
+        await stop();
+        open.delete(subscription);
+      })();
+      return closing;
+    },
+  };
+  open.add(subscription);
+  return subscription;
+}
+
+/**
  * A publish the broker refused for good: `ids` are the refused messages. Nothing of the batch was
  * appended (the in-process and Redis adapters check every message first); Kafka may have taken
  * other messages of the batch, which the relay then publishes again (consumers deduplicate).

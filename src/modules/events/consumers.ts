@@ -4,7 +4,7 @@ import { inTransaction, type Database, type Trx } from '../../platform/db.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { RankingsService } from '../rankings/rankings.service.js';
 import type { Broker, Subscription } from './broker.js';
-import { EVENTS_TOPIC, type OutgoingEvent } from './outbox.relay.js';
+import { EVENTS_TOPIC, type OutgoingEvent } from './outbox.event.js';
 
 /**
  * Applies an event at most once per consumer: the processed_events row and the consumer's own

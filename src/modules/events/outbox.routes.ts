@@ -4,7 +4,7 @@ import type { Database } from '../../platform/db.js';
 import { PageQuery } from '../../platform/pagination.js';
 import type { Auth } from '../users/users.auth.js';
 import { listParked, replayParked } from './outbox.parked.js';
-import { outboxHealth } from './outbox.relay.js';
+import { outboxHealth } from './outbox.health.js';
 
 const ParkedEvent = Type.Object({
   id: Type.String({ format: 'uuid' }),

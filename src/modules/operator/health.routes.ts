@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { databaseReady, type Database } from '../../platform/db.js';
 import { settlesWithin } from '../../platform/timeout.js';
 import type { Broker } from '../events/broker.js';
-import { outboxHealth } from '../events/outbox.relay.js';
+import { outboxHealth } from '../events/outbox.health.js';
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('down')]);
 

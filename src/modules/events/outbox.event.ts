@@ -1,0 +1,26 @@
+import type { BrokerMessage } from './broker.js';
+import type { OutboxRow } from './outbox.repository.js';
+
+/** The topic every domain event goes to; the aggregate id is the key. */
+export const EVENTS_TOPIC = 'ticketing.events';
+
+/** A domain event as the relay publishes it and consumers read it (JSON in the message value). */
+export interface OutgoingEvent {
+  id: string;
+  type: string;
+  version: number;
+  occurredAt: string;
+  aggregateId: string;
+  payload: Record<string, unknown>;
+}
+
+export const toEvent = (row: OutboxRow): OutgoingEvent => ({
+  id: row.id,
+  type: row.type,
+  version: row.version,
+  occurredAt: row.occurred_at.toISOString(),
+  aggregateId: row.aggregate_id,
+  payload: row.payload,
+});
+
+export const toMessage = (r: OutboxRow): BrokerMessage => ({ id: r.id, key: r.aggregate_id, value: JSON.stringify(toEvent(r)) });
