@@ -48,10 +48,7 @@ async function main(): Promise<void> {
       break;
     }
     case 'stampede': {
-      // Written alongside the stampede strategies; dispatched here so both labs share one entry.
-      const { runStampedeLab } = (await import('./stampede.js' as string)) as {
-        runStampedeLab: (options: LabOptions) => Promise<unknown>;
-      };
+      const { runStampedeLab } = await import('./stampede.js');
       await runStampedeLab(options);
       break;
     }

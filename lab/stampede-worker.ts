@@ -5,7 +5,7 @@
  * with a per-request timeout, and think a little. It reports every request issued during the
  * measurement to the orchestrator over IPC.
  *
- * Started by lab/stampede.ts with STAMPEDE_WORKER_CONFIG (a JSON WorkerConfig) and an IPC channel.
+ * Started by lab/stampede-runner.ts with STAMPEDE_WORKER_CONFIG (a JSON WorkerConfig) and an IPC channel.
  */
 import { Agent, get } from 'node:http';
 import { Redis } from 'ioredis';
@@ -34,7 +34,7 @@ interface OriginValue {
 
 const config = JSON.parse(process.env.STAMPEDE_WORKER_CONFIG ?? 'null') as WorkerConfig | null;
 if (!config || !process.send) {
-  console.error('stampede-worker: run me from lab/stampede.ts (needs STAMPEDE_WORKER_CONFIG and IPC)');
+  console.error('stampede-worker: run me from lab/stampede-runner.ts (needs STAMPEDE_WORKER_CONFIG and IPC)');
   process.exit(2);
 }
 const cfg: WorkerConfig = config;

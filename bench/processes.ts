@@ -1,0 +1,161 @@
+/**
+ * The processes a benchmark run starts: the service on embedded PostgreSQL (or DATABASE_URL), a
+ * second instance on the same database without the hot-read cache and the outbox relay, with
+ * REDIS_URL a third that keeps the waiting room in Redis, and the bare Fastify route.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
+
+/** One running instance: its base URL and the process whose CPU time a measurement counts. */
+export interface Instance {
+  url: string;
+  pid: number | undefined;
+}
+
+export interface Processes {
+  /** The bare route's URL. */
+  bare: string;
+  /** The service that owns the embedded PostgreSQL (or uses DATABASE_URL); the relay runs here without Redis. */
+  service: Instance;
+  /** Same database, hot-read cache and outbox relay off. */
+  uncached: Instance;
+  /** Same database, waiting room in Redis (only with REDIS_URL). */
+  redis: Instance | undefined;
+  /** The database all instances share, for the invariants. */
+  databaseUrl: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function startProcess(script: string, env: Record<string, string>): ChildProcess {
+  // BENCH_NODE_ARGS passes flags to the measured processes, e.g. --cpu-prof to profile the service.
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return child;
+}
+
+async function waitReady(url: string, child: ChildProcess, seconds = 90) {
+  for (let i = 0; i < seconds * 4; i++) {
+    if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} not ready`);
+}
+
+async function stop(child: ChildProcess) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * Starts the processes and waits until each is ready. Should one fail to start, the ones already
+ * running are stopped before the error is thrown.
+ */
+export async function startProcesses(options: { rateLimits: boolean }): Promise<Processes> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-bench-'));
+  chmodSync(dataDir, 0o755);
+  const [barePort, servicePort, pgPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const databaseUrl = process.env.DATABASE_URL;
+  const redisUrl = process.env.REDIS_URL;
+
+  // The waiting room admits everyone at once here: these scenarios measure booking, not pacing.
+  const serviceEnv = {
+    DEMO_DATA: 'false',
+    LOG_LEVEL: 'warn',
+    ADMIN_TOKEN,
+    TOKEN_SECRET: 'bench-token-secret-0123456789-0123456789',
+    QUEUE_MAX_ACTIVE: '1000000',
+    QUEUE_ADMIT_PER_SECOND: '1000000',
+    // One load generator on one address stands for thousands of users: limits would refuse it. With
+    // --rate-limits they count every request but sit far above what this machine can send.
+    ...(options.rateLimits
+      ? { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '10000000', RATE_LIMIT_JOIN: '1000000', RATE_LIMIT_POLL: '1000000', RATE_LIMIT_HOLD: '1000000', RATE_LIMIT_PAY: '1000000', RATE_LIMIT_SIGNUP: '1000000' }
+      : { RATE_LIMIT_ENABLED: 'false' }),
+  };
+  const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
+  const service = startProcess('src/main.ts', {
+    ...serviceEnv,
+    PORT: String(servicePort),
+    DATA_DIR: dataDir,
+    EMBEDDED_PG_PORT: String(pgPort),
+    // With Redis, only the Redis instance relays, as in a deployment where every relay publishes
+    // to the same broker (a relay here would send half the events to an in-process broker).
+    OUTBOX_RELAY_ENABLED: redisUrl ? 'false' : 'true',
+  });
+  let uncached: ChildProcess | undefined;
+  let redis: ChildProcess | undefined;
+  const stopAll = async () => {
+    // The other instances first: the first one owns the embedded PostgreSQL they use.
+    await Promise.all([stop(bare), ...[redis, uncached].filter((c) => c !== undefined).map(stop)]);
+    await stop(service);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const bareUrl = `http://127.0.0.1:${barePort}`;
+    const base = `http://127.0.0.1:${servicePort}`;
+    await Promise.all([waitReady(`${bareUrl}/bare`, bare), waitReady(`${base}/health/ready`, service)]);
+    const secrets = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8'));
+    const sharedDatabaseUrl =
+      databaseUrl ?? `postgres://postgres:${encodeURIComponent(secrets.databasePassword)}@127.0.0.1:${pgPort}/postgres`;
+    // A second instance on the same database with the hot-read cache and the outbox relay off, for the
+    // cached/uncached seat map and the payment throughput with and without the relay.
+    const uncachedPort = await freePort();
+    const uncachedBase = `http://127.0.0.1:${uncachedPort}`;
+    uncached = startProcess('src/main.ts', {
+      ...serviceEnv,
+      PORT: String(uncachedPort),
+      DATABASE_URL: sharedDatabaseUrl,
+      CACHE_ENABLED: 'false',
+      OUTBOX_RELAY_ENABLED: 'false',
+      ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+    });
+    await waitReady(`${uncachedBase}/health/ready`, uncached);
+    // With REDIS_URL, another instance on the same database keeps the waiting room in Redis.
+    let redisBase: string | undefined;
+    if (redisUrl) {
+      const redisPort = await freePort();
+      redisBase = `http://127.0.0.1:${redisPort}`;
+      redis = startProcess('src/main.ts', {
+        ...serviceEnv,
+        PORT: String(redisPort),
+        DATABASE_URL: sharedDatabaseUrl,
+        REDIS_URL: redisUrl,
+      });
+      await waitReady(`${redisBase}/health/ready`, redis);
+    }
+    return {
+      bare: `${bareUrl}/bare`,
+      service: { url: base, pid: service.pid },
+      uncached: { url: uncachedBase, pid: uncached.pid },
+      redis: redisBase && redis ? { url: redisBase, pid: redis.pid } : undefined,
+      databaseUrl: sharedDatabaseUrl,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Payments of the holds made by the hold scenarios, with the outbox relay running and without it,
+ * on instances that differ in nothing else that a payment touches.
+ */
+import type { Request } from '../measure.js';
+import type { Instance } from '../processes.js';
+import type { ScenarioContext } from './context.js';
+import type { Held } from './holds.js';
+
+/** Pays each of `holds` once on `instance`, as fast as it answers or at `rate` per second. */
+export function payOn(
+  { fixtures, measure }: ScenarioContext,
+  label: string,
+  instance: Instance,
+  holds: Held[],
+  rate?: number,
+  keyed = false,
+) {
+  let p = 0;
+  return measure(label, `${instance.url}/payments`, {
+    pid: instance.pid,
+    amount: holds.length,
+    ...(rate ? { rate } : {}),
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req: Request) => {
+          const h = holds[p++ % holds.length]!;
+          const headers = {
+            ...fixtures.booking(h.user, fixtures.spreadConcert.id, instance.url),
+            ...(keyed ? { 'idempotency-key': `bench-pay-${h.id}` } : {}),
+          };
+          return { ...req, headers, body: JSON.stringify({ reservationId: h.id }) };
+        },
+      } as Request,
+    ],
+  });
+}
+
+/**
+ * Pays the first three shares of `held` (each `share` holds long): relay on (on the Redis instance
+ * when there is one), relay off, and relay off with an Idempotency-Key on each payment.
+ */
+export async function paymentScenarios(context: ScenarioContext, held: Held[], share: number): Promise<void> {
+  const { processes, fixtures, add } = context;
+  const { redis, service, uncached } = processes;
+  if (redis) {
+    await fixtures.joinAll(redis.url, fixtures.spreadConcert.id);
+    add(await payOn(context, `payments, relay on, Redis (${share})`, redis, held.slice(0, share)));
+  } else {
+    add(await payOn(context, `payments, relay on (${share})`, service, held.slice(0, share)));
+  }
+  await fixtures.joinAll(uncached.url, fixtures.spreadConcert.id);
+  add(await payOn(context, `payments, relay off (${share})`, uncached, held.slice(share, 2 * share)));
+  add(await payOn(context, `payments, relay off, keyed (${share})`, uncached, held.slice(2 * share, 3 * share), undefined, true));
+}

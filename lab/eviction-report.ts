@@ -1,0 +1,205 @@
+/** The eviction lab's findings, its Markdown report and its SVG charts. */
+import { cpus } from 'node:os';
+import { POLICY_NAMES, type PolicyName } from '../src/cache/eviction/policy.js';
+import type { Throughput } from './eviction-throughput.js';
+import {
+  capacityFor,
+  SIZE_RATIOS,
+  THROUGHPUT_SIZE_RATIO,
+  THROUGHPUT_WORKLOAD,
+  WORKLOADS,
+  type EvictionRow,
+  type Settings,
+  type WorkloadName,
+} from './eviction-workloads.js';
+import { fmtInt } from './format.js';
+import { barChart, lineChart } from './svg.js';
+
+const OWN_POLICIES: PolicyName[] = ['lfu', 'fifo', 'sieve', 's3fifo', 'wtinylfu'];
+const MODERN: PolicyName[] = ['sieve', 's3fifo', 'wtinylfu'];
+
+function fmtPct(ratio: number, digits = 1): string {
+  return `${(ratio * 100).toFixed(digits)}%`;
+}
+
+function fmtSize(ratio: number): string {
+  return `${Number((ratio * 100).toPrecision(3))}%`;
+}
+
+const DISPLAY: Record<PolicyName, string> = {
+  lru: 'LRU (lru-cache)',
+  lfu: 'LFU-DA',
+  fifo: 'FIFO',
+  sieve: 'SIEVE',
+  s3fifo: 'S3-FIFO',
+  wtinylfu: 'W-TinyLFU',
+};
+
+function winnersAt(rows: EvictionRow[], workload: WorkloadName, size: number): PolicyName[] {
+  const here = rows.filter((r) => r.workload === workload && r.cacheSizeRatio === size);
+  const best = Math.min(...here.map((r) => r.missRatio));
+  return here.filter((r) => r.missRatio <= best + 1e-9).map((r) => r.policy);
+}
+
+function missOf(rows: EvictionRow[], policy: PolicyName, workload: WorkloadName, size: number): number {
+  return rows.find((r) => r.policy === policy && r.workload === workload && r.cacheSizeRatio === size)!.missRatio;
+}
+
+export function findings(rows: EvictionRow[], throughput: Throughput[]): string[] {
+  const lines: string[] = [];
+  for (const { name } of WORKLOADS) {
+    const wins = new Map<PolicyName, { lowest: number; alone: number }>(POLICY_NAMES.map((p) => [p, { lowest: 0, alone: 0 }]));
+    let allTie = 0;
+    for (const size of SIZE_RATIOS) {
+      const best = winnersAt(rows, name, size);
+      if (best.length === POLICY_NAMES.length) allTie++;
+      for (const p of best) {
+        wins.get(p)!.lowest++;
+        if (best.length === 1) wins.get(p)!.alone++;
+      }
+    }
+    const ranked = [...wins.entries()]
+      .filter(([, w]) => w.lowest > 0)
+      .sort((a, b) => b[1].lowest - a[1].lowest || b[1].alone - a[1].alone);
+    const describeWins = ([p, w]: [PolicyName, { lowest: number; alone: number }]) =>
+      `${DISPLAY[p]} ${w.lowest}/${SIZE_RATIOS.length}${w.alone === w.lowest ? '' : w.alone === 0 ? ' (all tied)' : ` (alone at ${w.alone})`}`;
+    const beatLru = SIZE_RATIOS.filter((size) =>
+      MODERN.some((p) => missOf(rows, p, name, size) < missOf(rows, 'lru', name, size) - 1e-9),
+    ).length;
+    const perModern = MODERN.map((p) => {
+      const n = SIZE_RATIOS.filter((size) => missOf(rows, p, name, size) < missOf(rows, 'lru', name, size) - 1e-9).length;
+      return `${DISPLAY[p]} ${n}`;
+    }).join(', ');
+    const top = ranked.filter(([, w]) => w.lowest === ranked[0]![1].lowest).map(([p]) => DISPLAY[p]);
+    lines.push(
+      `- **${name}**: best at most sizes: **${top.join(' = ')}**${top.length > 1 ? ' (tied)' : ''}. Sizes with the lowest miss ratio: ` +
+        `${ranked.map(describeWins).join(', ')}${allTie ? `; all six tie at ${allTie} size${allTie === 1 ? '' : 's'}` : ''}. ` +
+        `SIEVE, S3-FIFO or W-TinyLFU beats LRU at ${beatLru} of ${SIZE_RATIOS.length} sizes (${perModern}).`,
+    );
+  }
+  const zipf: WorkloadName[] = ['zipf-0.8', 'zipf-1.0', 'zipf-1.2'];
+  const targetMet = zipf.every(
+    (w) =>
+      SIZE_RATIOS.filter((size) => MODERN.some((p) => missOf(rows, p, w, size) < missOf(rows, 'lru', w, size) - 1e-9))
+        .length >
+      SIZE_RATIOS.length / 2,
+  );
+  lines.push(
+    `- Target "on the Zipf traces SIEVE, S3-FIFO or W-TinyLFU beats LRU's miss ratio at most sizes": ` +
+      `**${targetMet ? 'met' : 'NOT met'}** on ${zipf.join(', ')}.`,
+  );
+  const slowest = [...throughput].filter((t) => t.policy !== 'lru').sort((a, b) => a.ratio - b.ratio)[0];
+  const own = throughput.filter((t) => OWN_POLICIES.includes(t.policy));
+  const allHalf = own.every((t) => t.ratio >= 0.5);
+  lines.push(
+    `- Throughput as a ratio to lru-cache: ${own.map((t) => `${DISPLAY[t.policy]} ${t.ratio.toFixed(2)}×`).join(', ')}. ` +
+      `Target "own policies reach at least half of lru-cache's ops/s": **${allHalf ? 'met' : 'NOT met'}**` +
+      `${slowest ? ` (slowest: ${DISPLAY[slowest.policy]} at ${slowest.ratio.toFixed(2)}×)` : ''}.`,
+  );
+  return lines;
+}
+
+export function markdown(
+  settings: Settings,
+  quick: boolean,
+  rows: EvictionRow[],
+  throughput: Throughput[],
+  timing: { simulateSeconds: number; throughputSeconds: number },
+): string {
+  const out: string[] = [];
+  const capacityList = SIZE_RATIOS.map((r) => `${fmtSize(r)} (${fmtInt(capacityFor(settings.keys, r))})`).join(', ');
+  out.push('# Eviction lab: miss ratio and throughput of the L1 policies', '');
+  out.push(
+    `Generated by \`npm run lab -- eviction${quick ? ' --quick' : ''}\` (seed ${settings.seed}; ` +
+      `${quick ? 'quick' : 'full'} run). The traces and miss ratios are deterministic; throughput depends on the machine ` +
+      `(${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}, shared), so read it as ratios to lru-cache ` +
+      `measured in the same run.`,
+    '',
+  );
+  out.push('## Setup', '');
+  out.push(`- ${fmtInt(settings.requests)} requests per trace, replayed cache-aside: \`get\`, then \`set\` on a miss. Cold misses count.`);
+  out.push(`- Cache sizes, as a share of the ${fmtInt(settings.keys)} distinct (Zipf) keys: ${capacityList}.`);
+  out.push('- Workloads:');
+  for (const w of WORKLOADS) out.push(`  - \`${w.name}\`: ${w.describe(settings)}.`);
+  out.push(
+    '- Policies: `lru` is the `lru-cache` package; the others are ours (`src/cache/eviction/`): LFU with dynamic aging, FIFO, ' +
+      'SIEVE (NSDI\'24), S3-FIFO (SOSP\'23), W-TinyLFU (Caffeine\'s layout, 1% window, static).',
+  );
+  out.push(
+    `- Throughput: \`${THROUGHPUT_WORKLOAD}\` trace with string keys, cache at ${fmtSize(THROUGHPUT_SIZE_RATIO)} ` +
+      `(${fmtInt(capacityFor(settings.keys, THROUGHPUT_SIZE_RATIO))} entries); ops = gets + sets. Each sample is a fresh child ` +
+      `process (one warm-up pass, then the fastest of three timed passes, timed in CPU seconds of that process so that other ` +
+      `load on the shared machine does not count); ${settings.rounds} rounds interleaved across policies in ` +
+      `rotating order. Quoted: the median ops/s, and the median over rounds of the ratio to lru-cache in the same round.`,
+  );
+  out.push(
+    `- Run time: ${timing.simulateSeconds.toFixed(1)} s of miss-ratio simulation, ${timing.throughputSeconds.toFixed(1)} s of throughput runs.`,
+    '',
+  );
+  out.push('## Findings', '');
+  out.push(...findings(rows, throughput), '');
+  out.push('## Throughput', '');
+  out.push('| policy | ops/s (median) | min – max | ratio to lru-cache (median per round) | miss ratio in the run |');
+  out.push('| --- | ---: | ---: | ---: | ---: |');
+  for (const t of throughput) {
+    out.push(
+      `| ${DISPLAY[t.policy]} | ${fmtInt(t.median)} | ${fmtInt(t.min)} – ${fmtInt(t.max)} | ${t.ratio.toFixed(2)}× | ${fmtPct(t.missRatio)} |`,
+    );
+  }
+  out.push('', '![throughput](eviction-throughput.svg)', '');
+  out.push('## Miss ratio by workload', '');
+  out.push('Lowest miss ratio per cache size in bold.', '');
+  for (const w of WORKLOADS) {
+    out.push(`### ${w.name}`, '', `${w.describe(settings)}.`, '');
+    out.push(`| policy | ${SIZE_RATIOS.map(fmtSize).join(' | ')} |`);
+    out.push(`| --- | ${SIZE_RATIOS.map(() => '---:').join(' | ')} |`);
+    for (const p of POLICY_NAMES) {
+      const cells = SIZE_RATIOS.map((size) => {
+        const v = fmtPct(missOf(rows, p, w.name, size), 2);
+        return winnersAt(rows, w.name, size).includes(p) ? `**${v}**` : v;
+      });
+      out.push(`| ${DISPLAY[p]} | ${cells.join(' | ')} |`);
+    }
+    out.push('', `![${w.name}](eviction-${w.name}.svg)`, '');
+  }
+  out.push('## Reproduce', '');
+  out.push(
+    '```sh',
+    'npm run lab -- eviction                          # full run: writes docs/experiments/eviction.{json,md} and the SVGs',
+    'npm run lab -- eviction --quick --out /tmp/lab   # smaller traces, well under a minute',
+    '```',
+    '',
+  );
+  return out.join('\n');
+}
+
+/** The miss-ratio chart of each workload and the throughput chart, by file name. */
+export function charts(rows: EvictionRow[], throughput: Throughput[], lruMedian: number, settings: Settings): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { name } of WORKLOADS) {
+    out[`eviction-${name}.svg`] = lineChart({
+      title: `Miss ratio vs cache size — ${name}`,
+      xLabel: `cache size (% of ${fmtInt(settings.keys)} distinct keys, log scale)`,
+      yLabel: 'miss ratio',
+      logX: true,
+      formatX: (x) => `${Number(x.toPrecision(3))}%`,
+      formatY: (y) => `${Number((y * 100).toPrecision(3))}%`,
+      series: POLICY_NAMES.map((p) => ({
+        name: DISPLAY[p],
+        points: SIZE_RATIOS.map((size): [number, number] => [size * 100, missOf(rows, p, name, size)]),
+      })),
+    });
+  }
+  out['eviction-throughput.svg'] = barChart({
+    title: `get/set throughput, ${THROUGHPUT_WORKLOAD}, cache ${fmtSize(THROUGHPUT_SIZE_RATIO)} of keys (median of ${settings.rounds})`,
+    yLabel: 'ops/s',
+    categories: throughput.map((t) => DISPLAY[t.policy]),
+    series: [{ name: 'ops/s', values: throughput.map((t) => t.median) }],
+    references: [
+      { y: lruMedian, label: 'lru-cache' },
+      { y: lruMedian / 2, label: '½ lru-cache (target floor)' },
+    ],
+    valueLabels: true,
+  });
+  return out;
+}
