@@ -72,7 +72,7 @@ interface World {
 }
 
 async function newConcert() {
-  const c = await createConcert(app, [{ seatCount: 2_000, price: 1_000 }]);
+  const c = await createConcert(t, [{ seatCount: 2_000, price: 1_000 }]);
   return { concertId: c.id, scheduleId: c.schedules[0]!.id };
 }
 

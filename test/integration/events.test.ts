@@ -72,8 +72,8 @@ function recorder() {
 async function sellSeat(t: TestApp, scheduleId: string, seat: number) {
   const user = await createUser(t.app);
   await charge(t.app, user, 10_000_000);
-  const r = (await hold(t.app, user, scheduleId, seat)).json();
-  expect((await pay(t.app, user, r.id)).statusCode).toBe(201);
+  const r = (await hold(t, user, scheduleId, seat)).json();
+  expect((await pay(t, user, r.id)).statusCode).toBe(201);
   return r.id as string;
 }
 
@@ -90,7 +90,7 @@ describe('outbox relay', () => {
     const sub = await broker.subscribe(EVENTS_TOPIC, { group: 'g', consumer: 'c' }, async (m) => {
       seen.push(JSON.parse(m.value));
     });
-    const schedule = (await createConcert(t.app, [{ price: 1_000 }])).schedules[0]!;
+    const schedule = (await createConcert(t, [{ price: 1_000 }])).schedules[0]!;
     const reservationId = await sellSeat(t, schedule.id, 1);
     await drain(t, broker);
     await until(() => seen.some((e) => e.aggregateId === reservationId && e.type === 'reservation.confirmed'));
@@ -122,10 +122,10 @@ describe('outbox relay', () => {
         return inner.publish(topic, messages);
       },
     };
-    const schedule = (await createConcert(t.app, [{ seatCount: 40 }])).schedules[0]!;
+    const schedule = (await createConcert(t, [{ seatCount: 40 }])).schedules[0]!;
     const user = await createUser(t.app);
     const ids: string[] = [];
-    for (let i = 1; i <= 4; i++) ids.push((await hold(t.app, user, schedule.id, i)).json().id);
+    for (let i = 1; i <= 4; i++) ids.push((await hold(t, user, schedule.id, i)).json().id);
     const relay = async () => {
       while ((await relayOnce({ db: t.db, broker: counting, clock: t.services.clock, batchSize: 3 })) > 0) {
         // keep going
@@ -158,7 +158,7 @@ describe('outbox relay', () => {
       log,
       consumers: { rankings: rankingsUpdater({ db: t.db, rankings: t.services.rankings }) },
     });
-    const concert = await createConcert(t.app, [{ seatCount: 5 }]);
+    const concert = await createConcert(t, [{ seatCount: 5 }]);
     const reservationId = await sellSeat(t, concert.schedules[0]!.id, 1);
     const confirmed = await t.db
       .selectFrom('outbox')
@@ -182,7 +182,7 @@ describe('outbox relay', () => {
   it('a broker outage does not stop payments, and events flow once it is back', async () => {
     const broker: MemoryBroker = createMemoryBroker();
     broker.setAvailable(false);
-    const schedule = (await createConcert(t.app)).schedules[0]!;
+    const schedule = (await createConcert(t)).schedules[0]!;
     const reservationId = await sellSeat(t, schedule.id, 2); // paid while the broker is down
     expect(await relayOnce({ db: t.db, broker, clock: t.services.clock })).toBe(0);
     const waiting = await t.db.selectFrom('outbox').select(['attempts', 'next_attempt_at']).where('aggregate_id', '=', reservationId).execute();
@@ -240,7 +240,7 @@ describe('data platform export', () => {
         'data-platform': dataPlatformExporter({ db: t.db, url, retries: 1, breaker: new CircuitBreaker(3, 300), timeoutMs: 500 }),
       },
     });
-    const concert = await createConcert(t.app, [{ seatCount: 10, price: 1_000 }]);
+    const concert = await createConcert(t, [{ seatCount: 10, price: 1_000 }]);
     up = false;
     const sold: string[] = [];
     for (let seat = 1; seat <= 5; seat++) sold.push(await sellSeat(t, concert.schedules[0]!.id, seat));
@@ -276,7 +276,7 @@ describe('data platform export', () => {
       consumers: { 'data-platform': dataPlatformExporter({ db: t.db, url, retries: 0, breaker: new CircuitBreaker(100, 100), timeoutMs: 500 }) },
     });
     const relay: RelayOptions = { db: t.db, broker, clock, maxBackoffMs: 1_000, batchSize: 2 };
-    const concert = await createConcert(t.app, [{ seatCount: 10, price: 1_000 }]);
+    const concert = await createConcert(t, [{ seatCount: 10, price: 1_000 }]);
     up = false;
     const sold: string[] = [];
     for (let seat = 1; seat <= 6; seat++) sold.push(await sellSeat(t, concert.schedules[0]!.id, seat));
@@ -326,7 +326,7 @@ describe('data platform export', () => {
       const relay: RelayOptions = { db: t.db, broker, clock, maxBackoffMs: 1_000, batchSize: 2 };
       return { broker, rec, subs, relay };
     }
-    const concert = await createConcert(t.app, [{ seatCount: 30, price: 1_000 }]);
+    const concert = await createConcert(t, [{ seatCount: 30, price: 1_000 }]);
     const scheduleId = concert.schedules[0]!.id;
     const first = await start('one');
     let mostHeld = 0;
@@ -417,8 +417,8 @@ describe('rankings over HTTP', () => {
       log,
       consumers: { rankings: rankingsUpdater({ db: t.db, rankings: t.services.rankings }) },
     });
-    const busy = await createConcert(t.app, [{ seatCount: 3 }], { title: 'Busy' });
-    const quiet = await createConcert(t.app, [{ seatCount: 10 }], { title: 'Quiet' });
+    const busy = await createConcert(t, [{ seatCount: 3 }], { title: 'Busy' });
+    const quiet = await createConcert(t, [{ seatCount: 10 }], { title: 'Quiet' });
     for (const seat of [1, 2, 3]) await sellSeat(t, busy.schedules[0]!.id, seat); // sells out
     await sellSeat(t, quiet.schedules[0]!.id, 1);
     await drain(t, broker);
@@ -470,7 +470,7 @@ describe('relay: outages, leases and order', () => {
     });
     // Backoff capped at 1 s (OUTBOX_RETRY_MAX_MS): the relay probes at every 5 s step of its clock.
     const relay: RelayOptions = { db: t.db, broker, clock, maxBackoffMs: 1_000 };
-    const concert = await createConcert(t.app, [{ seatCount: 10, price: 1_000 }]);
+    const concert = await createConcert(t, [{ seatCount: 10, price: 1_000 }]);
     broker.setAvailable(false);
     // Three minutes of outage in 5 s steps of the relay's clock; holds and payments keep committing.
     const sold: string[] = [];
@@ -524,7 +524,7 @@ describe('relay: outages, leases and order', () => {
         return inner.publish(topic, messages);
       },
     };
-    const schedule = (await createConcert(t.app)).schedules[0]!;
+    const schedule = (await createConcert(t)).schedules[0]!;
     await sellSeat(t, schedule.id, 1);
     await passes({ db: t.db, broker: probing, clock: t.services.clock });
     expect(probes.length).toBeGreaterThan(0);
@@ -628,7 +628,7 @@ describe('in-process broker: the outbox is the durable log', () => {
       throw new Error('about to die');
     };
     const subs1 = await startConsumers({ broker: first, instanceId: 'one', log, redeliverAfterMs: 50, consumers: { rankings: failing, recorder: failing } });
-    const concert = await createConcert(t.app, [{ seatCount: 5, price: 1_000 }]);
+    const concert = await createConcert(t, [{ seatCount: 5, price: 1_000 }]);
     const reservationId = await sellSeat(t, concert.schedules[0]!.id, 1);
     await passes({ db: t.db, broker: first, clock });
     await sleep(100);

@@ -45,7 +45,7 @@ describe('waiting room with room for two', () => {
   afterAll(() => t.close());
 
   it('admits first come, first served and tells the rest their place', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const users = await Promise.all([1, 2, 3, 4].map(() => createUser(t.app)));
     const answers = [];
     for (const u of users) answers.push(await join(t, u, concert.id));
@@ -89,7 +89,7 @@ describe('the gate', () => {
   afterAll(() => t.close());
 
   it('refuses missing, forged and tampered tokens with 401 before anything else', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const user = await createUser(t.app);
     const token = await queueToken(t.app, user, concert.id);
     const schedule = concert.schedules[0]!.id;
@@ -106,7 +106,7 @@ describe('the gate', () => {
   });
 
   it("refuses another user's or another concert's token with 403 QUEUE_TOKEN_MISMATCH", async () => {
-    const [a, b] = await Promise.all([createConcert(t.app), createConcert(t.app)]);
+    const [a, b] = await Promise.all([createConcert(t), createConcert(t)]);
     const [alice, bob] = await Promise.all([createUser(t.app), createUser(t.app)]);
     const aliceA = await queueToken(t.app, alice, a.id);
     const aliceB = await queueToken(t.app, alice, b.id);
@@ -122,7 +122,7 @@ describe('the gate', () => {
   });
 
   it('lets a paying user leave the line once nothing else is held, and still replays their retry', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const user = await createUser(t.app);
     await charge(t.app, user, 1_000_000);
     const token = await queueToken(t.app, user, concert.id);
@@ -147,7 +147,7 @@ describe('the gate', () => {
   });
 
   it('needs a bearer token to join and a real concert', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     expectProblem(await t.app.inject({ method: 'POST', url: `/concerts/${concert.id}/queue` }), 401, 'UNAUTHENTICATED');
     const user = await createUser(t.app);
     expectProblem(await join(t, user, '01890a5d-ac96-774b-bcce-b302099a8057'), 404, 'NOT_FOUND');
@@ -163,7 +163,7 @@ describe('active period', () => {
   afterAll(() => t.close());
 
   it('slides with each request and ends after the idle time', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const user = await createUser(t.app);
     const token = await queueToken(t.app, user, concert.id);
     const schedule = concert.schedules[0]!.id;
@@ -194,7 +194,7 @@ describe('seat map with and without the bearer', () => {
   };
 
   it("refuses another user's bearer (403 QUEUE_TOKEN_MISMATCH) and an unknown one (401 UNAUTHENTICATED)", async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const [alice, bob] = [await createUser(t.app), await createUser(t.app)];
     const token = await queueToken(t.app, alice, concert.id);
     const schedule = concert.schedules[0]!.id;
@@ -208,7 +208,7 @@ describe('seat map with and without the bearer', () => {
   });
 
   it('reads with the Queue-Token alone without sliding the active period; the owner\'s bearer slides it', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const user = await createUser(t.app);
     const token = await queueToken(t.app, user, concert.id);
     const schedule = concert.schedules[0]!.id;
@@ -240,7 +240,7 @@ describe('ended entries', () => {
   afterAll(() => t.close());
 
   it('are forgotten by the purge, and their tokens still read EXPIRED', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const user = await createUser(t.app);
     const token = await queueToken(t.app, user, concert.id);
     const leave = await t.app.inject({
@@ -277,7 +277,7 @@ describe('admission ticker', () => {
       onPaused: (paused) => pauses.push(paused),
     });
     try {
-      const concert = await createConcert(t.app);
+      const concert = await createConcert(t);
       const [first, second, third] = [await createUser(t.app), await createUser(t.app), await createUser(t.app)];
       const a = (await join(t, first, concert.id)).json();
       const b = (await join(t, second, concert.id)).json();

@@ -36,16 +36,16 @@ interface Sold {
 async function sellSeat(scheduleId: string, seat: number): Promise<Sold> {
   const user = await createUser(t.app);
   await charge(t.app, user, 10_000_000);
-  const held = await hold(t.app, user, scheduleId, seat);
+  const held = await hold(t, user, scheduleId, seat);
   expect(held.statusCode).toBe(201);
-  expect((await pay(t.app, user, held.json().id)).statusCode).toBe(201);
+  expect((await pay(t, user, held.json().id)).statusCode).toBe(201);
   return { id: held.json().id, user };
 }
 
 /** Holds one seat for a new user and cancels the hold. */
 async function holdAndCancel(scheduleId: string, seat: number): Promise<string> {
   const user = await createUser(t.app);
-  const held = await hold(t.app, user, scheduleId, seat);
+  const held = await hold(t, user, scheduleId, seat);
   expect(held.statusCode).toBe(201);
   await cancel({ id: held.json().id, user });
   return held.json().id;
@@ -107,8 +107,8 @@ const selloutOf = async (scheduleId: string): Promise<{ secondsToSellOut: number
 describe('rankings from confirmations and cancellations', () => {
   it('a cancelled confirmation counts in no window; a cancelled hold changes nothing', async () => {
     const handle = updaterFor();
-    const busy = await createConcert(t.app, [{ seatCount: 10 }], { title: 'Busy' });
-    const quiet = await createConcert(t.app, [{ seatCount: 10 }], { title: 'Quiet' });
+    const busy = await createConcert(t, [{ seatCount: 10 }], { title: 'Busy' });
+    const quiet = await createConcert(t, [{ seatCount: 10 }], { title: 'Quiet' });
     const [one, two, three] = [await sellSeat(busy.schedules[0]!.id, 1), await sellSeat(busy.schedules[0]!.id, 2), await sellSeat(busy.schedules[0]!.id, 3)];
     const heldOnly = await holdAndCancel(busy.schedules[0]!.id, 4);
     await cancel(two!); // refunded before the show
@@ -141,7 +141,7 @@ describe('rankings from confirmations and cancellations', () => {
 
   it('a schedule that gets a seat back is no longer sold out; sold out again, it is timed to the new sell-out', async () => {
     const handle = updaterFor();
-    const concert = await createConcert(t.app, [{ seatCount: 2 }]); // booking opens now
+    const concert = await createConcert(t, [{ seatCount: 2 }]); // booking opens now
     const scheduleId = concert.schedules[0]!.id;
 
     clock.advance(100 * SECOND);
@@ -164,7 +164,7 @@ describe('rankings from confirmations and cancellations', () => {
 
   it('redelivered and reordered events (a cancellation before its confirmation) leave no phantom count or sell-out', async () => {
     const handle = updaterFor();
-    const concert = await createConcert(t.app, [{ seatCount: 2 }]);
+    const concert = await createConcert(t, [{ seatCount: 2 }]);
     const scheduleId = concert.schedules[0]!.id;
     const first = await sellSeat(scheduleId, 1);
     const second = await sellSeat(scheduleId, 2); // sold out
@@ -197,7 +197,7 @@ describe('rankings from confirmations and cancellations', () => {
       },
     };
     const handle = updaterFor(createRankingsService({ db: t.db, store: gated, catalog: t.services.catalog, clock }));
-    const concert = await createConcert(t.app, [{ seatCount: 2 }]);
+    const concert = await createConcert(t, [{ seatCount: 2 }]);
     const scheduleId = concert.schedules[0]!.id;
     const first = await sellSeat(scheduleId, 1);
     const second = await sellSeat(scheduleId, 2);
@@ -220,7 +220,7 @@ describe('rankings from confirmations and cancellations', () => {
 
   it('cancellations written before the payload said previousStatus are decided by the reservation', async () => {
     const handle = updaterFor();
-    const concert = await createConcert(t.app, [{ seatCount: 3 }]);
+    const concert = await createConcert(t, [{ seatCount: 3 }]);
     const scheduleId = concert.schedules[0]!.id;
     const paid = await sellSeat(scheduleId, 1);
     await cancel(paid);
@@ -259,8 +259,8 @@ describe.each(storeKinds)('rebuild (%s store)', (_name, enabled, makeStore) => {
     const live = createRankingsService({ db: t.db, store: liveStore, catalog: t.services.catalog, clock });
     const handle = updaterFor(live);
 
-    const p = await createConcert(t.app, [{ seatCount: 3 }]);
-    const q = await createConcert(t.app, [{ seatCount: 2 }, { seatCount: 2 }]);
+    const p = await createConcert(t, [{ seatCount: 3 }]);
+    const q = await createConcert(t, [{ seatCount: 2 }, { seatCount: 2 }]);
     const [ps, qs1, qs2] = [p.schedules[0]!.id, q.schedules[0]!.id, q.schedules[1]!.id];
     const ids: string[] = [];
     const sell = async (scheduleId: string, seat: number) => {

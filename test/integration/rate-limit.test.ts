@@ -43,7 +43,7 @@ describe('polling the waiting room (in-process counters, 10 s windows)', () => {
 
   it('never refuses a fan polling at refreshAfterSeconds, and refuses a bot polling far faster', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const [first, fan, bot] = [await createUser(t.app), await createUser(t.app), await createUser(t.app)];
     expect((await join(t, first, concert.id)).json().status).toBe('ACTIVE'); // takes the only place
     const fanToken = (await join(t, fan, concert.id)).json().token;
@@ -88,7 +88,7 @@ describe('per-user and per-address limits', () => {
   afterAll(() => t.close());
 
   it('refuses a user past their join limit with 429 RATE_LIMITED and Retry-After, while others still join', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const [greedy, other] = [await createUser(t.app), await createUser(t.app)];
     expect((await join(t, greedy, concert.id)).statusCode).toBe(201);
     expect((await join(t, greedy, concert.id)).statusCode).toBe(200);
@@ -143,7 +143,7 @@ describe('fans behind one address (carrier NAT), registrations and proxies', () 
 
   it('polls with genuine Queue-Tokens are never refused for their address, while other routes from it are', async () => {
     const nat = randomAddress();
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const fans = await Promise.all(Array.from({ length: 12 }, () => newUser()));
     const tokens = await Promise.all(fans.map(async (f) => (await joinFrom(f, concert.id)).json().token as string));
     // 12 fans × 5 polls from one address: twice its limit of 30, every one answered.
@@ -162,7 +162,7 @@ describe('fans behind one address (carrier NAT), registrations and proxies', () 
   });
 
   it('made-up bearers buy a poller no fresh budget: the genuine token is counted for the user it names', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const owner = await newUser();
     const token = (await joinFrom(owner, concert.id)).json().token as string;
     const statuses: number[] = [];
