@@ -1,21 +1,11 @@
 import { sql } from 'kysely';
 import pino from 'pino';
-import { expect } from 'vitest';
 import type { Broker } from '../../src/modules/events/broker.js';
 import { relayOnce, type OutgoingEvent, type RelayOptions } from '../../src/modules/events/outbox.relay.js';
-import { charge, createUser, hold, pay, type TestApp } from './harness.js';
+import type { TestApp } from './harness.js';
+import { sellSeat } from './sales.js';
 
 export const log = pino({ level: 'silent' });
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(25);
-  }
-}
-
 /** Drains the outbox (the relay would do this every 50 ms). */
 export async function drain(t: TestApp, broker: Broker) {
   while ((await relayOnce({ db: t.db, broker, clock: t.services.clock })) > 0) {
@@ -68,10 +58,4 @@ export function recorder() {
 }
 
 /** Sells one seat and returns its reservation id. */
-export async function sellSeat(t: TestApp, scheduleId: string, seat: number) {
-  const user = await createUser(t.app);
-  await charge(t.app, user, 10_000_000);
-  const r = (await hold(t, user, scheduleId, seat)).json();
-  expect((await pay(t, user, r.id)).statusCode).toBe(201);
-  return r.id as string;
-}
+export const sellSeatId = async (t: TestApp, scheduleId: string, seat: number) => (await sellSeat(t, scheduleId, seat)).id;

@@ -6,7 +6,8 @@ import { CircuitBreaker, dataPlatformExporter, rankingsUpdater, startConsumers }
 import type { OutgoingEvent, RelayOptions } from '../../../src/modules/events/outbox.relay.js';
 import { manualClock } from '../../../src/platform/clock.js';
 import { createConcert, type TestApp } from '../../support/harness.js';
-import { drain, log, passes, recorder, rowsOf, sellSeat, sleep, until } from '../../support/outbox.js';
+import { drain, log, passes, recorder, rowsOf, sellSeatId } from '../../support/outbox.js';
+import { sleep, until } from '../../support/wait.js';
 import { createTestAppOnOwnDatabase } from '../../support/own-database.js';
 
 let t: TestApp;
@@ -52,7 +53,7 @@ describe('data platform export', () => {
     const concert = await createConcert(t, [{ seatCount: 10, price: 1_000 }]);
     up = false;
     const sold: string[] = [];
-    for (let seat = 1; seat <= 5; seat++) sold.push(await sellSeat(t, concert.schedules[0]!.id, seat));
+    for (let seat = 1; seat <= 5; seat++) sold.push(await sellSeatId(t, concert.schedules[0]!.id, seat));
     await drain(t, broker);
     await sleep(1_500); // the platform stays down; deliveries keep failing and are kept
     expect(received.filter((e) => e.payload.concertId === concert.id)).toEqual([]);
@@ -88,7 +89,7 @@ describe('data platform export', () => {
     const concert = await createConcert(t, [{ seatCount: 10, price: 1_000 }]);
     up = false;
     const sold: string[] = [];
-    for (let seat = 1; seat <= 6; seat++) sold.push(await sellSeat(t, concert.schedules[0]!.id, seat));
+    for (let seat = 1; seat <= 6; seat++) sold.push(await sellSeatId(t, concert.schedules[0]!.id, seat));
     let mostRetained = 0;
     for (let step = 0; step < 20; step++) {
       await passes(relay);
@@ -150,7 +151,7 @@ describe('data platform export', () => {
     up = false;
     const sold: string[] = [];
     for (let seat = 1; seat <= 10; seat++) {
-      sold.push(await sellSeat(t, scheduleId, seat));
+      sold.push(await sellSeatId(t, scheduleId, seat));
       await passes(first.relay);
       watch(first.broker);
     }
@@ -186,7 +187,7 @@ describe('data platform export', () => {
     up = false;
     const more: string[] = [];
     for (let seat = 11; seat <= 20; seat++) {
-      more.push(await sellSeat(t, scheduleId, seat));
+      more.push(await sellSeatId(t, scheduleId, seat));
       await passes(first.relay);
       watch(first.broker);
     }

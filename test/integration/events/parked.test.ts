@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { createMemoryBroker } from '../../../src/modules/events/broker.memory.js';
 import { startConsumers } from '../../../src/modules/events/consumers.js';
 import { ADMIN_TOKEN, bearer, createUser, expectProblem, type TestApp } from '../../support/harness.js';
-import { insertEvent, log, passes, recorder, until } from '../../support/outbox.js';
+import { insertEvent, log, passes, recorder } from '../../support/outbox.js';
+import { until } from '../../support/wait.js';
 import { createTestAppOnOwnDatabase } from '../../support/own-database.js';
 
 let t: TestApp;

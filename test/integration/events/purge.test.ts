@@ -6,7 +6,8 @@ import { startRelay } from '../../../src/modules/events/outbox.relay.js';
 import { purgeProcessedEvents, purgePublishedOutbox } from '../../../src/modules/events/outbox.purge.js';
 import { manualClock } from '../../../src/platform/clock.js';
 import type { TestApp } from '../../support/harness.js';
-import { log, rowsOf, until } from '../../support/outbox.js';
+import { log, rowsOf } from '../../support/outbox.js';
+import { until } from '../../support/wait.js';
 import { createTestAppOnOwnDatabase } from '../../support/own-database.js';
 
 let t: TestApp;

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBroker } from '../../../src/modules/events/broker.memory.js';
 import { rankingsUpdater, startConsumers } from '../../../src/modules/events/consumers.js';
 import { createConcert, type TestApp } from '../../support/harness.js';
-import { drain, log, sellSeat, until } from '../../support/outbox.js';
+import { drain, log, sellSeatId } from '../../support/outbox.js';
+import { until } from '../../support/wait.js';
 import { createTestAppOnOwnDatabase } from '../../support/own-database.js';
 
 let t: TestApp;
@@ -22,8 +23,8 @@ describe('rankings over HTTP', () => {
     });
     const busy = await createConcert(t, [{ seatCount: 3 }], { title: 'Busy' });
     const quiet = await createConcert(t, [{ seatCount: 10 }], { title: 'Quiet' });
-    for (const seat of [1, 2, 3]) await sellSeat(t, busy.schedules[0]!.id, seat); // sells out
-    await sellSeat(t, quiet.schedules[0]!.id, 1);
+    for (const seat of [1, 2, 3]) await sellSeatId(t, busy.schedules[0]!.id, seat); // sells out
+    await sellSeatId(t, quiet.schedules[0]!.id, 1);
     await drain(t, broker);
     // Consumers run asynchronously: wait until both rankings have seen every confirmation.
     await until(async () => {

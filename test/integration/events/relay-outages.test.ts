@@ -7,7 +7,8 @@ import { rankingsUpdater, startConsumers } from '../../../src/modules/events/con
 import { relayOnce, type RelayOptions } from '../../../src/modules/events/outbox.relay.js';
 import { manualClock } from '../../../src/platform/clock.js';
 import { createConcert, type TestApp } from '../../support/harness.js';
-import { insertEvent, log, passes, recorder, rowsOf, sellSeat, sleep, until } from '../../support/outbox.js';
+import { insertEvent, log, passes, recorder, rowsOf, sellSeatId } from '../../support/outbox.js';
+import { sleep, until } from '../../support/wait.js';
 import { createTestAppOnOwnDatabase } from '../../support/own-database.js';
 
 let t: TestApp;
@@ -35,7 +36,7 @@ describe('relay: outages, leases and order', () => {
     // Three minutes of outage in 5 s steps of the relay's clock; holds and payments keep committing.
     const sold: string[] = [];
     for (let second = 0; second < 180; second += 5) {
-      if (second % 30 === 0) sold.push(await sellSeat(t, concert.schedules[0]!.id, sold.length + 1));
+      if (second % 30 === 0) sold.push(await sellSeatId(t, concert.schedules[0]!.id, sold.length + 1));
       await passes(relay);
       clock.advance(5_000);
     }
@@ -85,7 +86,7 @@ describe('relay: outages, leases and order', () => {
       },
     };
     const schedule = (await createConcert(t)).schedules[0]!;
-    await sellSeat(t, schedule.id, 1);
+    await sellSeatId(t, schedule.id, 1);
     await passes({ db: t.db, broker: probing, clock: t.services.clock });
     expect(probes.length).toBeGreaterThan(0);
     expect(probes.every((p) => p === 'free')).toBe(true);

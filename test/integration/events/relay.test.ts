@@ -6,7 +6,8 @@ import { rankingsUpdater, startConsumers } from '../../../src/modules/events/con
 import { EVENTS_TOPIC, relayOnce, type OutgoingEvent } from '../../../src/modules/events/outbox.relay.js';
 import { manualClock, type Clock } from '../../../src/platform/clock.js';
 import { createConcert, createUser, hold, type TestApp } from '../../support/harness.js';
-import { drain, log, passes, recorder, rowsOf, sellSeat, sleep, until } from '../../support/outbox.js';
+import { drain, log, passes, recorder, rowsOf, sellSeatId } from '../../support/outbox.js';
+import { sleep, until } from '../../support/wait.js';
 import { createTestAppOnOwnDatabase } from '../../support/own-database.js';
 
 let t: TestApp;
@@ -23,7 +24,7 @@ describe('outbox relay', () => {
       seen.push(JSON.parse(m.value));
     });
     const schedule = (await createConcert(t, [{ price: 1_000 }])).schedules[0]!;
-    const reservationId = await sellSeat(t, schedule.id, 1);
+    const reservationId = await sellSeatId(t, schedule.id, 1);
     await drain(t, broker);
     await until(() => seen.some((e) => e.aggregateId === reservationId && e.type === 'reservation.confirmed'));
     const mine = seen.filter((e) => e.aggregateId === reservationId);
@@ -91,7 +92,7 @@ describe('outbox relay', () => {
       consumers: { rankings: rankingsUpdater({ db: t.db, rankings: t.services.rankings }) },
     });
     const concert = await createConcert(t, [{ seatCount: 5 }]);
-    const reservationId = await sellSeat(t, concert.schedules[0]!.id, 1);
+    const reservationId = await sellSeatId(t, concert.schedules[0]!.id, 1);
     const confirmed = await t.db
       .selectFrom('outbox')
       .select('id')
@@ -115,7 +116,7 @@ describe('outbox relay', () => {
     const broker: MemoryBroker = createMemoryBroker();
     broker.setAvailable(false);
     const schedule = (await createConcert(t)).schedules[0]!;
-    const reservationId = await sellSeat(t, schedule.id, 2); // paid while the broker is down
+    const reservationId = await sellSeatId(t, schedule.id, 2); // paid while the broker is down
     expect(await relayOnce({ db: t.db, broker, clock: t.services.clock })).toBe(0);
     const waiting = await t.db.selectFrom('outbox').select(['attempts', 'next_attempt_at']).where('aggregate_id', '=', reservationId).execute();
     expect(waiting.every((r) => r.attempts >= 1 && r.next_attempt_at !== null)).toBe(true);
@@ -148,7 +149,7 @@ describe('in-process broker: the outbox is the durable log', () => {
     };
     const subs1 = await startConsumers({ broker: first, instanceId: 'one', log, redeliverAfterMs: 50, consumers: { rankings: failing, recorder: failing } });
     const concert = await createConcert(t, [{ seatCount: 5, price: 1_000 }]);
-    const reservationId = await sellSeat(t, concert.schedules[0]!.id, 1);
+    const reservationId = await sellSeatId(t, concert.schedules[0]!.id, 1);
     await passes({ db: t.db, broker: first, clock });
     await sleep(100);
     await relayOnce({ db: t.db, broker: first, clock });
