@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueEntry, QueueLimits, QueueStore } from '../../../src/modules/queue/queue.store.js';
+import { lateBound } from '../../support/late-bound.js';
 
 /** A fixed start; every test moves time explicitly from here, nothing sleeps. */
 export const T0 = Date.parse('2030-05-01T12:00:00.000Z');
@@ -19,15 +20,7 @@ export const active = (entryId: string, activeUntil: number): QueueEntry => ({ e
 export const expired = (entryId: string): QueueEntry => ({ entryId, state: 'EXPIRED', position: null, activeUntil: null });
 
 /** The suite's store, read at each call: the suite makes it in its beforeAll, after the tests are declared. */
-export function storeOf(current: () => QueueStore): QueueStore {
-  return new Proxy({} as QueueStore, {
-    get: (_, key) => {
-      const store = current();
-      const value = store[key as keyof QueueStore];
-      return typeof value === 'function' ? value.bind(store) : value;
-    },
-  });
-}
+export const storeOf = (current: () => QueueStore): QueueStore => lateBound(current);
 
 export interface Joined {
   userId: string;
