@@ -6,14 +6,11 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { bearer, createConcert, createTestApp, createUser, expectProblem, type TestApp, type TestUser } from '../support/harness.js';
+import { join, status as poll } from '../support/queue-requests.js';
+import { scanKeys } from '../support/redis-keys.js';
 
 const redisUrl = process.env.REDIS_URL;
 const randomAddress = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
-
-const join = (t: TestApp, user: TestUser, concertId: string) =>
-  t.app.inject({ method: 'POST', url: `/concerts/${concertId}/queue`, headers: bearer(user.token) });
-const poll = (t: TestApp, user: TestUser, concertId: string, token: string) =>
-  t.app.inject({ url: `/concerts/${concertId}/queue`, headers: { ...bearer(user.token), 'queue-token': token } });
 
 function expectRateLimited(res: Awaited<ReturnType<TestApp['app']['inject']>>, windowSeconds: number) {
   expectProblem(res, 429, 'RATE_LIMITED');
@@ -261,13 +258,7 @@ describe.skipIf(!redisUrl)(`limits shared through Redis${redisUrl ? '' : ' (REDI
     expectRateLimited(await get(one), 60);
     expectRateLimited(await get(two), 60);
 
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `*${address}*`, 'COUNT', 1000);
-      keys.push(...found);
-      cursor = next;
-    } while (cursor !== '0');
+    const keys = await scanKeys(redis, `*${address}*`);
     expect(keys.length).toBeGreaterThan(0);
     for (const key of keys) {
       expect(key.startsWith('ratelimit:')).toBe(true);

@@ -1,6 +1,6 @@
 import { bearer, type TestApp, type TestUser } from './harness.js';
 
-// Waiting-room requests with the Queue-Token in the test's hands, for the tests of the gate itself.
+// Waiting-room and booking requests with the Queue-Token in the test's hands (the harness's hold and pay take it themselves).
 
 export const join = (t: TestApp, user: TestUser, concertId: string) =>
   t.app.inject({ method: 'POST', url: `/concerts/${concertId}/queue`, headers: bearer(user.token) });
