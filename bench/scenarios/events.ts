@@ -1,7 +1,7 @@
 /** Commit-to-consumer lag through the outbox relay and Redis Streams at 1,000 payments/s. */
 import { Redis } from 'ioredis';
 import { createRedisBroker } from '../../src/modules/events/broker.redis.js';
-import { EVENTS_TOPIC } from '../../src/modules/events/outbox.relay.js';
+import { EVENTS_TOPIC } from '../../src/modules/events/outbox.event.js';
 import type { Instance } from '../processes.js';
 import type { ScenarioContext } from './context.js';
 import type { Held } from './holds.js';

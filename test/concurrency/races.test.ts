@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bookingHeaders, charge, concertOf, createConcert, createTestApp, createUser, invariants, type TestApp, type TestUser } from '../support/harness.js';
+import { bookingHeaders, charge, createConcert, createTestApp, createUser, invariants, type TestApp, type TestUser } from '../support/harness.js';
 
 /**
  * Real parallel HTTP requests against a listening server, then invariants checked with SQL.
@@ -20,13 +20,13 @@ async function post(path: string, user: TestUser, body: Record<string, unknown>,
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      ...(booked ? await bookingHeaders(t.app, user, booked) : { authorization: `Bearer ${user.token}` }),
+      ...(booked ? await bookingHeaders(t, user, booked) : { authorization: `Bearer ${user.token}` }),
       ...(key ? { 'idempotency-key': key } : {}),
     },
     body: JSON.stringify(body),
   });
   const json = (await res.json()) as Record<string, unknown>;
-  if (path === '/reservations' && res.status === 201) concertOf.set(json.id as string, json.concertId as string);
+  if (path === '/reservations' && res.status === 201) t.concertOf.set(json.id as string, json.concertId as string);
   return { status: res.status, body: json };
 }
 
@@ -40,7 +40,7 @@ const tally = (results: { status: number; body: Record<string, unknown> }[]) =>
 
 describe('races, settled by PostgreSQL', () => {
   it('200 users racing for one seat: exactly one hold', async () => {
-    const schedule = (await createConcert(t.app)).schedules[0]!;
+    const schedule = (await createConcert(t)).schedules[0]!;
     const racers = await users(200);
     const results = await Promise.all(racers.map((u) => post('/reservations', u, { scheduleId: schedule.id, seatNumber: 1 })));
     expect(tally(results)).toEqual({ '201': 1, '409 SEAT_UNAVAILABLE': 199 });
@@ -62,7 +62,7 @@ describe('races, settled by PostgreSQL', () => {
   });
 
   it('50 parallel payments of one hold with different keys: one debit', async () => {
-    const schedule = (await createConcert(t.app, [{ price: 10_000 }])).schedules[0]!;
+    const schedule = (await createConcert(t, [{ price: 10_000 }])).schedules[0]!;
     const [user] = await users(1);
     await charge(t.app, user!, 1_000_000);
     const held = await post('/reservations', user!, { scheduleId: schedule.id, seatNumber: 3 });
@@ -82,7 +82,7 @@ describe('races, settled by PostgreSQL', () => {
   });
 
   it('two holds paid in parallel with money for one: one succeeds, balance 0', async () => {
-    const schedule = (await createConcert(t.app, [{ price: 30_000 }])).schedules[0]!;
+    const schedule = (await createConcert(t, [{ price: 30_000 }])).schedules[0]!;
     const [user] = await users(1);
     await charge(t.app, user!, 30_000);
     const h1 = await post('/reservations', user!, { scheduleId: schedule.id, seatNumber: 1 });
@@ -101,7 +101,7 @@ describe('races, settled by PostgreSQL', () => {
   });
 
   it('same-key requests in parallel: the work happens once', async () => {
-    const schedule = (await createConcert(t.app, [{ price: 5_000 }])).schedules[0]!;
+    const schedule = (await createConcert(t, [{ price: 5_000 }])).schedules[0]!;
     const [user] = await users(1);
     const charges = await Promise.all(Array.from({ length: 20 }, () => post('/users/me/balance/charges', user!, { amount: 50_000 }, 'same-charge-key')));
     const chargeTally = tally(charges);
@@ -127,7 +127,7 @@ describe('races, settled by PostgreSQL', () => {
   });
 
   it('one user firing many holds at once never passes the hold limit', async () => {
-    const schedule = (await createConcert(t.app)).schedules[0]!;
+    const schedule = (await createConcert(t)).schedules[0]!;
     const [user] = await users(1);
     const results = await Promise.all(
       Array.from({ length: 12 }, (_, i) => post('/reservations', user!, { scheduleId: schedule.id, seatNumber: i + 1 })),
@@ -136,7 +136,7 @@ describe('races, settled by PostgreSQL', () => {
   });
 
   it('300 holds over 20 seats, batched and keyed side by side: one hold per seat, no deadlock', async () => {
-    const schedule = (await createConcert(t.app, [{ seatCount: 20 }])).schedules[0]!;
+    const schedule = (await createConcert(t, [{ seatCount: 20 }])).schedules[0]!;
     const crowd = await users(150);
     // Each user tries two seats at once, in opposite directions for odd and even users, half of
     // the requests with an Idempotency-Key (a statement of their own), half without (batched).
@@ -159,7 +159,7 @@ describe('races, settled by PostgreSQL', () => {
   });
 
   it('a mixed crowd on a small schedule keeps every invariant', async () => {
-    const schedule = (await createConcert(t.app, [{ seatCount: 10, price: 1_000 }])).schedules[0]!;
+    const schedule = (await createConcert(t, [{ seatCount: 10, price: 1_000 }])).schedules[0]!;
     const crowd = await users(40);
     await Promise.all(crowd.map((u) => charge(t.app, u, 2_500)));
     const holds = await Promise.all(crowd.map((u, i) => post('/reservations', u, { scheduleId: schedule.id, seatNumber: (i % 10) + 1 })));

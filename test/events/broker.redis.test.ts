@@ -5,18 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerMessage } from '../../src/modules/events/broker.js';
 import { createRedisBroker } from '../../src/modules/events/broker.redis.js';
 import { describeBrokerContract } from './broker.contract.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 const redisUrl = process.env.REDIS_URL;
-
-/** Deletes every key under the prefix (SCAN, never KEYS). */
-async function deleteKeys(redis: Redis, prefix: string) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 /** Handler failures are part of the contract; anything else is worth seeing. */
 const onError = (err: unknown, where: string) => {

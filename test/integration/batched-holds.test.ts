@@ -26,7 +26,7 @@ type Schedule = { id: string; concertId: string; price: number };
 const minutes = (m: number, from = Date.now()) => new Date(from + m * 60_000);
 
 async function twinSchedules(): Promise<[Schedule, Schedule]> {
-  const c = await createConcert(t.app, [{ seatCount: SEATS, price: 7_000 }, { seatCount: SEATS, price: 7_000 }]);
+  const c = await createConcert(t, [{ seatCount: SEATS, price: 7_000 }, { seatCount: SEATS, price: 7_000 }]);
   const [a, b] = c.schedules.map((s) => ({ id: s.id, concertId: c.id, price: s.price }));
   return [a!, b!];
 }

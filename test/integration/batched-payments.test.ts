@@ -33,7 +33,7 @@ interface World {
 }
 
 async function world(balances: number[], history: { user: number; seat: number; live: boolean; paid: boolean }[]): Promise<World> {
-  const c = await createConcert(t.app, [{ seatCount: SEATS, price: PRICE }]);
+  const c = await createConcert(t, [{ seatCount: SEATS, price: PRICE }]);
   const users = [];
   for (const balance of balances) {
     const u = await createUser(t.app);

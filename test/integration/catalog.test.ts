@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, bearer, createConcert, createTestApp, createUser, expectProblem, hold, type TestApp, seatMap, concertOf } from '../support/harness.js';
+import { ADMIN_TOKEN, bearer, createConcert, createTestApp, createUser, expectProblem, hold, type TestApp, seatMap } from '../support/harness.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -29,8 +29,8 @@ describe('admin concerts', () => {
     expect(concert.schedules[0]).toMatchObject({ concertId: concert.id, seatCount: 12, availableSeats: 12, price: 77_000 });
     expect(new Date(concert.schedules[0].bookingOpensAt).getTime()).toBeLessThanOrEqual(Date.now());
 
-    concertOf.set(concert.schedules[0].id, concert.id);
-    const seats = { seats: await seatMap(t.app, concert.schedules[0].id) };
+    t.concertOf.set(concert.schedules[0].id, concert.id);
+    const seats = { seats: await seatMap(t, concert.schedules[0].id) };
     expect(seats.seats.map((s: { number: number }) => s.number)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(seats.seats.every((s: { status: string; price: number }) => s.status === 'AVAILABLE' && s.price === 77_000)).toBe(true);
   });
@@ -62,8 +62,8 @@ describe('admin concerts', () => {
 
 describe('public catalog', () => {
   it('lists concerts newest first with paging', async () => {
-    const a = await createConcert(t.app);
-    const b = await createConcert(t.app);
+    const a = await createConcert(t);
+    const b = await createConcert(t);
     const first = (await t.app.inject({ url: '/concerts?limit=1' })).json();
     expect(first.items[0].id).toBe(b.id);
     expect(first.nextCursor).toEqual(expect.any(String));
@@ -72,7 +72,7 @@ describe('public catalog', () => {
   });
 
   it('shows a concert with its schedules and 404s unknown ones', async () => {
-    const concert = await createConcert(t.app, [{ seatCount: 3 }, { seatCount: 4 }]);
+    const concert = await createConcert(t, [{ seatCount: 3 }, { seatCount: 4 }]);
     const res = await t.app.inject({ url: `/concerts/${concert.id}` });
     expect(res.statusCode).toBe(200);
     expect(res.json().schedules.map((s: { seatCount: number }) => s.seatCount).sort()).toEqual([3, 4]);
@@ -82,14 +82,14 @@ describe('public catalog', () => {
   });
 
   it('available=true keeps only future, open dates with a seat left', async () => {
-    const concert = await createConcert(t.app, [
+    const concert = await createConcert(t, [
       { startsAt: inDays(5), seatCount: 1 }, // will sell out
       { startsAt: inDays(6), seatCount: 2 }, // bookable
       { startsAt: inDays(7), bookingOpensAt: inDays(3), seatCount: 2 }, // not open yet
     ]);
     const [soldOut, open] = concert.schedules.sort((x, y) => x.startsAt.localeCompare(y.startsAt));
     const user = await createUser(t.app);
-    expect((await hold(t.app, user, soldOut!.id, 1)).statusCode).toBe(201);
+    expect((await hold(t, user, soldOut!.id, 1)).statusCode).toBe(201);
 
     const all = (await t.app.inject({ url: `/concerts/${concert.id}/schedules` })).json();
     expect(all.items).toHaveLength(3);

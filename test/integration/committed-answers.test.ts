@@ -36,9 +36,9 @@ describe('when cache invalidation fails after the commit', () => {
   afterAll(() => t.close());
 
   it('DELETE /reservations/{id} answers 200 CANCELLED for the cancel that happened', async () => {
-    const c = await createConcert(t.app);
+    const c = await createConcert(t);
     const user = await createUser(t.app);
-    const r = (await hold(t.app, user, c.schedules[0]!.id, 2)).json();
+    const r = (await hold(t, user, c.schedules[0]!.id, 2)).json();
     // a seat map is cached, so the cancel has something to invalidate
     await t.app.inject({ url: `/concerts/${c.id}` });
     const res = await t.app.inject({ method: 'DELETE', url: `/reservations/${r.id}`, headers: bearer(user.token) });
@@ -69,10 +69,10 @@ describe('when cache invalidation fails after the commit', () => {
   });
 
   it('holds and payments are answered 201 too', async () => {
-    const c = await createConcert(t.app);
+    const c = await createConcert(t);
     const user = await createUser(t.app);
     await charge(t.app, user, 100_000);
-    const held = await hold(t.app, user, c.schedules[0]!.id, 1);
+    const held = await hold(t, user, c.schedules[0]!.id, 1);
     expect(held.statusCode).toBe(201);
     const headers = { ...bearer(user.token), 'queue-token': await queueToken(t.app, user, c.id) };
     const paid = await t.app.inject({ method: 'POST', url: '/payments', headers, payload: { reservationId: held.json().id } });
@@ -91,10 +91,10 @@ describe.each([
   afterAll(() => t.close());
 
   it('is not answered forever: paying with another concert\'s token, then the right one, under one key pays', async () => {
-    const [a, b] = [await createConcert(t.app), await createConcert(t.app)];
+    const [a, b] = [await createConcert(t), await createConcert(t)];
     const user = await createUser(t.app);
     await charge(t.app, user, 100_000);
-    const r = (await hold(t.app, user, a.schedules[0]!.id, 3)).json();
+    const r = (await hold(t, user, a.schedules[0]!.id, 3)).json();
     const key = `pay-${r.id}`;
     const payWith = async (concertId: string) =>
       t.app.inject({
@@ -124,9 +124,9 @@ describe('a cancel that cannot take effect', () => {
   afterAll(() => t.close());
 
   it('ends in 409 RESERVATION_NOT_CANCELLABLE, not a 500, and changes nothing', async () => {
-    const c = await createConcert(t.app);
+    const c = await createConcert(t);
     const user = await createUser(t.app);
-    const r = (await hold(t.app, user, c.schedules[0]!.id, 4)).json();
+    const r = (await hold(t, user, c.schedules[0]!.id, 4)).json();
     // The seat no longer agrees with the reservation (its hold ends earlier): every conditional
     // release finds nothing to change, however often the cancel reads the reservation again.
     await sql`UPDATE seats SET held_until = now() - interval '1 minute' WHERE reservation_id = ${r.id}`.execute(t.db);

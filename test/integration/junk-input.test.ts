@@ -42,7 +42,7 @@ const concertsBy = async (artist: string) =>
 
 describe('ids that are not UUIDs', () => {
   it('POST /payments with reservationId "x" answers 404 NOT_FOUND and changes nothing, keyed or not', async () => {
-    const c = await createConcert(t.app);
+    const c = await createConcert(t);
     const user = await createUser(t.app);
     await charge(t.app, user, 100_000);
     const headers = { ...bearer(user.token), 'queue-token': await queueToken(t.app, user, c.id) };
@@ -67,10 +67,10 @@ describe('ids that are not UUIDs', () => {
   });
 
   it('a hold named with its id in capitals is not paid: 404, nothing debited; the canonical id pays it', async () => {
-    const c = await createConcert(t.app);
+    const c = await createConcert(t);
     const user = await createUser(t.app);
     await charge(t.app, user, 100_000);
-    const held = (await hold(t.app, user, c.schedules[0]!.id, 1)).json();
+    const held = (await hold(t, user, c.schedules[0]!.id, 1)).json();
     const headers = { ...bearer(user.token), 'queue-token': await queueToken(t.app, user, c.id) };
     const pay = (reservationId: string) => t.app.inject({ method: 'POST', url: '/payments', headers, payload: { reservationId } });
     expectProblem(await pay(held.id.toUpperCase()), 404, 'NOT_FOUND');
@@ -90,12 +90,12 @@ describe('ids that are not UUIDs', () => {
     try {
       const { catalog, queue } = t.services;
       const payments = createPaymentService({ clock: systemClock, db, catalog, queue, log: t.app.log, batch: { maxBatch: 16, maxInFlight: 1 } });
-      const c = await createConcert(t.app, [{ seatCount: 5, price: 1_000 }]);
+      const c = await createConcert(t, [{ seatCount: 5, price: 1_000 }]);
       const users = [await createUser(t.app), await createUser(t.app), await createUser(t.app)];
       const holds = [];
       for (const [i, u] of users.entries()) {
         await charge(t.app, u, 10_000);
-        holds.push((await hold(t.app, u, c.schedules[0]!.id, i + 1)).json().id as string);
+        holds.push((await hold(t, u, c.schedules[0]!.id, i + 1)).json().id as string);
       }
       const results = await Promise.allSettled([
         payments.pay(users[0]!.id, holds[0]!, c.id),
@@ -112,7 +112,7 @@ describe('ids that are not UUIDs', () => {
   });
 
   it('every id in a path, body or cursor that names nothing answers a 4xx problem, never a 500', async () => {
-    const c = await createConcert(t.app);
+    const c = await createConcert(t);
     const user = await createUser(t.app);
     const qt = await queueToken(t.app, user, c.id);
     const auth = bearer(user.token);

@@ -142,7 +142,7 @@ describe('errors are problem+json', () => {
 describe('lenient where it costs nothing', () => {
   it('treats an empty JSON body as no body on routes that take none', async () => {
     const { createConcert, createUser, bearer } = await import('../support/harness.js');
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const user = await createUser(t.app);
     const res = await t.app.inject({
       method: 'POST',

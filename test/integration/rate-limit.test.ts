@@ -6,14 +6,11 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { bearer, createConcert, createTestApp, createUser, expectProblem, type TestApp, type TestUser } from '../support/harness.js';
+import { join, status as poll } from '../support/queue-requests.js';
+import { scanKeys } from '../support/redis-keys.js';
 
 const redisUrl = process.env.REDIS_URL;
 const randomAddress = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
-
-const join = (t: TestApp, user: TestUser, concertId: string) =>
-  t.app.inject({ method: 'POST', url: `/concerts/${concertId}/queue`, headers: bearer(user.token) });
-const poll = (t: TestApp, user: TestUser, concertId: string, token: string) =>
-  t.app.inject({ url: `/concerts/${concertId}/queue`, headers: { ...bearer(user.token), 'queue-token': token } });
 
 function expectRateLimited(res: Awaited<ReturnType<TestApp['app']['inject']>>, windowSeconds: number) {
   expectProblem(res, 429, 'RATE_LIMITED');
@@ -43,7 +40,7 @@ describe('polling the waiting room (in-process counters, 10 s windows)', () => {
 
   it('never refuses a fan polling at refreshAfterSeconds, and refuses a bot polling far faster', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const [first, fan, bot] = [await createUser(t.app), await createUser(t.app), await createUser(t.app)];
     expect((await join(t, first, concert.id)).json().status).toBe('ACTIVE'); // takes the only place
     const fanToken = (await join(t, fan, concert.id)).json().token;
@@ -88,7 +85,7 @@ describe('per-user and per-address limits', () => {
   afterAll(() => t.close());
 
   it('refuses a user past their join limit with 429 RATE_LIMITED and Retry-After, while others still join', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const [greedy, other] = [await createUser(t.app), await createUser(t.app)];
     expect((await join(t, greedy, concert.id)).statusCode).toBe(201);
     expect((await join(t, greedy, concert.id)).statusCode).toBe(200);
@@ -143,7 +140,7 @@ describe('fans behind one address (carrier NAT), registrations and proxies', () 
 
   it('polls with genuine Queue-Tokens are never refused for their address, while other routes from it are', async () => {
     const nat = randomAddress();
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const fans = await Promise.all(Array.from({ length: 12 }, () => newUser()));
     const tokens = await Promise.all(fans.map(async (f) => (await joinFrom(f, concert.id)).json().token as string));
     // 12 fans × 5 polls from one address: twice its limit of 30, every one answered.
@@ -162,7 +159,7 @@ describe('fans behind one address (carrier NAT), registrations and proxies', () 
   });
 
   it('made-up bearers buy a poller no fresh budget: the genuine token is counted for the user it names', async () => {
-    const concert = await createConcert(t.app);
+    const concert = await createConcert(t);
     const owner = await newUser();
     const token = (await joinFrom(owner, concert.id)).json().token as string;
     const statuses: number[] = [];
@@ -261,13 +258,7 @@ describe.skipIf(!redisUrl)(`limits shared through Redis${redisUrl ? '' : ' (REDI
     expectRateLimited(await get(one), 60);
     expectRateLimited(await get(two), 60);
 
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `*${address}*`, 'COUNT', 1000);
-      keys.push(...found);
-      cursor = next;
-    } while (cursor !== '0');
+    const keys = await scanKeys(redis, `*${address}*`);
     expect(keys.length).toBeGreaterThan(0);
     for (const key of keys) {
       expect(key.startsWith('ratelimit:')).toBe(true);

@@ -35,7 +35,7 @@ describe.skipIf(!redisUrl)(`a stalled Redis${redisUrl ? '' : ' (skipped: REDIS_U
     const t = await createTestApp({}, { queueStore: createRedisQueueStore(redis, { keyPrefix }) });
     try {
       const user = await createUser(t.app);
-      const concert = await createConcert(t.app);
+      const concert = await createConcert(t);
       const url = `/concerts/${concert.id}/queue`;
       const joined = await t.app.inject({ method: 'POST', url, headers: bearer(user.token) });
       expect(joined.statusCode).toBeLessThan(300);

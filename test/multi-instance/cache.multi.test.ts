@@ -40,7 +40,7 @@ suite(`hot-read cache across two instances${REDIS_URL ? '' : ' (REDIS_URL unset:
   });
 
   it('shows a seat taken through one instance as HELD through the other within a second', async () => {
-    const concert = await createConcert(a.app);
+    const concert = await createConcert(a);
     const schedule = concert.schedules[0]!.id;
     const [viewer, buyer] = [await createUser(a.app), await createUser(a.app)];
     const viewerToken = await queueToken(b.app, viewer, concert.id);

@@ -3,18 +3,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisQueueStore } from '../../src/modules/queue/queue.store.redis.js';
 import { describeQueueStoreContract } from './queue-store.contract.js';
+import { deleteKeys, scanKeys } from '../support/redis-keys.js';
 
 const redisUrl = process.env.REDIS_URL;
-
-/** Deletes every key under the prefix (SCAN, never KEYS). */
-async function deleteKeys(redis: Redis, prefix: string) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 const T0 = Date.parse('2030-05-01T12:00:00.000Z');
 const limits = { maxActive: 10, perSecond: 7, activeTtlMs: 30_000 };
@@ -69,13 +60,7 @@ function redisSuite(url: string) {
       const c = randomUUID();
       for (let i = 0; i < 5; i++) await store.join(c, `u${i}`, randomUUID(), T0, { ...limits, activeTtlMs: 1_000 });
 
-      const keys: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, found] = await a.scan(cursor, 'MATCH', `${keyPrefix}:{${c}}:*`, 'COUNT', 1000);
-        keys.push(...found);
-        cursor = next;
-      } while (cursor !== '0');
+      const keys = await scanKeys(a, `${keyPrefix}:{${c}}:*`);
       expect(keys.sort()).toEqual(
         ['active', 'admitted', 'entries', 'seq'].map((k) => `${keyPrefix}:{${c}}:${k}`), // nobody waits: no waiting key
       );

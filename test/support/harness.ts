@@ -30,6 +30,10 @@ export interface TestApp {
   db: Database;
   config: Config;
   services: Services;
+  /** Which concert a schedule or reservation belongs to, as this app's builders and helpers saw them. */
+  concertOf: Map<string, string>;
+  /** The user seat maps are read as, made on first use. */
+  viewer(): Promise<TestUser>;
   close(): Promise<void>;
 }
 
@@ -63,11 +67,14 @@ export async function createTestApp(
   const services = createServices(deps);
   const app = await buildApp(deps, services);
   await app.ready();
+  let viewer: Promise<TestUser> | undefined;
   return {
     app,
     db,
     config,
     services,
+    concertOf: new Map(),
+    viewer: () => (viewer ??= createUser(app, 'viewer')),
     async close() {
       await app.close();
       await db.destroy();
@@ -113,7 +120,7 @@ export interface TestConcert {
 
 /** A concert through the admin API; by default one schedule a week ahead, booking open, 20 seats. */
 export async function createConcert(
-  app: FastifyInstance,
+  { app, concertOf }: TestApp,
   schedules: ScheduleInput[] = [{}],
   overrides: Partial<{ title: string; artist: string; venue: string }> = {},
 ): Promise<TestConcert> {
@@ -139,9 +146,6 @@ export async function createConcert(
   return concert;
 }
 
-/** Which concert a schedule or reservation belongs to, as the builders and helpers saw them. */
-export const concertOf = new Map<string, string>();
-
 /** Joins the waiting room (admitted at once under the test limits) and returns the Queue-Token. */
 export async function queueToken(app: FastifyInstance, user: TestUser, concertId: string): Promise<string> {
   const res = await app.inject({ method: 'POST', url: `/concerts/${concertId}/queue`, headers: bearer(user.token) });
@@ -152,42 +156,39 @@ export async function queueToken(app: FastifyInstance, user: TestUser, concertId
 }
 
 /** Bearer and Queue-Token headers for a user booking a schedule or paying a reservation. */
-export async function bookingHeaders(app: FastifyInstance, user: TestUser, scheduleOrReservationId: string) {
+export async function bookingHeaders({ app, concertOf }: TestApp, user: TestUser, scheduleOrReservationId: string) {
   const concertId = concertOf.get(scheduleOrReservationId);
   if (!concertId) throw new Error(`unknown schedule or reservation ${scheduleOrReservationId}`);
   return { ...bearer(user.token), 'queue-token': await queueToken(app, user, concertId) };
 }
 
-export async function hold(app: FastifyInstance, user: TestUser, scheduleId: string, seatNumber: number, key?: string) {
-  const res = await app.inject({
+export async function hold(t: TestApp, user: TestUser, scheduleId: string, seatNumber: number, key?: string) {
+  const res = await t.app.inject({
     method: 'POST',
     url: '/reservations',
-    headers: { ...(await bookingHeaders(app, user, scheduleId)), ...(key ? { 'idempotency-key': key } : {}) },
+    headers: { ...(await bookingHeaders(t, user, scheduleId)), ...(key ? { 'idempotency-key': key } : {}) },
     payload: { scheduleId, seatNumber },
   });
-  if (res.statusCode === 201) concertOf.set(res.json().id, res.json().concertId);
+  if (res.statusCode === 201) t.concertOf.set(res.json().id, res.json().concertId);
   return res;
 }
 
-export async function pay(app: FastifyInstance, user: TestUser, reservationId: string, key?: string) {
-  return app.inject({
+export async function pay(t: TestApp, user: TestUser, reservationId: string, key?: string) {
+  return t.app.inject({
     method: 'POST',
     url: '/payments',
     headers: {
-      ...(concertOf.has(reservationId) ? await bookingHeaders(app, user, reservationId) : bearer(user.token)),
+      ...(t.concertOf.has(reservationId) ? await bookingHeaders(t, user, reservationId) : bearer(user.token)),
       ...(key ? { 'idempotency-key': key } : {}),
     },
     payload: { reservationId },
   });
 }
 
-const viewers = new WeakMap<FastifyInstance, Promise<TestUser>>();
-
 /** The seat map as a user admitted to the schedule's concert sees it. */
-export async function seatMap(app: FastifyInstance, scheduleId: string): Promise<{ number: number; status: string; price: number }[]> {
-  if (!viewers.has(app)) viewers.set(app, createUser(app, 'viewer'));
-  const viewer = await viewers.get(app)!;
-  const res = await app.inject({ url: `/schedules/${scheduleId}/seats`, headers: await bookingHeaders(app, viewer, scheduleId) });
+export async function seatMap(t: TestApp, scheduleId: string): Promise<{ number: number; status: string; price: number }[]> {
+  const viewer = await t.viewer();
+  const res = await t.app.inject({ url: `/schedules/${scheduleId}/seats`, headers: await bookingHeaders(t, viewer, scheduleId) });
   if (res.statusCode !== 200) throw new Error(`seat map: ${res.statusCode} ${res.body}`);
   return res.json().seats;
 }

@@ -127,3 +127,36 @@ describe('TRUST_PROXY', () => {
     expect([twoHops('10.0.0.1', 0), twoHops('10.0.0.1', 1), twoHops('10.0.0.1', 2)]).toEqual([true, true, false]);
   });
 });
+
+describe('config', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      PORT: 3000,
+      HOST: '127.0.0.1',
+      DATA_DIR: '.data',
+      HOLD_TTL_SECONDS: 300,
+      HOLD_LIMIT_PER_SCHEDULE: 4,
+      QUEUE_MAX_ACTIVE: 1000,
+      QUEUE_ADMIT_PER_SECOND: 50,
+      QUEUE_ACTIVE_TTL_SECONDS: 600,
+      DEMO_DATA: true,
+      LOG_LEVEL: 'info',
+    });
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+  it('converts values and lists every problem at once', () => {
+    expect(loadConfig({ PORT: '8080', DEMO_DATA: 'false' })).toMatchObject({ PORT: 8080, DEMO_DATA: false });
+    try {
+      loadConfig({ PORT: 'abc', HOLD_TTL_SECONDS: '0', DATABASE_URL: 'mysql://x' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems.join('\n');
+      expect(problems).toMatch(/PORT/);
+      expect(problems).toMatch(/HOLD_TTL_SECONDS/);
+      expect(problems).toMatch(/DATABASE_URL/);
+    }
+  });
+});

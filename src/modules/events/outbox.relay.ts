@@ -10,7 +10,6 @@ import { purgeProcessedEvents, purgePublishedOutbox } from './outbox.purge.js';
 import { claim, claimPending, markFailed, markParked, markPartlyDelivered, markPublished, release, renewLeases } from './outbox.repository.js';
 
 // The event's topic and shape, for those who import them with the relay.
-export { EVENTS_TOPIC, toEvent, type OutgoingEvent } from './outbox.event.js';
 
 export interface RelayOptions {
   db: Database;
