@@ -45,3 +45,22 @@ describe('relative links in README.md and docs/*.md', () => {
     }
   });
 });
+
+/** Paths of the repository named in code spans (`src/app.ts`, `test/integration/events/`), not patterns. */
+const REPO_PATH = /^(?:src|test|bench|lab|scripts|ops|docs|web|load|\.ci)\/[\w./-]*$/;
+const named = DOCS.flatMap((file) =>
+  [...readDoc(file).replace(/^```[\s\S]*?^```/gm, '').matchAll(/`([^`\n]+)`/g)]
+    .map((m) => m[1]!.replace(/:\d+(?:-\d+)?$/, '')) // a line reference names the file
+    .filter((path) => REPO_PATH.test(path))
+    .map((path) => ({ file, path })),
+);
+
+describe('files named in README.md and docs/*.md', () => {
+  it('are there to check', () => {
+    expect(named.length).toBeGreaterThan(10);
+  });
+
+  it.each(named.map((n) => [`${n.file} names ${n.path}`, n] as const))('%s, which exists', (_name, { path }) => {
+    expect(existsSync(join(ROOT, path)), `${path} exists`).toBe(true);
+  });
+});
