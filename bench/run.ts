@@ -20,6 +20,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { createRedisBroker } from '../src/modules/events/broker.redis.js';
 import { EVENTS_TOPIC } from '../src/modules/events/outbox.relay.js';
+import { tracingEnv } from './otlp-sink.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,6 +32,8 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: '' },
     // Rate limits on, set far above the load: every request is counted, none refused (their cost).
     'rate-limits': { type: 'boolean', default: false },
+    // Tracing in the services: off, or on at this sampling ratio (0.1, 1), exporting to a local sink.
+    tracing: { type: 'string', default: 'off' },
   },
 });
 const groups = new Set(args.only.split(',').map((g) => g.trim()).filter(Boolean));
@@ -184,6 +187,7 @@ async function main() {
     ...(args['rate-limits']
       ? { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '10000000', RATE_LIMIT_JOIN: '1000000', RATE_LIMIT_POLL: '1000000', RATE_LIMIT_HOLD: '1000000', RATE_LIMIT_PAY: '1000000', RATE_LIMIT_SIGNUP: '1000000' }
       : { RATE_LIMIT_ENABLED: 'false' }),
+    ...(await tracingEnv(args.tracing)),
   };
   const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
   const withRedis = Boolean(process.env.REDIS_URL);
