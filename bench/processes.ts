@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tracingEnv } from './otlp-sink.js';
 
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
 
@@ -74,7 +75,7 @@ async function stop(child: ChildProcess) {
  * Starts the processes and waits until each is ready. Should one fail to start, the ones already
  * running are stopped before the error is thrown.
  */
-export async function startProcesses(options: { rateLimits: boolean }): Promise<Processes> {
+export async function startProcesses(options: { rateLimits: boolean; tracing: string }): Promise<Processes> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-bench-'));
   chmodSync(dataDir, 0o755);
   const [barePort, servicePort, pgPort] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -94,6 +95,7 @@ export async function startProcesses(options: { rateLimits: boolean }): Promise<
     ...(options.rateLimits
       ? { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '10000000', RATE_LIMIT_JOIN: '1000000', RATE_LIMIT_POLL: '1000000', RATE_LIMIT_HOLD: '1000000', RATE_LIMIT_PAY: '1000000', RATE_LIMIT_SIGNUP: '1000000' }
       : { RATE_LIMIT_ENABLED: 'false' }),
+    ...(await tracingEnv(options.tracing)),
   };
   const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
   const service = startProcess('src/main.ts', {

@@ -8,6 +8,7 @@
  *   REDIS_URL=redis://127.0.0.1:6379 npm run bench   # adds the waiting room on Redis
  *   npm run bench -- --only holds,payments            # some scenario groups only
  *   npm run bench -- --rate-limits                    # count every request against the rate limits
+ *   npm run bench -- --tracing 0.1                     # services traced at 10%, exporting to a local sink
  *
  * The processes are in processes.ts, the shared data in fixtures.ts, one file per scenario group in
  * scenarios/, the SQL checks in invariants.ts and the table and JSON in report.ts.
@@ -36,6 +37,8 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: '' },
     // Rate limits on, set far above the load: every request is counted, none refused (their cost).
     'rate-limits': { type: 'boolean', default: false },
+    // Tracing in the services: off, or on at this sampling ratio (0.1, 1), exporting to a local sink.
+    tracing: { type: 'string', default: 'off' },
   },
 });
 const groups = new Set(args.only.split(',').map((g) => g.trim()).filter(Boolean));
@@ -47,7 +50,7 @@ const connections = Number(args.connections);
 const database = process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded';
 
 console.log(`bench: ${duration} s per scenario, ${connections} connections, ${database === 'embedded' ? 'embedded PostgreSQL' : database}`);
-const processes = await startProcesses({ rateLimits: args['rate-limits'] });
+const processes = await startProcesses({ rateLimits: args['rate-limits'], tracing: args.tracing });
 try {
   const fixtures = await createFixtures(processes.service.url, Number(args.users));
   const measure = createMeasure({ connections, duration, servicePid: processes.service.pid ?? 0 });

@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import ajvFormats from 'ajv-formats';
+import type { Tracer } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Config } from './config.js';
@@ -21,6 +22,7 @@ import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
 import { problem, registerProblemHandlers, sendProblem } from './platform/problem.js';
 import { registerRateLimits } from './platform/rate-limit.js';
+import { registerHttpTracing } from './platform/tracing.http.js';
 import { catalogRoutes } from './modules/catalog/catalog.routes.js';
 import { createCatalogService } from './modules/catalog/catalog.service.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
@@ -61,6 +63,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** A pino logger to share; otherwise one at LOG_LEVEL is made. */
   logger?: FastifyBaseLogger;
+  /** When tracing is on: every request gets a span (platform/tracing.http.ts). */
+  tracer?: Tracer;
 }
 
 const addFormats = ajvFormats as unknown as (ajv: Ajv) => Ajv;
@@ -192,6 +196,8 @@ export async function buildApp(deps: AppDeps, services: Services = createService
     }),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // First, so every later hook runs inside the request's span.
+  if (deps.tracer) registerHttpTracing(app, deps.tracer);
   app.setValidatorCompiler(validatorCompiler());
   // An empty body sent as JSON is no body (many clients add the header to every POST); routes that
   // need a body still refuse it through their schema. Anything else goes to the default parser.

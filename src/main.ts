@@ -1,3 +1,5 @@
+// First: tracing, when the OTEL_* variables ask for it, must be in place before pg and ioredis load.
+import { tracing } from './platform/tracing.start.js';
 import pino, { type Logger } from 'pino';
 import { buildApp, createServices } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -23,6 +25,7 @@ import { createRedisRankingsStore } from './modules/rankings/rankings.store.redi
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { databaseReady } from './platform/db.js';
+import { traceLogFields } from './platform/tracing.log.js';
 
 /**
  * Starts the service. Every resource is registered with `own` as soon as it exists, so a start
@@ -86,6 +89,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
     rankingsStore: redis ? createRedisRankingsStore(redis) : undefined,
     metrics,
     logger: log,
+    tracer: tracing?.tracer,
   };
   const services = createServices(deps);
   if (config.DEMO_DATA && (await seedDemoConcerts(services.catalog, services.clock.now()))) {
@@ -172,8 +176,10 @@ async function start(config: Config, log: Logger, resources: Resources) {
  */
 async function main() {
   const config = loadConfig();
-  const log = pino({ level: config.LOG_LEVEL });
+  const log = pino({ level: config.LOG_LEVEL, ...(tracing ? { mixin: traceLogFields } : {}) });
   const resources = createResources();
+  // Released last: the spans of the shutdown itself are exported too.
+  if (tracing) resources.own('tracing', tracing, (t) => t.shutdown());
 
   const stopAll = async (): Promise<number> => {
     const force = setTimeout(() => {

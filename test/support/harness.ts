@@ -1,3 +1,4 @@
+import type { Tracer } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
@@ -47,6 +48,8 @@ export async function createTestApp(
     redis?: Redis;
     cacheBus?: InvalidationBus;
     logger?: FastifyBaseLogger;
+    /** Traces every request (test/tracing). */
+    tracer?: Tracer;
     /** Another database than the run's (one a test made for itself). */
     databaseUrl?: string;
   } = {},
@@ -63,6 +66,7 @@ export async function createTestApp(
     redis: opts.redis,
     cacheBus: opts.cacheBus,
     logger: opts.logger,
+    tracer: opts.tracer,
   };
   const services = createServices(deps);
   const app = await buildApp(deps, services);
