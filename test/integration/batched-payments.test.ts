@@ -134,6 +134,8 @@ describe('batched payments against one-by-one payments', () => {
     await expect(payHolds(t.db, [good, bad], new Date())).rejects.toMatchObject({ code: '23505' });
     const [ok, failed] = await t.services.payments.payBatch([good, bad]);
     expect(ok).toMatchObject({ status: 'fulfilled', value: { payment: { reservationId: good.reservationId, balance: 13_000, status: 'PAID' } } });
+    const confirmed = await t.db.selectFrom('reservations').select('status').where('id', '=', good.reservationId).executeTakeFirstOrThrow();
+    expect(confirmed.status).toBe('CONFIRMED');
     expect(failed).toMatchObject({ status: 'rejected', reason: { code: '23505' } });
     expect(await invariants.seatsDisagreeingWithReservations(t.db, [w.scheduleId])).toEqual([]);
     expect(await invariants.balancesNotMatchingLedger(t.db, w.users)).toEqual([]);

@@ -9,8 +9,6 @@ import { publishBatch, type Outcome } from './outbox.publish.js';
 import { purgeProcessedEvents, purgePublishedOutbox } from './outbox.purge.js';
 import { claim, claimPending, markFailed, markParked, markPartlyDelivered, markPublished, release, renewLeases } from './outbox.repository.js';
 
-// The event's topic and shape, for those who import them with the relay.
-
 export interface RelayOptions {
   db: Database;
   broker: Broker;
