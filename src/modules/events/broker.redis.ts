@@ -177,7 +177,9 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
 
     /**
      * Redis 7's `lag` (entries not yet delivered to the group) plus its pending entries (delivered,
-     * not acknowledged). A group whose lag Redis cannot tell (after some XDEL or XTRIM) is left out.
+     * not acknowledged). The trim pass keeps `lag` known (it trims only below what every group has
+     * been given); a group whose lag Redis cannot tell (entries it had not been given were deleted:
+     * the `maxLen` cap, an XDEL by hand) is left out.
      */
     async lag(topic) {
       const lags: Array<{ group: string; lag: number }> = [];
