@@ -76,7 +76,7 @@ export function createMetrics(): Metrics {
     }),
     queueAdmitted: new Counter({
       name: 'queue_admitted_total',
-      help: 'Waiting-room entries admitted to ACTIVE by this instance',
+      help: 'Waiting-room entries admitted to ACTIVE by this instance (at a join that finds room, or an admission pass)',
       registers: [registry],
     }),
     ...bookingMetrics(registry),
