@@ -8,6 +8,7 @@ import ajvFormats from 'ajv-formats';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Config } from './config.js';
+import { bookingObservers, queueStoreMetrics, registerAppGauges } from './app.metrics.js';
 import type { InvalidationBus } from './cache/invalidation.js';
 import { createCatalogCaches } from './modules/catalog/catalog.cache.js';
 import { rankingsRoutes } from './modules/rankings/rankings.routes.js';
@@ -91,6 +92,7 @@ export function createServices(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   // Steps after a commit log here (see platform/after-commit.ts): the app's logger when one is given.
   const log = deps.logger ?? pino({ level: config.LOG_LEVEL });
+  const observe = deps.metrics && bookingObservers(deps.metrics);
   const users = createUsersService({ db });
   const caches = config.CACHE_ENABLED
     ? createCatalogCaches(config, {
@@ -102,7 +104,7 @@ export function createServices(deps: AppDeps) {
     : undefined;
   const catalog = createCatalogService({ db, clock, caches });
   const queue = createQueueService({
-    store: deps.queueStore ?? createMemoryQueueStore(),
+    store: deps.queueStore ?? createMemoryQueueStore(deps.metrics && queueStoreMetrics(deps.metrics)),
     tokens: createQueueTokens({ secret: deps.tokenSecret, previousSecrets: deps.previousTokenSecrets }),
     clock,
     limits: {
@@ -113,6 +115,7 @@ export function createServices(deps: AppDeps) {
     assertConcertExists: async (concertId) => {
       await catalog.concert(concertId);
     },
+    observe: observe?.queue,
   });
   const rankings = createRankingsService({ db, store: deps.rankingsStore ?? createMemoryRankingsStore(), catalog, clock });
   const idempotency = createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS });
@@ -135,8 +138,9 @@ export function createServices(deps: AppDeps) {
       holdTtlSeconds: config.HOLD_TTL_SECONDS,
       holdLimit: config.HOLD_LIMIT_PER_SCHEDULE,
       batch,
+      observe: observe?.reservations,
     }),
-    payments: createPaymentService({ clock, db, catalog, queue, log, batch }),
+    payments: createPaymentService({ clock, db, catalog, queue, log, batch, observe: observe?.payments }),
   };
 }
 
@@ -207,7 +211,9 @@ export async function buildApp(deps: AppDeps, services: Services = createService
     reply.header('x-request-id', request.id);
   });
   registerProblemHandlers(app);
-  registerHttpMetrics(app, deps.metrics ?? createMetrics());
+  const metrics = deps.metrics ?? createMetrics();
+  registerHttpMetrics(app, metrics);
+  registerAppGauges(metrics, { db: deps.db, lines: () => services.queue.lines(), broker: deps.broker });
   await registerRateLimits(app, deps.config, deps.redis, (token) => {
     try {
       return services.queue.verify(token).userId;

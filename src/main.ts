@@ -5,6 +5,7 @@ import { createDb, migrateToLatest } from './platform/db.js';
 import { startEmbeddedPostgres } from './platform/embedded-postgres.js';
 import { createResources, StartAborted, type Resources } from './platform/lifecycle.js';
 import { createMetrics, registerOutboxGauges } from './platform/metrics.js';
+import { consumerMetrics, dataPlatformMetrics, queueStoreMetrics, sweeperMetrics } from './app.metrics.js';
 import { loadOrCreateSecrets } from './platform/secrets.js';
 import { seedDemoConcerts } from './modules/catalog/catalog.demo.js';
 import { startSweeper } from './modules/reservations/reservations.sweeper.js';
@@ -16,7 +17,7 @@ import type { Broker } from './modules/events/broker.js';
 import { createKafkaBroker } from './modules/events/broker.kafka.js';
 import { createMemoryBroker } from './modules/events/broker.memory.js';
 import { createRedisBroker } from './modules/events/broker.redis.js';
-import { cacheInvalidator, dataPlatformExporter, rankingsUpdater, startConsumers } from './modules/events/consumers.js';
+import { CircuitBreaker, cacheInvalidator, dataPlatformExporter, rankingsUpdater, startConsumers } from './modules/events/consumers.js';
 import { outboxHealth } from './modules/events/outbox.health.js';
 import { startRelay } from './modules/events/outbox.relay.js';
 import { createRedisRankingsStore } from './modules/rankings/rankings.store.redis.js';
@@ -79,7 +80,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
     adminToken,
     tokenSecret: config.TOKEN_SECRET ?? secrets.tokenSecret,
     previousTokenSecrets: config.TOKEN_SECRET_PREVIOUS,
-    queueStore: redis ? createRedisQueueStore(redis) : undefined,
+    queueStore: redis ? createRedisQueueStore(redis, queueStoreMetrics(metrics)) : undefined,
     redis,
     cacheBus,
     broker,
@@ -100,7 +101,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
       clock: services.clock,
       intervalMs: config.HOLD_SWEEP_INTERVAL_MS,
       log,
-      onExpired: (n) => metrics.holdsExpired.inc(n),
+      ...sweeperMetrics(metrics),
       onSeatsFreed: (seats) => services.catalog.seatsChanged(seats),
       housekeeping: () => services.idempotency.purgeExpired(),
     }),
@@ -132,10 +133,19 @@ async function start(config: Config, log: Logger, resources: Resources) {
       broker,
       instanceId: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
       log,
+      ...consumerMetrics(metrics),
       consumers: {
         rankings: rankingsUpdater({ db: backgroundDb, rankings: services.rankings }),
         'cache-invalidation': cacheInvalidator({ catalog: services.catalog }),
-        ...(config.DATA_PLATFORM_URL ? { 'data-platform': dataPlatformExporter({ db: backgroundDb, url: config.DATA_PLATFORM_URL }) } : {}),
+        ...(config.DATA_PLATFORM_URL
+          ? {
+              'data-platform': dataPlatformExporter({
+                db: backgroundDb,
+                url: config.DATA_PLATFORM_URL,
+                ...dataPlatformMetrics(metrics, new CircuitBreaker()),
+              }),
+            }
+          : {}),
       },
     });
     own('event consumers', consumers, (cs) => Promise.all(cs.map((c) => c.close())));
@@ -147,7 +157,6 @@ async function start(config: Config, log: Logger, resources: Resources) {
       intervalMs: config.QUEUE_TICK_MS,
       databaseReady: () => databaseReady(backgroundDb),
       log,
-      onAdmitted: (n) => metrics.queueAdmitted.inc(n),
     }),
     (t) => t.stop(),
   );

@@ -59,7 +59,17 @@ export function createDb({
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
   prepareRepeatedQueries(pool);
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+const pools = new WeakMap<Database, pg.Pool>();
+
+/** The connections of a pool createDb made (for the pool gauges); undefined for any other. */
+export function poolStats(db: Database): { total: number; idle: number; waiting: number; max: number } | undefined {
+  const pool = pools.get(db);
+  return pool && { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max };
 }
 
 type QueryFn = (config: unknown, values?: unknown, callback?: unknown) => unknown;

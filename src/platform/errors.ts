@@ -36,3 +36,6 @@ export class DomainError extends Error {
 }
 
 export const notFound = (what: string) => new DomainError('NOT_FOUND', `${what} not found`);
+
+/** What a use case's failure is called in metrics: its refusal code, or `error` for anything else. */
+export const outcomeOf = (err: unknown): ErrorCode | 'error' => (err instanceof DomainError ? err.code : 'error');

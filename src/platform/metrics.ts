@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { cachedRead } from './metrics.gauges.js';
 
 export interface Metrics {
   registry: Registry;
@@ -10,6 +12,26 @@ export interface Metrics {
   cacheEvents: Counter<'cache' | 'event'>;
   eventsPublished: Counter;
   eventPublishFailures: Counter;
+  queueJoins: Counter;
+  holds: Counter<'outcome'>;
+  payments: Counter<'outcome'>;
+  cancellations: Counter<'kind'>;
+  refundedAmount: Counter;
+  idempotentReplays: Counter<'route'>;
+  batchSize: Histogram<'statement'>;
+  batchDuration: Histogram<'statement'>;
+  sweeperRuns: Counter;
+  consumerHandled: Counter<'group' | 'outcome'>;
+  dataPlatformExports: Counter<'outcome'>;
+}
+
+/** The version in package.json (two levels up from src/platform and from dist/platform alike). */
+function packageVersion(): string {
+  try {
+    return String(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** One registry per app instance, so tests can build many apps in one process. */
@@ -54,7 +76,68 @@ export function createMetrics(): Metrics {
     }),
     queueAdmitted: new Counter({
       name: 'queue_admitted_total',
-      help: 'Waiting-room entries admitted to ACTIVE by this instance',
+      help: 'Waiting-room entries admitted to ACTIVE by this instance (at a join that finds room, or an admission pass)',
+      registers: [registry],
+    }),
+    ...bookingMetrics(registry),
+    ...eventMetrics(registry),
+  };
+}
+
+/** The booking funnel: joins, holds, payments, cancellations, replays, and the batched statements. */
+function bookingMetrics(registry: Registry) {
+  const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
+    new Counter<L>({ name, help, labelNames, registers: [registry] });
+  const statementHistogram = (name: string, help: string, buckets: number[]) =>
+    new Histogram<'statement'>({ name, help, labelNames: ['statement'], buckets, registers: [registry] });
+  return {
+    queueJoins: counter('queue_joins_total', 'New entries in a waiting-room line (joining again while in line is not counted)'),
+    holds: counter(
+      'reservation_holds_total',
+      'Hold requests by outcome: created, the refusal code (SEAT_UNAVAILABLE, HOLD_LIMIT_REACHED, ...), or error (no refusal: a failure)',
+      ['outcome'],
+    ),
+    payments: counter(
+      'payments_total',
+      'Payments by outcome: paid, the refusal code (INSUFFICIENT_BALANCE, HOLD_EXPIRED, ...), or error (no refusal: a failure)',
+      ['outcome'],
+    ),
+    cancellations: counter('reservation_cancellations_total', 'Cancellations: released (a hold) or refunded (a paid seat)', ['kind']),
+    refundedAmount: counter('refunded_amount_won_total', 'Sum of refunds paid back to balances, in won'),
+    idempotentReplays: counter('idempotent_replays_total', 'Answers replayed from a stored Idempotency-Key, by route template', ['route']),
+    batchSize: statementHistogram(
+      'booking_batch_size',
+      'Requests carried by one batched statement of holds or payments',
+      [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    ),
+    batchDuration: statementHistogram(
+      'booking_batch_duration_seconds',
+      'Time of one batched statement of holds or payments, until every request in it has its outcome',
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    ),
+    sweeperRuns: counter('hold_sweeper_runs_total', 'Passes of the hold sweeper (each expires every due hold)'),
+  };
+}
+
+/** Consumers and the data-platform export, and the process's build. */
+function eventMetrics(registry: Registry) {
+  new Gauge({
+    name: 'ticketing_build_info',
+    help: 'Always 1; the labels say which build runs',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version: packageVersion(), node: process.version }, 1);
+  return {
+    consumerHandled: new Counter<'group' | 'outcome'>({
+      name: 'event_consumer_handled_total',
+      help: 'Events handled per consumer group: applied, duplicate (applied before: redelivered), failed (will be delivered again)',
+      labelNames: ['group', 'outcome'],
+      registers: [registry],
+    }),
+    dataPlatformExports: new Counter<'outcome'>({
+      name: 'data_platform_exports_total',
+      help: 'Calls to the data platform: success or failure (refused, timed out, unreachable); none while the circuit is open',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
   };
@@ -69,6 +152,8 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): voi
     };
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    // sendIdempotent marks an answer replayed from a stored key.
+    if (reply.getHeader('idempotent-replayed') === 'true') metrics.idempotentReplays.inc({ route: labels.route });
     done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
@@ -82,9 +167,8 @@ export function registerOutboxGauges(
   metrics: Metrics,
   read: () => Promise<{ unsent: number; parked: number; oldestUnsentAgeSeconds: number }>,
 ): void {
-  let last: Promise<{ unsent: number; parked: number; oldestUnsentAgeSeconds: number }> | undefined;
   // One query per scrape for the three gauges.
-  const current = () => (last ??= read().finally(() => setTimeout(() => (last = undefined), 1_000).unref()));
+  const current = cachedRead(read);
   const gauge = (name: string, help: string, pick: (h: Awaited<ReturnType<typeof read>>) => number) =>
     new Gauge({
       name,

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe } from 'vitest';
-import type { QueueStore } from '../../src/modules/queue/queue.store.js';
+import type { QueueStore, QueueStoreOptions } from '../../src/modules/queue/queue.store.js';
 import { describeAdmissionContract } from './contract/admission.js';
 import { describeEntriesContract } from './contract/entries.js';
 import { describeLineContract } from './contract/line.js';
+import { describeObservedLinesContract } from './contract/observed.js';
 
 export interface QueueStoreFixture {
   store: QueueStore;
@@ -13,13 +14,14 @@ export interface QueueStoreFixture {
  * The behaviour every QueueStore adapter must share. Each test uses its own random concert id, so
  * one store serves the whole suite and tests never see each other's entries.
  */
-export function describeQueueStoreContract(name: string, makeStore: () => Promise<QueueStoreFixture>) {
+export function describeQueueStoreContract(name: string, makeStore: (opts: QueueStoreOptions) => Promise<QueueStoreFixture>) {
   describe(name, () => {
     let fixture: QueueStoreFixture | undefined;
     let store: QueueStore;
+    let admitted = 0;
 
     beforeAll(async () => {
-      fixture = await makeStore();
+      fixture = await makeStore({ onAdmitted: (count) => (admitted += count) });
       store = fixture.store;
     });
     afterAll(async () => {
@@ -30,5 +32,6 @@ export function describeQueueStoreContract(name: string, makeStore: () => Promis
     describeLineContract(current);
     describeAdmissionContract(current);
     describeEntriesContract(current);
+    describeObservedLinesContract(current, () => admitted);
   });
 }

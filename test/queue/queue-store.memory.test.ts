@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryQueueStore } from '../../src/modules/queue/queue.store.memory.js';
 import { describeQueueStoreContract } from './queue-store.contract.js';
 
-describeQueueStoreContract('in-process queue store', async () => {
-  const store = createMemoryQueueStore();
+describeQueueStoreContract('in-process queue store', async (opts) => {
+  const store = createMemoryQueueStore(opts);
   return { store, cleanup: () => store.close() };
 });
 

@@ -11,11 +11,11 @@ const T0 = Date.parse('2030-05-01T12:00:00.000Z');
 const limits = { maxActive: 10, perSecond: 7, activeTtlMs: 30_000 };
 
 function redisSuite(url: string) {
-  describeQueueStoreContract('contract', async () => {
+  describeQueueStoreContract('contract', async (opts) => {
     const redis = new Redis(url);
     const keyPrefix = `test-queue-${randomUUID()}`;
     return {
-      store: createRedisQueueStore(redis, { keyPrefix }),
+      store: createRedisQueueStore(redis, { ...opts, keyPrefix }),
       async cleanup() {
         await deleteKeys(redis, keyPrefix);
         await redis.quit();

@@ -9,6 +9,8 @@ import type { QueueStore } from '../../src/modules/queue/queue.store.js';
 import type { InvalidationBus } from '../../src/cache/invalidation.js';
 import type { Redis } from 'ioredis';
 import { createDb, type Database } from '../../src/platform/db.js';
+import type { Metrics } from '../../src/platform/metrics.js';
+import type { Broker } from '../../src/modules/events/broker.js';
 
 export const ADMIN_TOKEN = 'adm_test_token_0123456789';
 export const TOKEN_SECRET = 'test-token-secret-0123456789-0123456789';
@@ -47,6 +49,9 @@ export async function createTestApp(
     redis?: Redis;
     cacheBus?: InvalidationBus;
     logger?: FastifyBaseLogger;
+    /** A registry to count in (read it at GET /metrics); the app makes one of its own otherwise. */
+    metrics?: Metrics;
+    broker?: Broker;
     /** Another database than the run's (one a test made for itself). */
     databaseUrl?: string;
   } = {},
@@ -63,6 +68,8 @@ export async function createTestApp(
     redis: opts.redis,
     cacheBus: opts.cacheBus,
     logger: opts.logger,
+    metrics: opts.metrics,
+    broker: opts.broker,
   };
   const services = createServices(deps);
   const app = await buildApp(deps, services);

@@ -30,6 +30,6 @@ export async function eventsOf(t: TestApp, reservationIds: string[]): Promise<Ou
 export const updaterFor = (t: TestApp, rankings = t.services.rankings) =>
   rankingsUpdater({ db: t.db, rankings, consumer: `rankings-test-${randomUUID()}` });
 
-export async function deliverInOrder(handle: (e: OutgoingEvent) => Promise<void>, events: OutgoingEvent[]) {
+export async function deliverInOrder(handle: (e: OutgoingEvent) => Promise<unknown>, events: OutgoingEvent[]) {
   for (const event of events) await handle(event);
 }

@@ -110,6 +110,11 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       return [...topic.groups.values()].map((g) => ({ group: g.name, room: Math.max(0, maxBacklog - heldBy(g)) }));
     },
 
+    async lag(topicName) {
+      const topic = topics.get(topicName);
+      return topic ? [...topic.groups.values()].map((g) => ({ group: g.name, lag: heldBy(g) })) : [];
+    },
+
     stats() {
       let retained = 0;
       const groups: Record<string, number> = {};

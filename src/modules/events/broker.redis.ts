@@ -100,13 +100,23 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
   let dropped = 0;
   let closed = false;
 
-  /** The lowest id some group of the stream still needs, or undefined (no group: keep it all). */
-  async function lowestNeeded(key: string): Promise<string | undefined> {
-    const groups = (await redis.call('XINFO', 'GROUPS', key)) as unknown[][];
-    let low: string | undefined;
-    for (const info of groups) {
+  /** XINFO GROUPS of the stream, each group's fields by name; none when the stream does not exist. */
+  async function groupsOf(key: string): Promise<Record<string, unknown>[]> {
+    const groups = (await redis.call('XINFO', 'GROUPS', key).catch((err: unknown) => {
+      if (replyIs(err, 'ERR no such key')) return [];
+      throw err;
+    })) as unknown[][];
+    return groups.map((info) => {
       const field: Record<string, unknown> = {};
       for (let i = 0; i + 1 < info.length; i += 2) field[String(info[i])] = info[i + 1];
+      return field;
+    });
+  }
+
+  /** The lowest id some group of the stream still needs, or undefined (no group: keep it all). */
+  async function lowestNeeded(key: string): Promise<string | undefined> {
+    let low: string | undefined;
+    for (const field of await groupsOf(key)) {
       let needed = nextId(String(field['last-delivered-id']));
       if (Number(field.pending) > 0) {
         const summary = (await redis.xpending(key, String(field.name))) as [number, string | null, string | null, unknown];
@@ -119,10 +129,7 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
 
   async function trim(topic: string): Promise<number> {
     const key = streamKey(topic);
-    const low = await lowestNeeded(key).catch((err: unknown) => {
-      if (replyIs(err, 'ERR no such key')) return undefined;
-      throw err;
-    });
+    const low = await lowestNeeded(key);
     let trimmed = low === undefined ? 0 : Number(await redis.xtrim(key, 'MINID', low));
     if (maxLen !== undefined && (await redis.xlen(key)) > maxLen) {
       const lost = Number(await redis.xtrim(key, 'MAXLEN', maxLen));
@@ -167,6 +174,19 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
     },
 
     subscribe,
+
+    /**
+     * Redis 7's `lag` (entries not yet delivered to the group) plus its pending entries (delivered,
+     * not acknowledged). A group whose lag Redis cannot tell (after some XDEL or XTRIM) is left out.
+     */
+    async lag(topic) {
+      const lags: Array<{ group: string; lag: number }> = [];
+      for (const field of await groupsOf(streamKey(topic))) {
+        if (field.lag === null || field.lag === undefined) continue;
+        lags.push({ group: String(field.name), lag: Number(field.lag) + Number(field.pending) });
+      }
+      return lags;
+    },
 
     async ping() {
       return (await withTimeout(redis.ping(), 1_000, 'ping timeout').catch(() => undefined)) === 'PONG';

@@ -121,6 +121,13 @@ export interface Broker {
    */
   room?(topic: string): Array<{ group: string; room: number }>;
   /**
+   * Each consumer group of the topic with the messages it has not handled yet: queued for it, or
+   * delivered and not acknowledged (for the consumer-lag gauge). The in-process and Redis adapters
+   * report it; the Kafka adapter does not (a group's lag there is the committed offsets against the
+   * partitions' ends, which Kafka's own tooling or an exporter reads).
+   */
+  lag?(topic: string): Promise<Array<{ group: string; lag: number }>>;
+  /**
    * Resolves only once the broker has durably accepted every message (an ack). Rejects with
    * `UnpublishableMessageError` for messages it will never accept, with any other error when it
    * cannot take them now. Non-durable brokers also take `{ groups }`: the messages go to those

@@ -77,6 +77,8 @@ export function dataPlatformExporter(opts: {
   retries?: number;
   breaker?: CircuitBreaker;
   fetch?: typeof fetch;
+  /** Told of every call to the platform (none while the circuit is open). */
+  onExport?: (outcome: 'success' | 'failure') => void;
 }) {
   const doFetch = opts.fetch ?? fetch;
   const breaker = opts.breaker ?? new CircuitBreaker();
@@ -85,18 +87,24 @@ export function dataPlatformExporter(opts: {
 
   const post = (body: string) =>
     breaker.run(async () => {
-      const res = await doFetch(opts.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 2_000),
-      });
-      if (!res.ok) throw new Error(`data platform answered ${res.status}`);
+      try {
+        const res = await doFetch(opts.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+          signal: AbortSignal.timeout(opts.timeoutMs ?? 2_000),
+        });
+        if (!res.ok) throw new Error(`data platform answered ${res.status}`);
+      } catch (err) {
+        opts.onExport?.('failure');
+        throw err;
+      }
+      opts.onExport?.('success');
     });
 
-  return async (event: OutgoingEvent, raw: string): Promise<void> => {
+  return async (event: OutgoingEvent, raw: string): Promise<boolean | void> => {
     if (event.type !== 'reservation.confirmed') return;
-    if (await wasApplied(opts.db, CONSUMER, event.id)) return;
+    if (await wasApplied(opts.db, CONSUMER, event.id)) return false;
     for (let attempt = 0; ; attempt++) {
       try {
         await post(raw);
@@ -119,9 +127,9 @@ export function dataPlatformExporter(opts: {
  */
 export function rankingsUpdater(opts: { db: Database; rankings: RankingsService; consumer?: string }) {
   const consumer = opts.consumer ?? 'rankings';
-  return async (event: OutgoingEvent): Promise<void> => {
+  return async (event: OutgoingEvent): Promise<boolean | void> => {
     if (event.type !== 'reservation.confirmed' && event.type !== 'reservation.cancelled') return;
-    await applyOnce(opts.db, consumer, event.id, (trx) => opts.rankings.apply(trx, event));
+    return applyOnce(opts.db, consumer, event.id, (trx) => opts.rankings.apply(trx, event));
   };
 }
 
@@ -134,22 +142,34 @@ export function cacheInvalidator(opts: { catalog: CatalogService }) {
   };
 }
 
+/**
+ * An event handler: it resolves once the event is applied, with `false` when it had been applied
+ * before (a redelivery); it throws to have the event delivered again.
+ */
+export type EventHandler = (event: OutgoingEvent, raw: string) => Promise<boolean | void>;
+
+export type HandledOutcome = 'applied' | 'duplicate' | 'failed';
+
 /** Subscribes each consumer as its own group; one member per instance. */
 export async function startConsumers(opts: {
   broker: Broker;
   instanceId: string;
   log: Logger;
-  consumers: Record<string, (event: OutgoingEvent, raw: string) => Promise<void>>;
+  consumers: Record<string, EventHandler>;
   /** A failed event is delivered again after about this long (default 5 s). */
   redeliverAfterMs?: number;
+  /** Told of every event a group handled (one of no interest to the group counts as applied). */
+  onHandled?: (group: string, outcome: HandledOutcome) => void;
 }): Promise<Subscription[]> {
   return Promise.all(
     Object.entries(opts.consumers).map(([group, handle]) =>
       opts.broker.subscribe(EVENTS_TOPIC, { group, consumer: opts.instanceId, concurrency: 8, redeliverAfterMs: opts.redeliverAfterMs }, async (message) => {
         const event = JSON.parse(message.value) as OutgoingEvent;
         try {
-          await handle(event, message.value);
+          const applied = await handle(event, message.value);
+          opts.onHandled?.(group, applied === false ? 'duplicate' : 'applied');
         } catch (err) {
+          opts.onHandled?.(group, 'failed');
           opts.log.warn({ err, group, eventId: event.id, type: event.type }, 'event handling failed; it will be delivered again');
           throw err;
         }

@@ -23,6 +23,8 @@ export interface KeyedStatementOptions<R, A, V> {
   outcome(executor: Database, request: R, attempt: A): Promise<V>;
   /** The answer a key stores for a success (default: the value itself). */
   answer?(value: V): unknown;
+  /** Told of every batch: how many requests it carried and how long until each had its outcome. */
+  onStatement?(size: number, seconds: number): void;
 }
 
 /**
@@ -35,7 +37,7 @@ export function createKeyedStatement<R, A, V>(o: KeyedStatementOptions<R, A, V>)
   const alone = (request: Keyed<R>): Promise<V> =>
     withAnswer(o.db, request.claim, async (executor) => o.outcome(executor, request, await o.one(executor, request)), o.answer);
 
-  async function together(requests: Keyed<R>[]): Promise<PromiseSettledResult<V>[]> {
+  function statement(requests: Keyed<R>[]): Promise<PromiseSettledResult<V>[]> {
     if (requests.length === 1 && !requests[0]!.claim) return Promise.allSettled([alone(requests[0]!)]);
     return batchThenEach(
       requests,
@@ -45,6 +47,14 @@ export function createKeyedStatement<R, A, V>(o: KeyedStatementOptions<R, A, V>)
       },
       alone,
     );
+  }
+
+  async function together(requests: Keyed<R>[]): Promise<PromiseSettledResult<V>[]> {
+    if (!o.onStatement) return statement(requests);
+    const started = performance.now();
+    const settled = await statement(requests);
+    o.onStatement(requests.length, (performance.now() - started) / 1000);
+    return settled;
   }
 
   const batcher =

@@ -1,7 +1,7 @@
 import { afterCommit, type StepLogger } from '../../platform/after-commit.js';
 import type { Clock } from '../../platform/clock.js';
 import { pgCode, type Database } from '../../platform/db.js';
-import { DomainError, notFound } from '../../platform/errors.js';
+import { DomainError, notFound, outcomeOf } from '../../platform/errors.js';
 import { isUuid, newId } from '../../platform/ids.js';
 import { createKeyedStatement, type Keyed } from '../idempotency/idempotency.batch.js';
 import type { KeyClaim } from '../idempotency/idempotency.service.js';
@@ -33,6 +33,14 @@ type Attempt = BatchedPayAttempt & { paidAt: Date };
 const insufficient = (price: number) =>
   new DomainError('INSUFFICIENT_BALANCE', `The balance does not cover the price of ${price}`, { price });
 
+/** What the payment use case reports (for metrics); every method optional. */
+export interface PaymentObserver {
+  /** A payment request ended: `paid`, or its refusal code (`error` for a failure that is no refusal). */
+  payment?(outcome: string): void;
+  /** A batched statement of payments ran (see createKeyedStatement's onStatement). */
+  statement?(size: number, seconds: number): void;
+}
+
 export function createPaymentService(deps: {
   clock: Clock;
   db: Database;
@@ -41,8 +49,10 @@ export function createPaymentService(deps: {
   log: StepLogger;
   /** Coalescing of payments that arrive together (see platform/batcher.ts); maxBatch 1 turns it off. */
   batch?: { maxBatch: number; maxInFlight: number };
+  observe?: PaymentObserver;
 }) {
   const { clock, db, catalog, queue, log } = deps;
+  const observe = deps.observe ?? {};
 
   const payments = createKeyedStatement<PayRequest, Attempt, PaymentOutcome>({
     db,
@@ -89,6 +99,7 @@ export function createPaymentService(deps: {
       throw new DomainError('RESERVATION_NOT_PAYABLE', 'The reservation changed while paying; read it again');
     },
     answer: (outcome) => outcome.payment,
+    onStatement: observe.statement,
   });
 
   return {
@@ -103,8 +114,15 @@ export function createPaymentService(deps: {
     async pay(userId: string, reservationId: string, concertId: string, claim?: KeyClaim): Promise<PaymentView> {
       // An id that is not a UUID names no reservation: answered here, it never joins a batch
       // (PostgreSQL would refuse the whole statement).
-      if (!isUuid(reservationId)) throw notFound('Reservation');
-      const outcome = await payments.run({ reservationId, userId, concertId, paymentId: newId(), ledgerId: newId() }, claim);
+      let outcome: PaymentOutcome;
+      try {
+        if (!isUuid(reservationId)) throw notFound('Reservation');
+        outcome = await payments.run({ reservationId, userId, concertId, paymentId: newId(), ledgerId: newId() }, claim);
+      } catch (err) {
+        observe.payment?.(outcomeOf(err));
+        throw err;
+      }
+      observe.payment?.('paid');
       await afterCommit(log, 'seat map invalidation', () => catalog.seatsChanged([outcome.seat]));
       if (outcome.otherHolds === 0) await afterCommit(log, 'leaving the waiting room', () => queue.leaveAfterPayment(userId, concertId));
       return outcome.payment;

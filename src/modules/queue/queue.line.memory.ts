@@ -7,6 +7,8 @@
 export interface Ticket {
   slot: number;
   readonly userId: string;
+  /** When the user joined (epoch ms). */
+  readonly joinedAt: number;
 }
 
 /**
@@ -25,9 +27,9 @@ export class WaitingLine {
   private head = 0;
   size = 0;
 
-  push(userId: string): Ticket {
+  push(userId: string, joinedAt: number): Ticket {
     if (this.end === this.slots.length) this.compact();
-    const ticket: Ticket = { slot: this.end++, userId };
+    const ticket: Ticket = { slot: this.end++, userId, joinedAt };
     this.slots[ticket.slot] = ticket;
     this.add(ticket.slot, 1);
     this.size++;
@@ -48,11 +50,17 @@ export class WaitingLine {
     return sum;
   }
 
-  /** Removes and returns the user at the head of the line. */
-  shift(): string | undefined {
+  /** The ticket at the head of the line, left in place. */
+  peek(): Ticket | undefined {
     if (this.size === 0) return undefined;
     while (this.slots[this.head] === undefined) this.head++;
-    const ticket = this.slots[this.head]!;
+    return this.slots[this.head];
+  }
+
+  /** Removes and returns the user at the head of the line. */
+  shift(): string | undefined {
+    const ticket = this.peek();
+    if (!ticket) return undefined;
     this.remove(ticket);
     return ticket.userId;
   }

@@ -17,6 +17,12 @@ export interface QueueView {
 /** The window over which the admission rate is measured for wait estimates. */
 export const RATE_WINDOW_MS = 30_000;
 
+/** What the waiting room reports (for metrics); every method optional. */
+export interface QueueObserver {
+  /** A new entry joined a line (joining again while in line is not one). Admissions: QueueStoreOptions.onAdmitted. */
+  joined?(): void;
+}
+
 export function createQueueService(deps: {
   store: QueueStore;
   tokens: QueueTokens;
@@ -24,8 +30,10 @@ export function createQueueService(deps: {
   limits: QueueLimits;
   /** Throws NOT_FOUND for an unknown concert. */
   assertConcertExists: (concertId: string) => Promise<void>;
+  observe?: QueueObserver;
 }) {
   const { store, tokens, clock, limits } = deps;
+  const observe = deps.observe ?? {};
   /** Admissions per second per concert, measured by the ticker; read by every status answer. */
   const rates = new Map<string, number>();
   /** When this instance first saw each concert's line, so a young line's rate is not diluted. */
@@ -72,6 +80,7 @@ export function createQueueService(deps: {
       await deps.assertConcertExists(concertId);
       const now = clock.now().getTime();
       const entry = await store.join(concertId, userId, newId(), now, limits);
+      if (entry.created) observe.joined?.();
       const token = tokens.issue({ userId, concertId, entryId: entry.entryId, issuedAt: now });
       return { created: entry.created, view: view(token, concertId, entry) };
     },
@@ -141,6 +150,17 @@ export function createQueueService(deps: {
         }
       }
       return admitted;
+    },
+
+    /** Every concert with a line now: how many wait, how many are active, how long the head has waited. */
+    async lines(): Promise<Array<{ concertId: string; waiting: number; active: number; headWaitSeconds: number }>> {
+      const now = clock.now().getTime();
+      return (await store.lines(now)).map(({ concertId, waiting, active, headJoinedAt }) => ({
+        concertId,
+        waiting,
+        active,
+        headWaitSeconds: headJoinedAt === null ? 0 : Math.max(0, now - headJoinedAt) / 1000,
+      }));
     },
   };
 }

@@ -3,6 +3,7 @@ import {
   admissionLogMsOf,
   PER_SECOND_WINDOW_MS,
   type JoinResult,
+  type LineSnapshot,
   type QueueEntry,
   type QueueLimits,
   type QueueStore,
@@ -111,7 +112,10 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
       queue.admissions.add(now);
       admitted++;
     }
-    if (admitted > 0) queue.nextExpiry = Math.min(queue.nextExpiry, activeUntil);
+    if (admitted > 0) {
+      queue.nextExpiry = Math.min(queue.nextExpiry, activeUntil);
+      opts.onAdmitted?.(admitted);
+    }
     return admitted;
   };
 
@@ -134,7 +138,7 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
       let created = false;
       if (!entry || !isLive(queue, userId, entry, now)) {
         if (entry) end(queue, userId, entry);
-        entry = { entryId, state: 'WAITING', ticket: queue.line.push(userId) };
+        entry = { entryId, state: 'WAITING', ticket: queue.line.push(userId, now) };
         queue.entries.set(userId, entry);
         created = true;
       }
@@ -201,18 +205,23 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
       return ids;
     },
 
+    async lines(now) {
+      const lines: LineSnapshot[] = [];
+      for (const [concertId, queue] of concerts) {
+        const active = activeAt(queue, now);
+        if (queue.line.size + active === 0) continue;
+        lines.push({ concertId, waiting: queue.line.size, active, headJoinedAt: queue.line.peek()?.joinedAt ?? null });
+      }
+      return lines;
+    },
+
     async stats(concertId, now, windowMs) {
       const queue = concerts.get(concertId);
       if (!queue) return { admittedInWindow: 0, waiting: 0, active: 0 };
-      let active = queue.active.size;
-      if (now >= queue.nextExpiry) {
-        active = 0;
-        for (const activeUntil of queue.active.values()) if (activeUntil > now) active++;
-      }
       return {
         admittedInWindow: queue.admissions.countAfter(now - windowMs) - queue.admissions.countAfter(now),
         waiting: queue.line.size,
-        active,
+        active: activeAt(queue, now),
       };
     },
 
@@ -220,6 +229,14 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
       concerts.clear();
     },
   };
+}
+
+/** ACTIVE entries whose activeUntil is still ahead of `now` (a scan only past the earliest expiry). */
+function activeAt(queue: ConcertQueue, now: number): number {
+  if (now < queue.nextExpiry) return queue.active.size;
+  let active = 0;
+  for (const activeUntil of queue.active.values()) if (activeUntil > now) active++;
+  return active;
 }
 
 const expired = (entryId: string): QueueEntry => ({ entryId, state: 'EXPIRED', position: null, activeUntil: null });

@@ -34,9 +34,9 @@ local function view(user, rec, now)
 end
 `;
 
-/** The admission step. KEYS: waiting, active, entries, admitted. */
+/** The admission step. KEYS: waiting, active, entries, admitted, joined. */
 const LUA_ADMIT_STEP = `
-local admittedKey = KEYS[4]
+local admittedKey, joinedKey = KEYS[4], KEYS[5]
 
 -- Drops expired ACTIVE entries, then admits from the head of the line while both limits allow.
 local function admitStep(now, maxActive, perSecond, ttl, logMs)
@@ -63,6 +63,7 @@ local function admitStep(now, maxActive, perSecond, ttl, logMs)
     redis.call('HSET', entriesKey, user, 'A|' .. id)
     redis.call('ZADD', activeKey, activeUntil, user)
     redis.call('ZADD', admittedKey, at, id)
+    redis.call('HDEL', joinedKey, user)
   end
   return #heads / 2
 end
@@ -70,11 +71,11 @@ end
 
 const SCRIPTS = {
   /**
-   * KEYS: waiting, active, entries, admitted, seq. ARGV: user, entryId, now, maxActive, perSecond,
-   * ttl, logMs. Returns view .. {created}.
+   * KEYS: waiting, active, entries, admitted, joined, seq. ARGV: user, entryId, now, maxActive,
+   * perSecond, ttl, logMs. Returns view .. {created, admitted}.
    */
   join: {
-    keys: 5,
+    keys: 6,
     lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
 local user, entryId, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local rec = redis.call('HGET', entriesKey, user)
@@ -90,15 +91,17 @@ if rec then
   end
 end
 if not live then
-  redis.call('ZADD', waitingKey, redis.call('INCR', KEYS[5]), user)
+  redis.call('ZADD', waitingKey, redis.call('INCR', KEYS[6]), user)
+  redis.call('HSET', joinedKey, user, ARGV[3])
   rec = 'W|' .. entryId
   redis.call('HSET', entriesKey, user, rec)
 end
-admitStep(now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+local admitted = admitStep(now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
 -- A concert's line (and the ended-entry tombstones) is dropped a week after its last join.
-for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ${KEY_RETENTION_MS}) end
+for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ${KEY_RETENTION_MS}) end
 local result = view(user, redis.call('HGET', entriesKey, user), now)
 result[5] = live and 0 or 1
+result[6] = admitted
 return result`,
   },
 
@@ -132,26 +135,27 @@ end
 return view(user, rec, now)`,
   },
 
-  /** KEYS: waiting, active, entries. ARGV: user, hasEntryId, entryId. Returns 1 when it emptied the concert. */
+  /** KEYS: waiting, active, entries, joined. ARGV: user, hasEntryId, entryId. Returns 1 when it emptied the concert. */
   leave: {
-    keys: 3,
+    keys: 4,
     lua: `${LUA_COMMON}
 local user = ARGV[1]
 local rec = redis.call('HGET', entriesKey, user)
 if not rec or string.sub(rec, 1, 1) == 'E' then return 0 end
 if ARGV[2] == '1' and string.sub(rec, 3) ~= ARGV[3] then return 0 end
 redis.call('ZREM', waitingKey, user)
+redis.call('HDEL', KEYS[4], user)
 redis.call('ZREM', activeKey, user)
 redis.call('HSET', entriesKey, user, 'E' .. string.sub(rec, 2))
 return occupancy() == 0 and 1 or 0`,
   },
 
   /**
-   * KEYS: waiting, active, entries, admitted. ARGV: now, maxActive, perSecond, ttl, logMs.
+   * KEYS: waiting, active, entries, admitted, joined. ARGV: now, maxActive, perSecond, ttl, logMs.
    * Returns {admitted, isEmpty}.
    */
   admit: {
-    keys: 4,
+    keys: 5,
     lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
 local admitted = admitStep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 return {admitted, occupancy() == 0 and 1 or 0}`,
@@ -166,6 +170,22 @@ return {
   redis.call('ZCOUNT', KEYS[4], '(' .. fmt(now - tonumber(ARGV[2])), fmt(now)),
   redis.call('ZCARD', waitingKey),
   redis.call('ZCOUNT', activeKey, '(' .. fmt(now), '+inf'),
+}`,
+  },
+
+  /**
+   * KEYS: waiting, active, joined. ARGV: now. Read-only. Returns {waiting, active, headJoinedAt|false}
+   * (false also for a head that joined before join times were kept).
+   */
+  line: {
+    keys: 3,
+    lua: `
+local now = tonumber(ARGV[1])
+local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+return {
+  redis.call('ZCARD', KEYS[1]),
+  redis.call('ZCOUNT', KEYS[2], '(' .. string.format('%.17g', now), '+inf'),
+  head and redis.call('HGET', KEYS[3], head) or false,
 }`,
   },
 

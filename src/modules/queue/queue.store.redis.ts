@@ -3,6 +3,7 @@ import { defineScripts } from './queue.store.redis.lua.js';
 import {
   admissionLogMsOf,
   type JoinResult,
+  type LineSnapshot,
   type QueueEntry,
   type QueueLimits,
   type QueueState,
@@ -27,6 +28,8 @@ import {
  *                            An "A" entry whose activeUntil has passed reads EXPIRED at once and is
  *                            dropped from `active` by the next admission step.
  * - `p:{c}:admitted` ZSET    entryId scored by admission time; trimmed to `admissionLogMs`
+ * - `p:{c}:joined`   HASH    userId -> join time (epoch ms) of each WAITING entry: how long the
+ *                            head of the line has waited (`lines()`)
  * - `p:concerts`     SET     concert ids with anyone waiting or active (the ticker's work list)
  *
  * Every join sets the concert's keys to expire a week later, so a finished sale's line, tombstones
@@ -67,6 +70,7 @@ export function createRedisQueueStore(
       active: `${base}:active`,
       entries: `${base}:entries`,
       admitted: `${base}:admitted`,
+      joined: `${base}:joined`,
       seq: `${base}:seq`,
     };
   };
@@ -86,12 +90,13 @@ export function createRedisQueueStore(
     async join(concertId, userId, entryId, now, limits): Promise<JoinResult> {
       const k = keysOf(concertId);
       const reply = (await scripts.join(
-        [k.waiting, k.active, k.entries, k.admitted, k.seq],
+        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.seq],
         [userId, entryId, ...limitArgs(now, limits)],
       )) as EntryReply;
       // Listed after every join, not only the first: a process that died between a script and
       // its SADD leaves the concert unlisted only until the next join.
       await redis.sadd(registryKey, concertId);
+      if (reply[5]) opts.onAdmitted?.(reply[5]);
       return { ...toEntry(reply), created: reply[4] === 1 };
     },
 
@@ -113,7 +118,7 @@ export function createRedisQueueStore(
     async leave(concertId, userId, entryId) {
       const k = keysOf(concertId);
       const emptied = await scripts.leave(
-        [k.waiting, k.active, k.entries],
+        [k.waiting, k.active, k.entries, k.joined],
         [userId, entryId === undefined ? '0' : '1', entryId ?? ''],
       );
       if (emptied === 1) await unlist(concertId);
@@ -122,9 +127,10 @@ export function createRedisQueueStore(
     async admit(concertId, now, limits) {
       const k = keysOf(concertId);
       const [admitted, empty] = (await scripts.admit(
-        [k.waiting, k.active, k.entries, k.admitted],
+        [k.waiting, k.active, k.entries, k.admitted, k.joined],
         limitArgs(now, limits),
       )) as [number, number];
+      if (admitted > 0) opts.onAdmitted?.(admitted);
       if (empty === 1) await unlist(concertId);
       return admitted;
     },
@@ -152,6 +158,17 @@ export function createRedisQueueStore(
 
     async activeConcerts() {
       return redis.smembers(registryKey);
+    },
+
+    async lines(now) {
+      const lines = await Promise.all(
+        (await redis.smembers(registryKey)).map(async (concertId): Promise<LineSnapshot> => {
+          const k = keysOf(concertId);
+          const [waiting, active, head] = (await scripts.line([k.waiting, k.active, k.joined], [now])) as [number, number, string | null];
+          return { concertId, waiting, active, headJoinedAt: head === null ? null : Number(head) };
+        }),
+      );
+      return lines.filter((line) => line.waiting + line.active > 0);
     },
 
     async stats(concertId, now, windowMs) {

@@ -31,6 +31,8 @@ export const DEFAULT_ADMISSION_LOG_MS = 60_000;
 export interface QueueStoreOptions {
   /** How long admissions are remembered (the longest window `stats()` can measure). */
   admissionLogMs?: number;
+  /** Told how many entries each admission step of this store admitted (a join's or an admit's), when any. */
+  onAdmitted?: (count: number) => void;
 }
 
 /** How long an adapter remembers admissions: as asked (or the default), never less than the per-second window. */
@@ -56,6 +58,16 @@ export interface QueueEntry {
 export interface JoinResult extends QueueEntry {
   /** True when this call created the entry (201), false when it returned an existing one (200). */
   created: boolean;
+}
+
+/** One concert's line as it stands (see QueueStore.lines). */
+export interface LineSnapshot {
+  concertId: string;
+  waiting: number;
+  /** ACTIVE entries whose activeUntil is still ahead. */
+  active: number;
+  /** Epoch ms at which the first user in line joined; null when nobody waits. */
+  headJoinedAt: number | null;
 }
 
 export interface QueueStore {
@@ -102,6 +114,12 @@ export interface QueueStore {
 
   /** Concerts that have anyone waiting or active (the ones the admission ticker visits). */
   activeConcerts(): Promise<string[]>;
+
+  /**
+   * Every concert with anyone waiting or active at `now`, with the size of its line, its active
+   * entries and when the head of its line joined (for the waiting-room gauges). Read-only.
+   */
+  lines(now: number): Promise<LineSnapshot[]>;
 
   /** Admissions in the last `windowMs` (for the measured admission rate) and how many wait. */
   stats(concertId: string, now: number, windowMs: number): Promise<{ admittedInWindow: number; waiting: number; active: number }>;

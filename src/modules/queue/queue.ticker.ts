@@ -14,7 +14,6 @@ export function startQueueTicker(opts: {
   intervalMs: number;
   databaseReady: () => Promise<boolean>;
   log: Logger;
-  onAdmitted?: (count: number) => void;
   onPaused?: (paused: boolean) => void;
   /** How often ended entries are forgotten (QueueStore.purgeEnded). */
   purgeEveryMs?: number;
@@ -33,8 +32,7 @@ export function startQueueTicker(opts: {
         else opts.log.info('queue admission resumed');
       }
       if (paused) return;
-      const admitted = await opts.queue.tick();
-      if (admitted > 0) opts.onAdmitted?.(admitted);
+      await opts.queue.tick();
       if (Date.now() - lastPurge >= (opts.purgeEveryMs ?? 60_000)) {
         lastPurge = Date.now();
         await opts.queue.purgeEnded();

@@ -1,7 +1,7 @@
 import { afterCommit, type StepLogger } from '../../platform/after-commit.js';
 import type { Clock } from '../../platform/clock.js';
 import { pgCode, type Database } from '../../platform/db.js';
-import { DomainError, notFound } from '../../platform/errors.js';
+import { DomainError, notFound, outcomeOf } from '../../platform/errors.js';
 import { isUuid, newId } from '../../platform/ids.js';
 import { decodeCursor, page } from '../../platform/pagination.js';
 import { createKeyedStatement, type Keyed } from '../idempotency/idempotency.batch.js';
@@ -50,6 +50,16 @@ export async function ownReservation(db: Database, userId: string, id: string): 
   return r;
 }
 
+/** What the reservation use cases report (for metrics); every method optional. */
+export interface ReservationObserver {
+  /** A hold request ended: `created`, or its refusal code (`error` for a failure that is no refusal). */
+  hold?(outcome: string): void;
+  /** A reservation was cancelled: a hold released, or a paid seat refunded (`refunded` won back). */
+  cancelled?(kind: 'released' | 'refunded', refunded: number): void;
+  /** A batched statement of holds ran (see createKeyedStatement's onStatement). */
+  statement?(size: number, seconds: number): void;
+}
+
 export function createReservationService(deps: {
   db: Database;
   clock: Clock;
@@ -59,8 +69,10 @@ export function createReservationService(deps: {
   holdLimit: number;
   /** Coalescing of holds that arrive together (see platform/batcher.ts); maxBatch 1 turns it off. */
   batch?: { maxBatch: number; maxInFlight: number };
+  observe?: ReservationObserver;
 }) {
   const { db, clock, catalog, log } = deps;
+  const observe = deps.observe ?? {};
   const limit = deps.holdLimit;
   const timing = () => {
     const now = clock.now();
@@ -86,6 +98,7 @@ export function createReservationService(deps: {
       assertUnderHoldLimit(attempt.active, limit);
       throw new DomainError('SEAT_UNAVAILABLE', `Seat ${request.seatNumber} is held or sold`);
     },
+    onStatement: observe.statement,
   });
 
   /** After a commit that changed seats: the seat maps show it (see platform/after-commit.ts). */
@@ -98,17 +111,23 @@ export function createReservationService(deps: {
      * of holds. Under an Idempotency-Key (`claim`) the answer commits with the hold.
      */
     async hold(userId: string, input: { scheduleId: string; seatNumber: number }, claim?: KeyClaim): Promise<ReservationView> {
-      const schedule = await catalog.schedule(input.scheduleId);
-      if (input.seatNumber > schedule.seat_count) {
-        throw new DomainError('NOT_FOUND', `Seat ${input.seatNumber} does not exist; this date has ${schedule.seat_count} seats`);
+      try {
+        const schedule = await catalog.schedule(input.scheduleId);
+        if (input.seatNumber > schedule.seat_count) {
+          throw new DomainError('NOT_FOUND', `Seat ${input.seatNumber} does not exist; this date has ${schedule.seat_count} seats`);
+        }
+        assertBookable(schedule, clock.now());
+        const held = await holds.run(
+          { id: newId(), userId, concertId: schedule.concert_id, scheduleId: schedule.id, seatNumber: input.seatNumber, price: schedule.price },
+          claim,
+        );
+        observe.hold?.('created');
+        await seatsChanged(held);
+        return held;
+      } catch (err) {
+        observe.hold?.(outcomeOf(err));
+        throw err;
       }
-      assertBookable(schedule, clock.now());
-      const held = await holds.run(
-        { id: newId(), userId, concertId: schedule.concert_id, scheduleId: schedule.id, seatNumber: input.seatNumber, price: schedule.price },
-        claim,
-      );
-      await seatsChanged(held);
-      return held;
     },
 
     /** Runs holds as one batch; they must name distinct seats and (user, schedule) pairs. */
@@ -136,11 +155,11 @@ export function createReservationService(deps: {
         const r = await ownReservation(db, userId, id);
         const schedule = await catalog.schedule(r.schedule_id);
         const now = clock.now();
-        const cancelled =
-          cancellation(r, schedule.starts_at, now) === 'RELEASE_HOLD'
-            ? await releaseHold(db, r, now)
-            : (await refundConfirmed(db, r, newId(), now))?.cancelled;
+        const release = cancellation(r, schedule.starts_at, now) === 'RELEASE_HOLD';
+        const refund = release ? undefined : await refundConfirmed(db, r, newId(), now);
+        const cancelled = release ? await releaseHold(db, r, now) : refund?.cancelled;
         if (cancelled) {
+          observe.cancelled?.(release ? 'released' : 'refunded', refund?.refunded ?? 0);
           const view = toReservationView(cancelled, now);
           await seatsChanged(view);
           return view;

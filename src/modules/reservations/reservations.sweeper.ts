@@ -29,7 +29,8 @@ export function startSweeper(opts: {
   clock: Clock;
   intervalMs: number;
   log: Logger;
-  onExpired?: (count: number) => void;
+  /** Told after every pass how many holds it expired (0 included: a pass ran). */
+  onSwept?: (expired: number) => void;
   /** Told which schedules had seats freed, to drop their cached seat maps. */
   onSeatsFreed?: (seats: { scheduleId: string; concertId: string }[]) => Promise<void>;
   housekeeping?: () => Promise<unknown>;
@@ -41,7 +42,7 @@ export function startSweeper(opts: {
     onError: (err) => opts.log.warn({ err }, 'hold sweep failed; will retry'),
     run: async () => {
       const count = await sweepExpiredHolds(opts.db, opts.clock, 500, opts.onSeatsFreed);
-      if (count > 0) opts.onExpired?.(count);
+      opts.onSwept?.(count);
       if (opts.housekeeping && Date.now() - lastHousekeeping >= (opts.housekeepingEveryMs ?? 60_000)) {
         lastHousekeeping = Date.now();
         await opts.housekeeping();
