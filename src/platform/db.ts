@@ -18,6 +18,7 @@ import * as m003 from './migrations/003_batched_holds.js';
 import * as m004 from './migrations/004_batched_payments.js';
 import * as m005 from './migrations/005_outbox_lease.js';
 import * as m006 from './migrations/006_outbox_pending_groups.js';
+import * as m007 from './migrations/007_outbox_trace_context.js';
 
 export type Database = Kysely<DB>;
 export type Trx = Transaction<DB>;
@@ -119,7 +120,7 @@ export function precompiled<K extends string, R>(
   };
 }
 
-const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003, '004_batched_payments': m004, '005_outbox_lease': m005, '006_outbox_pending_groups': m006 };
+const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003, '004_batched_payments': m004, '005_outbox_lease': m005, '006_outbox_pending_groups': m006, '007_outbox_trace_context': m007 };
 
 class StaticMigrationProvider implements MigrationProvider {
   async getMigrations() {

@@ -105,6 +105,7 @@ export interface OutboxTable {
   next_attempt_at: Timestamp | null;
   claimed_by: string | null;
   claimed_until: Timestamp | null;
+  trace_context: string | null;
 }
 
 export interface ProcessedEventsTable {

@@ -43,12 +43,14 @@ export function payloadOf(fields: Record<string, Expr>): Expr {
 }
 
 /**
- * `SELECT …` rows for `INSERT INTO outbox (aggregate_id, type, payload, occurred_at)`: one event per
- * row of `relation`.
+ * `SELECT …` rows for `INSERT INTO outbox (aggregate_id, type, payload, occurred_at, trace_context)`:
+ * one event per row of `relation`. `traceContext` is the W3C traceparent of the traced request the
+ * statement runs for (a text parameter, NULL when there is none; per row in a batched statement),
+ * which the relay passes on to consumers.
  */
-export function eventRows(type: EventType, relation: string, aggregateId: Expr, payload: Expr, at: Expr): Expr {
-  return sql`SELECT ${aggregateId}::text, ${sql.lit(type)}, ${payload}, ${at}::timestamptz FROM ${sql.table(relation)}`;
+export function eventRows(type: EventType, relation: string, aggregateId: Expr, payload: Expr, at: Expr, traceContext: Expr): Expr {
+  return sql`SELECT ${aggregateId}::text, ${sql.lit(type)}, ${payload}, ${at}::timestamptz, ${traceContext}::text FROM ${sql.table(relation)}`;
 }
 
 export const insertEvents = (...rows: Expr[]): Expr =>
-  sql`INSERT INTO outbox (aggregate_id, type, payload, occurred_at) ${sql.join(rows, sql` UNION ALL `)}`;
+  sql`INSERT INTO outbox (aggregate_id, type, payload, occurred_at, trace_context) ${sql.join(rows, sql` UNION ALL `)}`;

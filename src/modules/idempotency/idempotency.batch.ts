@@ -1,16 +1,23 @@
+import { context } from '@opentelemetry/api';
 import { batchThenEach, createBatcher } from '../../platform/batcher.js';
 import { withRetry, type Database } from '../../platform/db.js';
+import { activeTraceparent, contextOf, inBatchSpan } from '../../platform/tracing.context.js';
 import { withAnswer, type KeyClaim } from './idempotency.service.js';
 
-/** A request with the key it runs under, if any. */
-export type Keyed<R> = R & { claim?: KeyClaim };
+/**
+ * A request with the key it runs under, if any, and the traceparent of the traced request it came
+ * from (its statement stores it with the events it writes; see platform/tracing.context.ts).
+ */
+export type Keyed<R> = R & { claim?: KeyClaim; traceContext?: string };
 
 export interface KeyedStatementOptions<R, A, V> {
   db: Database;
+  /** What the statement does, naming its span when a batch of traced requests runs (e.g. `hold`). */
+  name: string;
   /** Coalescing of requests that arrive together (see platform/batcher.ts); absent or maxBatch 1: each runs alone. */
   batch?: { maxBatch: number; maxInFlight: number } | undefined;
   /** The statement for one request, run by any executor (alone, or in its key's transaction). */
-  one(executor: Database, request: R): Promise<A>;
+  one(executor: Database, request: Keyed<R>): Promise<A>;
   /**
    * The statement for many requests, one attempt per request in order; it stores the answers of
    * its keyed successes itself (see idempotency.sql.ts). It is given only requests that
@@ -34,15 +41,18 @@ export interface KeyedStatementOptions<R, A, V> {
  * keyed request runs in a transaction with its answer; in a batch, the statement stores the answer.
  */
 export function createKeyedStatement<R, A, V>(o: KeyedStatementOptions<R, A, V>) {
-  const alone = (request: Keyed<R>): Promise<V> =>
+  const runAlone = (request: Keyed<R>): Promise<V> =>
     withAnswer(o.db, request.claim, async (executor) => o.outcome(executor, request, await o.one(executor, request)), o.answer);
+  // A batcher runs a request later, in whichever context is current then: a traced request runs in its own.
+  const alone = (request: Keyed<R>): Promise<V> =>
+    request.traceContext ? context.with(contextOf(request.traceContext), runAlone, undefined, request) : runAlone(request);
 
   function statement(requests: Keyed<R>[]): Promise<PromiseSettledResult<V>[]> {
     if (requests.length === 1 && !requests[0]!.claim) return Promise.allSettled([alone(requests[0]!)]);
     return batchThenEach(
       requests,
       async () => {
-        const attempts = await withRetry(() => o.many(requests));
+        const attempts = await withRetry(() => inBatchSpan(o.name, requests, () => o.many(requests)));
         return attempts.map((attempt, i) => o.outcome(o.db, requests[i]!, attempt));
       },
       alone,
@@ -71,7 +81,8 @@ export function createKeyedStatement<R, A, V>(o: KeyedStatementOptions<R, A, V>)
   return {
     /** Runs the request, batched with others when batching is on; under `claim`, its answer commits with it. */
     run(request: R, claim?: KeyClaim): Promise<V> {
-      const keyed: Keyed<R> = claim ? { ...request, claim } : (request as Keyed<R>);
+      const traceContext = activeTraceparent();
+      const keyed: Keyed<R> = claim || traceContext ? { ...request, ...(claim && { claim }), ...(traceContext && { traceContext }) } : (request as Keyed<R>);
       return batcher ? batcher.submit(keyed) : alone(keyed);
     },
     /** Runs requests as one batch (see `together`); they must be ones `conflictKeys` keeps apart. */

@@ -4,10 +4,17 @@ import { col, eventRows, insertEvents, isoSql, payloadOf, reservationPayload } f
 import { answerArrays, answerKeys, type BatchKey } from '../idempotency/idempotency.sql.js';
 import { reservationColumns, type ReservationRow } from '../reservations/reservations.repository.js';
 
-/** The event of a payment statement: reservation.confirmed per row of `confirmed`. */
-const confirmedEvents = (now: RawBuilder<unknown>) =>
+/** The event of a payment statement: reservation.confirmed per row of `confirmed`, with the paying request's trace context. */
+const confirmedEvents = (now: RawBuilder<unknown>, traceContext: RawBuilder<unknown>) =>
   insertEvents(
-    eventRows('reservation.confirmed', 'confirmed', col('confirmed', 'id'), reservationPayload('confirmed', { confirmedAt: isoSql(col('confirmed', 'confirmed_at')) }), now),
+    eventRows(
+      'reservation.confirmed',
+      'confirmed',
+      col('confirmed', 'id'),
+      reservationPayload('confirmed', { confirmedAt: isoSql(col('confirmed', 'confirmed_at')) }),
+      now,
+      traceContext,
+    ),
   );
 
 /**
@@ -16,7 +23,7 @@ const confirmedEvents = (now: RawBuilder<unknown>) =>
  * refused, ticketing_assert aborts the whole statement (SQLSTATE TK001), so nothing is half done.
  */
 const payHoldStatement = precompiled(
-  ['reservationId', 'userId', 'concertId', 'paymentId', 'ledgerId', 'now'] as const,
+  ['reservationId', 'userId', 'concertId', 'paymentId', 'ledgerId', 'now', 'traceContext'] as const,
   (p) => sql<{ payable: boolean; balance: number | null; other_holds: number } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
     WITH r AS (
       SELECT * FROM reservations
@@ -47,7 +54,7 @@ const payHoldStatement = precompiled(
         FROM confirmed, wallet
        WHERE confirmed.price > 0
     ), events AS (
-      ${confirmedEvents(p.now)}
+      ${confirmedEvents(p.now, p.traceContext)}
     ), complete AS (
       SELECT ticketing_assert((SELECT count(*) FROM seat) = (SELECT count(*) FROM confirmed),
                               'INSUFFICIENT_BALANCE price=' || COALESCE((SELECT max(price) FROM seat), 0)) AS ok
@@ -66,6 +73,8 @@ export interface PayRequest {
   concertId: string;
   paymentId: string;
   ledgerId: string;
+  /** The traceparent of the traced request it comes from (stored with its event). */
+  traceContext?: string;
 }
 
 export interface PayAttempt {
@@ -79,7 +88,7 @@ export interface PayAttempt {
 
 /** Runs payHoldStatement for one payment. */
 export async function payHold(db: Database, p: PayRequest & { now: Date }): Promise<PayAttempt> {
-  const { payable, balance, other_holds, ...confirmed } = (await payHoldStatement(db, p))[0]!;
+  const { payable, balance, other_holds, ...confirmed } = (await payHoldStatement(db, { ...p, traceContext: p.traceContext ?? null }))[0]!;
   return { payable, balance, otherHolds: other_holds, confirmed: confirmed.id === null ? null : (confirmed as ReservationRow) };
 }
 
@@ -96,17 +105,18 @@ export interface BatchedPayAttempt extends PayAttempt {
  * reservations and distinct users (wallets), so that none depends on another's outcome.
  */
 const payHoldsStatement = precompiled(
-  ['reservationIds', 'userIds', 'concertIds', 'paymentIds', 'ledgerIds', 'now', 'keys', 'leases', 'statuses'] as const,
+  ['reservationIds', 'userIds', 'concertIds', 'paymentIds', 'ledgerIds', 'now', 'keys', 'leases', 'statuses', 'traceContexts'] as const,
   (p) => sql<
     { ord: number; payable: boolean; covered: boolean; claim_price: number | null; balance: number | null; other_holds: number } & {
       [K in keyof ReservationRow]: ReservationRow[K] | null;
     }
   >`
     WITH req AS (
-      SELECT q.reservation_id, q.user_id, q.concert_id, q.payment_id, q.ledger_id, q.idem_key, q.idem_lease, q.idem_status, q.ord::int AS pos
+      SELECT q.reservation_id, q.user_id, q.concert_id, q.payment_id, q.ledger_id, q.idem_key, q.idem_lease, q.idem_status, q.trace_context,
+             q.ord::int AS pos
         FROM unnest(${p.reservationIds}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.paymentIds}::uuid[], ${p.ledgerIds}::uuid[],
-                    ${p.keys}::text[], ${p.leases}::timestamptz[], ${p.statuses}::int[])
-             WITH ORDINALITY AS q(reservation_id, user_id, concert_id, payment_id, ledger_id, idem_key, idem_lease, idem_status, ord)
+                    ${p.keys}::text[], ${p.leases}::timestamptz[], ${p.statuses}::int[], ${p.traceContexts}::text[])
+             WITH ORDINALITY AS q(reservation_id, user_id, concert_id, payment_id, ledger_id, idem_key, idem_lease, idem_status, trace_context, ord)
     ), claim AS (
       SELECT * FROM ticketing_claim_payments(${p.reservationIds}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.now}::timestamptz)
     ), paying AS (
@@ -128,7 +138,7 @@ const payHoldsStatement = precompiled(
         FROM paying JOIN wallet ON wallet.user_id = paying.user_id
        WHERE r.id = paying.reservation_id AND r.status = 'HELD'
       RETURNING r.*, paying.payment_id, paying.ledger_id, wallet.balance AS balance_after,
-                paying.idem_key, paying.idem_lease, paying.idem_status
+                paying.idem_key, paying.idem_lease, paying.idem_status, paying.trace_context
     ), payment AS (
       INSERT INTO payments (id, reservation_id, user_id, amount, status, paid_at)
       SELECT payment_id, id, user_id, price, 'PAID', ${p.now}::timestamptz FROM confirmed
@@ -136,7 +146,7 @@ const payHoldsStatement = precompiled(
       INSERT INTO ledger_entries (id, user_id, type, amount, balance_after, reservation_id, created_at)
       SELECT ledger_id, user_id, 'PAYMENT', -price, balance_after, id, ${p.now}::timestamptz FROM confirmed WHERE price > 0
     ), events AS (
-      ${confirmedEvents(p.now)}
+      ${confirmedEvents(p.now, col('confirmed', 'trace_context'))}
     ), complete AS (
       SELECT ticketing_assert((SELECT count(*) FROM seat) = (SELECT count(*) FROM paying)
                               AND (SELECT count(*) FROM confirmed) = (SELECT count(*) FROM paying),
@@ -175,6 +185,7 @@ export async function payHolds(db: Database, requests: readonly (PayRequest & { 
     paymentIds: requests.map((r) => r.paymentId),
     ledgerIds: requests.map((r) => r.ledgerId),
     now,
+    traceContexts: requests.map((r) => r.traceContext ?? null),
     ...answerArrays(requests),
   });
   if (rows.length !== requests.length) throw new Error(`batched payment returned ${rows.length} rows for ${requests.length} requests`);

@@ -56,6 +56,7 @@ export function createPaymentService(deps: {
 
   const payments = createKeyedStatement<PayRequest, Attempt, PaymentOutcome>({
     db,
+    name: 'payment',
     batch: deps.batch,
     async one(executor, request) {
       const now = clock.now();

@@ -11,11 +11,14 @@ export interface HoldAttempt {
   held: ReservationRow | null;
 }
 
-/** The events of a hold statement: reservation.held per new hold, reservation.expired per hold it replaced. */
-const holdEvents = (now: RawBuilder<unknown>) =>
+/**
+ * The events of a hold statement: reservation.held per new hold, reservation.expired per hold it
+ * replaced; each with the trace context of the request that made the hold.
+ */
+const holdEvents = (now: RawBuilder<unknown>, trace: { held: RawBuilder<unknown>; replaced: RawBuilder<unknown> }) =>
   insertEvents(
-    eventRows('reservation.held', 'held', col('held', 'id'), reservationPayload('held', { heldUntil: isoSql(col('held', 'held_until')) }), now),
-    eventRows('reservation.expired', 'replaced', col('replaced', 'id'), reservationPayload('replaced', { heldUntil: isoSql(col('replaced', 'held_until')) }), now),
+    eventRows('reservation.held', 'held', col('held', 'id'), reservationPayload('held', { heldUntil: isoSql(col('held', 'held_until')) }), now, trace.held),
+    eventRows('reservation.expired', 'replaced', col('replaced', 'id'), reservationPayload('replaced', { heldUntil: isoSql(col('replaced', 'held_until')) }), now, trace.replaced),
   );
 
 export interface HoldRequest {
@@ -25,6 +28,8 @@ export interface HoldRequest {
   scheduleId: string;
   seatNumber: number;
   price: number;
+  /** The traceparent of the traced request it comes from (stored with its events). */
+  traceContext?: string;
 }
 
 /**
@@ -34,7 +39,7 @@ export interface HoldRequest {
  * seat row's lock serialises racers; the partial unique index backs it up.
  */
 const holdSeatStatement = precompiled(
-  ['id', 'userId', 'concertId', 'scheduleId', 'seatNumber', 'price', 'limit', 'now', 'heldUntil'] as const,
+  ['id', 'userId', 'concertId', 'scheduleId', 'seatNumber', 'price', 'limit', 'now', 'heldUntil', 'traceContext'] as const,
   (p) => sql<{ active: number } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
     WITH active AS (
       SELECT ticketing_lock_and_count_seats(${p.userId}::uuid, ${p.scheduleId}::uuid, ${p.now}::timestamptz) AS n
@@ -58,7 +63,7 @@ const holdSeatStatement = precompiled(
        WHERE (SELECT count(*) FROM replaced) >= 0
       RETURNING *
     ), events AS (
-      ${holdEvents(p.now)}
+      ${holdEvents(p.now, { held: p.traceContext, replaced: p.traceContext })}
     )
     SELECT active.n AS active, held.* FROM active LEFT JOIN held ON true`,
 );
@@ -68,7 +73,7 @@ export async function holdSeat(
   db: Database,
   h: HoldRequest & { limit: number; now: Date; heldUntil: Date },
 ): Promise<HoldAttempt> {
-  const { active, ...held } = (await holdSeatStatement(db, h))[0]!;
+  const { active, ...held } = (await holdSeatStatement(db, { ...h, traceContext: h.traceContext ?? null }))[0]!;
   return { active, held: held.id === null ? null : (held as ReservationRow) };
 }
 
@@ -80,13 +85,14 @@ export async function holdSeat(
  * (user, schedule) pairs, so that none of them depends on another's outcome.
  */
 const holdSeatsStatement = precompiled(
-  ['ids', 'userIds', 'concertIds', 'scheduleIds', 'seatNumbers', 'prices', 'limit', 'now', 'heldUntil', 'keys', 'leases', 'statuses'] as const,
+  ['ids', 'userIds', 'concertIds', 'scheduleIds', 'seatNumbers', 'prices', 'limit', 'now', 'heldUntil', 'keys', 'leases', 'statuses', 'traceContexts'] as const,
   (p) => sql<{ ord: number; active: number } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
     WITH req AS (
-      SELECT r.id, r.user_id, r.concert_id, r.schedule_id, r.seat_number, r.price, r.idem_key, r.idem_lease, r.idem_status, r.ord::int AS pos
+      SELECT r.id, r.user_id, r.concert_id, r.schedule_id, r.seat_number, r.price, r.idem_key, r.idem_lease, r.idem_status, r.trace_context, r.ord::int AS pos
         FROM unnest(${p.ids}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.scheduleIds}::uuid[],
-                    ${p.seatNumbers}::int[], ${p.prices}::bigint[], ${p.keys}::text[], ${p.leases}::timestamptz[], ${p.statuses}::int[])
-             WITH ORDINALITY AS r(id, user_id, concert_id, schedule_id, seat_number, price, idem_key, idem_lease, idem_status, ord)
+                    ${p.seatNumbers}::int[], ${p.prices}::bigint[], ${p.keys}::text[], ${p.leases}::timestamptz[], ${p.statuses}::int[],
+                    ${p.traceContexts}::text[])
+             WITH ORDINALITY AS r(id, user_id, concert_id, schedule_id, seat_number, price, idem_key, idem_lease, idem_status, trace_context, ord)
     ), claim AS (
       SELECT * FROM ticketing_claim_seats(${p.userIds}::uuid[], ${p.scheduleIds}::uuid[], ${p.seatNumbers}::int[], ${p.now}::timestamptz)
     ), won AS (
@@ -103,7 +109,7 @@ const holdSeatsStatement = precompiled(
        WHERE r.schedule_id = won.schedule_id AND r.seat_number = won.seat_number
          AND r.status = 'HELD' AND r.held_until <= ${p.now}::timestamptz
          AND won.id IN (SELECT id FROM seat)
-      RETURNING r.*
+      RETURNING r.*, won.trace_context
     ), held AS (
       INSERT INTO reservations (id, user_id, concert_id, schedule_id, seat_number, price, status, held_until, created_at)
       SELECT won.id, won.user_id, won.concert_id, won.schedule_id, won.seat_number, won.price,
@@ -112,7 +118,7 @@ const holdSeatsStatement = precompiled(
        WHERE (SELECT count(*) FROM replaced) >= 0
       RETURNING *
     ), events AS (
-      ${holdEvents(p.now)}
+      ${holdEvents(p.now, { held: sql`(SELECT req.trace_context FROM req WHERE req.id = held.id)`, replaced: col('replaced', 'trace_context') })}
     ), held_keys AS (
       SELECT held.*, req.idem_key, req.idem_lease, req.idem_status FROM held JOIN req ON req.id = held.id
     ), ${answerKeys({
@@ -151,6 +157,7 @@ export async function holdSeats(
     scheduleIds: requests.map((r) => r.scheduleId),
     seatNumbers: requests.map((r) => r.seatNumber),
     prices: requests.map((r) => r.price),
+    traceContexts: requests.map((r) => r.traceContext ?? null),
     ...answerArrays(requests),
     ...opts,
   });

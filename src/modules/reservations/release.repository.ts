@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from '../../platform/db.js';
+import { activeTraceparent } from '../../platform/tracing.context.js';
 import { col, eventRows, insertEvents, isoSql, reservationPayload } from '../events/outbox.sql.js';
 import type { ReservationRow } from './reservations.repository.js';
 
@@ -27,6 +28,7 @@ export async function releaseHold(db: Database, r: ReservationRow, now: Date): P
             previousStatus: sql.lit('HELD'),
           }),
           sql`${now}`,
+          sql`${activeTraceparent() ?? null}`,
         ),
       )}
     )
@@ -78,6 +80,7 @@ export async function refundConfirmed(
             confirmedAt: isoSql(col('cancelled', 'confirmed_at')),
           }),
           sql`${now}`,
+          sql`${activeTraceparent() ?? null}`,
         ),
       )}
     ), complete AS (
@@ -93,7 +96,7 @@ export async function refundConfirmed(
 
 /**
  * Expires up to `batch` holds whose heldUntil has passed: frees their seats, marks them EXPIRED
- * and records reservation.expired. SKIP LOCKED lets many instances sweep at once without waiting
+ * and records reservation.expired (with the trace context of the sweep, when it is traced). SKIP LOCKED lets many instances sweep at once without waiting
  * on each other or on a payment in flight.
  */
 export async function expireDueHolds(
@@ -120,7 +123,7 @@ export async function expireDueHolds(
       RETURNING r.*
     ), events AS (
       ${insertEvents(
-        eventRows('reservation.expired', 'expired', col('expired', 'id'), reservationPayload('expired', { heldUntil: isoSql(col('expired', 'held_until')) }), sql`${now}`),
+        eventRows('reservation.expired', 'expired', col('expired', 'id'), reservationPayload('expired', { heldUntil: isoSql(col('expired', 'held_until')) }), sql`${now}`, sql`${activeTraceparent() ?? null}`),
       )}
     )
     SELECT schedule_id, concert_id FROM expired`.execute(db);

@@ -81,6 +81,7 @@ export function createReservationService(deps: {
 
   const holds = createKeyedStatement<HoldRequest, HoldAttempt, ReservationView>({
     db,
+    name: 'hold',
     batch: deps.batch,
     async one(executor, request) {
       try {

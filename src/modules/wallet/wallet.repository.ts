@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { precompiled, type Database } from '../../platform/db.js';
+import { activeTraceparent } from '../../platform/tracing.context.js';
 import { col, eventRows, insertEvents, payloadOf } from '../events/outbox.sql.js';
 
 export async function balanceOf(db: Database, userId: string): Promise<number | undefined> {
@@ -7,7 +8,7 @@ export async function balanceOf(db: Database, userId: string): Promise<number | 
   return row?.balance;
 }
 
-const chargeStatement = precompiled(['userId', 'amount', 'cap', 'ledgerId', 'now'] as const, (p) =>
+const chargeStatement = precompiled(['userId', 'amount', 'cap', 'ledgerId', 'now', 'traceContext'] as const, (p) =>
   sql<{ balance: number | null }>`
     WITH wallet AS (
       UPDATE wallets SET balance = balance + ${p.amount}::bigint, updated_at = ${p.now}::timestamptz
@@ -30,6 +31,7 @@ const chargeStatement = precompiled(['userId', 'amount', 'cap', 'ledgerId', 'now
             balance: col('wallet', 'balance'),
           }),
           p.now,
+          p.traceContext,
         ),
       )}
     )
@@ -38,13 +40,14 @@ const chargeStatement = precompiled(['userId', 'amount', 'cap', 'ledgerId', 'now
 
 /**
  * Tops up in one statement: the balance grows only if it stays within the cap, and the ledger row
- * and balance.charged event are written with it. Returns the new balance, or null if refused.
+ * and balance.charged event are written with it (with the traced request's context, if any).
+ * Returns the new balance, or null if refused.
  */
 export async function chargeWallet(
   db: Database,
   c: { userId: string; amount: number; cap: number; ledgerId: string; now: Date },
 ): Promise<number | null> {
-  return (await chargeStatement(db, c))[0]!.balance;
+  return (await chargeStatement(db, { ...c, traceContext: activeTraceparent() ?? null }))[0]!.balance;
 }
 
 export async function listLedger(db: Database, userId: string, limit: number, before?: string) {
