@@ -62,6 +62,13 @@ function refusedForGood(err: unknown): string | undefined {
 
 type StringMessage = Message<string, string, string, string>;
 
+/** The record's headers other than the event id, as the message's headers (none: no property). */
+function headersOf(message: StringMessage): { headers?: Record<string, string> } {
+  let headers: Record<string, string> | undefined;
+  for (const [name, value] of message.headers) if (name !== ID_HEADER) (headers ??= {})[name] = value;
+  return headers ? { headers } : {};
+}
+
 const defaultOnError = (err: unknown, where: string) => {
   if (where !== 'handler') console.error(`kafka broker: ${where}:`, err);
 };
@@ -123,6 +130,7 @@ export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
         id: message.headers.get(ID_HEADER) ?? '',
         key: message.key,
         value: message.value,
+        ...headersOf(message),
       };
       for (;;) {
         try {
@@ -186,7 +194,7 @@ export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
       if (messages.length === 0) return;
       try {
         await producer.send({
-          messages: messages.map((m) => ({ topic, key: m.key, value: m.value, headers: { [ID_HEADER]: m.id } })),
+          messages: messages.map((m) => ({ topic, key: m.key, value: m.value, headers: { ...m.headers, [ID_HEADER]: m.id } })),
           acks: ProduceAcks.ALL,
         });
       } catch (err) {

@@ -65,6 +65,9 @@ export interface MemoryBrokerOptions {
 
 const DEFAULT_MAX_BACKLOG = 10_000;
 
+/** What the broker keeps of a published message: a copy, as a broker that serialises it would. */
+const copyOf = (m: BrokerMessage): BrokerMessage => ({ id: m.id, key: m.key, value: m.value, ...(m.headers ? { headers: { ...m.headers } } : {}) });
+
 export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBroker {
   const topics = new Map<string, Topic>();
   const subscriptions = new Set<Subscription>();
@@ -148,7 +151,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         }
         for (const m of messages) {
           const offset = topic.nextOffset++;
-          topic.entries.set(offset, { offset, message: { id: m.id, key: m.key, value: m.value }, holders: 0, missed: [] });
+          topic.entries.set(offset, { offset, message: copyOf(m), holders: 0, missed: [] });
         }
         return;
       }
@@ -156,7 +159,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const emptyAtStart = new Set(groups.filter((g): g is Group => typeof g !== 'string' && heldBy(g) === 0));
       for (const m of messages) {
         const offset = topic.nextOffset++;
-        const entry: Entry = { offset, message: { id: m.id, key: m.key, value: m.value }, holders: 0, missed: [] };
+        const entry: Entry = { offset, message: copyOf(m), holders: 0, missed: [] };
         for (const g of groups) {
           if (typeof g === 'string') entry.missed.push(g);
           else if (emptyAtStart.has(g) || heldBy(g) < maxBacklog) {

@@ -44,10 +44,21 @@ type RawEntry = [id: string, fields: string[] | null];
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+const HEADER = 'header:';
+
+/** A message's headers as stream entry fields: `header:<name>`, value. */
+export const headerFields = (m: BrokerMessage): string[] =>
+  m.headers ? Object.entries(m.headers).flatMap(([name, value]) => [HEADER + name, value]) : [];
+
 function toMessage(fields: string[]): BrokerMessage {
   const m: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]!] = fields[i + 1]!;
-  return { id: m.id ?? '', key: m.key ?? '', value: m.value ?? '' };
+  let headers: Record<string, string> | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const field = fields[i]!;
+    if (field.startsWith(HEADER)) (headers ??= {})[field.slice(HEADER.length)] = fields[i + 1]!;
+    else m[field] = fields[i + 1]!;
+  }
+  return { id: m.id ?? '', key: m.key ?? '', value: m.value ?? '', ...(headers ? { headers } : {}) };
 }
 
 /** True when `err` is a Redis reply starting with `code` (e.g. `BUSYGROUP`, `NOGROUP`). */

@@ -9,13 +9,14 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './broker.js';
-import { replyIs, startMember } from './broker.redis.member.js';
+import { headerFields, replyIs, startMember } from './broker.redis.member.js';
 
 /**
  * The broker on Redis Streams with consumer groups, shared by any number of service instances.
  *
  * Layout, for prefix `p` (default "events"):
- * - `p:<topic>`  STREAM  one entry per message, fields `id`, `key`, `value`. Trimmed only below
+ * - `p:<topic>`  STREAM  one entry per message, fields `id`, `key`, `value` (and `header:<name>`
+ *                        per header). Trimmed only below
  *                        what every group is done with: about every `trimEveryMs` (default 60 s)
  *                        each instance runs `XTRIM … MINID` at the lowest id any group still needs
  *                        (per group, from XINFO GROUPS and XPENDING: its lowest pending id, else
@@ -167,7 +168,7 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
       const key = streamKey(topic);
       topics.add(topic);
       const tx = redis.multi();
-      for (const m of messages) tx.xadd(key, '*', 'id', m.id, 'key', m.key, 'value', m.value);
+      for (const m of messages) tx.xadd(key, '*', 'id', m.id, 'key', m.key, 'value', m.value, ...headerFields(m));
       const results = await tx.exec();
       if (!results) throw new Error('redis broker: publish transaction aborted');
       for (const [err] of results) if (err) throw err;

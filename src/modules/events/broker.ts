@@ -21,6 +21,11 @@ export interface BrokerMessage {
   key: string;
   /** The event as JSON text. */
   value: string;
+  /**
+   * Metadata beside the event, delivered with it as published: `traceparent` (W3C) when the event
+   * was written by a traced request. Kafka record headers; fields of the Redis stream entry.
+   */
+  headers?: Record<string, string>;
 }
 
 export interface SubscribeOptions {
@@ -73,9 +78,12 @@ export class UnpublishableMessageError extends Error {
   }
 }
 
-/** Size of a message as brokers count it (id, key and value, UTF-8). */
-export const messageBytes = (m: BrokerMessage): number =>
-  Buffer.byteLength(m.id) + Buffer.byteLength(m.key) + Buffer.byteLength(m.value);
+/** Size of a message as brokers count it (id, key, value and headers, UTF-8). */
+export function messageBytes(m: BrokerMessage): number {
+  let bytes = Buffer.byteLength(m.id) + Buffer.byteLength(m.key) + Buffer.byteLength(m.value);
+  if (m.headers) for (const [name, value] of Object.entries(m.headers)) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return bytes;
+}
 
 /** Refuses, before anything is appended, every message over `maxBytes`. */
 export function refuseOversized(messages: BrokerMessage[], maxBytes: number, broker: string): void {

@@ -53,6 +53,18 @@ export function describeFlowContract(suite: BrokerSuite) {
     expect(seen).toHaveLength(1_000);
   });
 
+  it('delivers the headers of a message as published, and none to a message published without', async () => {
+    const { topic, group } = names();
+    const { seen } = await collector(topic, { group, consumer: 'c1' });
+    await settle();
+    const [plain, traced] = makeMessages(2, () => `k-${uid()}`);
+    const headers = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', other: 'x y' };
+    await broker.publish(topic, [plain!, { ...traced!, headers }]);
+    await waitFor('both messages', () => seen.length >= 2);
+    expect(seen.find((m) => m.id === plain!.id)).toEqual(plain);
+    expect(seen.find((m) => m.id === traced!.id)).toEqual({ ...traced, headers });
+  });
+
   it('refuses a message over its size limit for good, naming it, and keeps delivering the others', async () => {
     const { topic, group } = names();
     const { seen } = await collector(topic, { group, consumer: 'c1' });
