@@ -121,6 +121,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
       startRelay({
         db: backgroundDb,
         broker,
+        tracer: tracing?.tracer,
         clock: services.clock,
         log,
         maxBackoffMs: config.OUTBOX_RETRY_MAX_MS,
@@ -135,6 +136,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
     );
     const consumers = await startConsumers({
       broker,
+      tracer: tracing?.tracer,
       instanceId: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
       log,
       ...consumerMetrics(metrics),

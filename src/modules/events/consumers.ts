@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
+import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { inTransaction, type Database, type Trx } from '../../platform/db.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { RankingsService } from '../rankings/rankings.service.js';
 import type { Broker, Subscription } from './broker.js';
+import { withHandlingSpans } from './events.tracing.js';
 import { EVENTS_TOPIC, type OutgoingEvent } from './outbox.event.js';
 
 /**
@@ -153,6 +155,8 @@ export type HandledOutcome = 'applied' | 'duplicate' | 'failed';
 /** Subscribes each consumer as its own group; one member per instance. */
 export async function startConsumers(opts: {
   broker: Broker;
+  /** When tracing is on: each handling is a span linked to the request that wrote the event. */
+  tracer?: Tracer;
   instanceId: string;
   log: Logger;
   consumers: Record<string, EventHandler>;
@@ -163,7 +167,7 @@ export async function startConsumers(opts: {
 }): Promise<Subscription[]> {
   return Promise.all(
     Object.entries(opts.consumers).map(([group, handle]) =>
-      opts.broker.subscribe(EVENTS_TOPIC, { group, consumer: opts.instanceId, concurrency: 8, redeliverAfterMs: opts.redeliverAfterMs }, async (message) => {
+      opts.broker.subscribe(EVENTS_TOPIC, { group, consumer: opts.instanceId, concurrency: 8, redeliverAfterMs: opts.redeliverAfterMs }, withHandlingSpans(opts.tracer, group, async (message) => {
         const event = JSON.parse(message.value) as OutgoingEvent;
         try {
           const applied = await handle(event, message.value);
@@ -173,7 +177,7 @@ export async function startConsumers(opts: {
           opts.log.warn({ err, group, eventId: event.id, type: event.type }, 'event handling failed; it will be delivered again');
           throw err;
         }
-      }),
+      })),
     ),
   );
 }

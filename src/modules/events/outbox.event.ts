@@ -14,7 +14,7 @@ export interface OutgoingEvent {
   payload: Record<string, unknown>;
 }
 
-export const toEvent = (row: OutboxRow): OutgoingEvent => ({
+export const toEvent = (row: Omit<OutboxRow, 'trace_context'>): OutgoingEvent => ({
   id: row.id,
   type: row.type,
   version: row.version,
@@ -23,4 +23,10 @@ export const toEvent = (row: OutboxRow): OutgoingEvent => ({
   payload: row.payload,
 });
 
-export const toMessage = (r: OutboxRow): BrokerMessage => ({ id: r.id, key: r.aggregate_id, value: JSON.stringify(toEvent(r)) });
+/** The message for a row; the trace context of the request that wrote it goes in the `traceparent` header. */
+export const toMessage = (r: OutboxRow): BrokerMessage => ({
+  id: r.id,
+  key: r.aggregate_id,
+  value: JSON.stringify(toEvent(r)),
+  ...(r.trace_context ? { headers: { traceparent: r.trace_context } } : {}),
+});

@@ -1,13 +1,25 @@
 import { randomUUID } from 'node:crypto';
+import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Clock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
 import { startLoop } from '../../platform/loop.js';
 import type { Broker } from './broker.js';
+import { inPublishSpan } from './events.tracing.js';
 import { EVENTS_TOPIC } from './outbox.event.js';
 import { publishBatch, type Outcome } from './outbox.publish.js';
 import { purgeProcessedEvents, purgePublishedOutbox } from './outbox.purge.js';
-import { claim, claimPending, markFailed, markParked, markPartlyDelivered, markPublished, release, renewLeases } from './outbox.repository.js';
+import {
+  claim,
+  claimPending,
+  markFailed,
+  markParked,
+  markPartlyDelivered,
+  markPublished,
+  release,
+  renewLeases,
+  type OutboxRow,
+} from './outbox.repository.js';
 
 export interface RelayOptions {
   db: Database;
@@ -23,6 +35,8 @@ export interface RelayOptions {
   onPublished?: (count: number) => void;
   onFailed?: (count: number, err: unknown) => void;
   onParked?: (count: number, err: unknown) => void;
+  /** When tracing is on: each publish is a span linked to the requests that wrote its events. */
+  tracer?: Tracer;
 }
 
 const DEFAULT_BATCH = 500;
@@ -125,8 +139,17 @@ export async function relayOnce(opts: RelayOptions): Promise<number> {
   let sent = probing ? 0 : await relayToLaggingGroups(opts, state, now, leaseMs, batchSize);
   const rows = await claim(opts.db, state.relayId, now, leaseMs, probing ? 1 : batchSize);
   if (rows.length === 0) return sent;
-  sent += await settleOutcome(opts, state, await publishBatch(opts.broker, rows, opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS), now);
+  sent += (await publishAndSettle(opts, state, rows, now)).sent;
   return sent;
+}
+
+/** Publishes claimed rows (to `groups` alone, if given) and records what it did; in a span when tracing is on. */
+function publishAndSettle(opts: RelayOptions, state: RelayState, rows: OutboxRow[], now: Date, groups?: string[], others?: Map<number, string[]>) {
+  return inPublishSpan(opts.tracer, opts.broker, rows.map((r) => r.trace_context), async () => {
+    const out = await publishBatch(opts.broker, rows, opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, groups);
+    const sent = await settleOutcome(opts, state, out, now, others);
+    return { sent, brokerDown: out.brokerDown, error: out.failed.length + out.parked.length > 0 ? out.lastError : undefined };
+  });
 }
 
 /**
@@ -139,9 +162,9 @@ async function relayToLaggingGroups(opts: RelayOptions, state: RelayState, now: 
     if (room <= 0) continue;
     const rows = await claimPending(opts.db, state.relayId, group, now, leaseMs, Math.min(room, batchSize));
     if (rows.length === 0) continue;
-    const out = await publishBatch(opts.broker, rows, opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, [group]);
     const others = new Map(rows.map((r) => [r.seq, r.pending_groups.filter((g) => g !== group)]));
-    sent += await settleOutcome(opts, state, out, now, others);
+    const out = await publishAndSettle(opts, state, rows, now, [group], others);
+    sent += out.sent;
     if (out.brokerDown) break;
   }
   return sent;

@@ -14,6 +14,8 @@ export interface OutboxRow {
   payload: Record<string, unknown>;
   occurred_at: Date;
   attempts: number;
+  /** The traceparent of the traced request that wrote the event, if any. */
+  trace_context: string | null;
 }
 
 /** A row whose publish failed, with the error it gets as `last_error`. */
@@ -76,7 +78,7 @@ export async function claim(db: Database, relayId: string, now: Date, leaseMs: n
        SET claimed_by = ${relayId}, claimed_until = ${new Date(now.getTime() + leaseMs)}
       FROM mine
      WHERE o.seq = mine.seq
-    RETURNING o.seq, o.id, o.aggregate_id, o.type, o.version, o.payload, o.occurred_at, o.attempts`.execute(db);
+    RETURNING o.seq, o.id, o.aggregate_id, o.type, o.version, o.payload, o.occurred_at, o.attempts, o.trace_context`.execute(db);
   return inSeqOrder(rows);
 }
 
@@ -97,7 +99,7 @@ export async function claimPending(db: Database, relayId: string, group: string,
         ORDER BY seq
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
-    RETURNING o.seq, o.id, o.aggregate_id, o.type, o.version, o.payload, o.occurred_at, o.attempts, o.pending_groups`.execute(db);
+    RETURNING o.seq, o.id, o.aggregate_id, o.type, o.version, o.payload, o.occurred_at, o.attempts, o.trace_context, o.pending_groups`.execute(db);
   return inSeqOrder(rows);
 }
 
