@@ -21,8 +21,10 @@ describe('outbox relay', () => {
   it('publishes committed events in order, marks them only after the broker acknowledged', async () => {
     const broker = createMemoryBroker();
     const seen: OutgoingEvent[] = [];
+    const withHeaders: BrokerMessage[] = [];
     const sub = await broker.subscribe(EVENTS_TOPIC, { group: 'g', consumer: 'c' }, async (m) => {
       seen.push(JSON.parse(m.value));
+      if (m.headers) withHeaders.push(m);
     });
     const schedule = (await createConcert(t, [{ price: 1_000 }])).schedules[0]!;
     const reservationId = await sellSeatId(t, schedule.id, 1);
@@ -30,6 +32,10 @@ describe('outbox relay', () => {
     await until(() => seen.some((e) => e.aggregateId === reservationId && e.type === 'reservation.confirmed'));
     const mine = seen.filter((e) => e.aggregateId === reservationId);
     expect(mine.map((e) => e.type)).toEqual(['reservation.held', 'reservation.confirmed']);
+    // Tracing is off in this process: no trace context is stored or sent.
+    const stored = await t.db.selectFrom('outbox').select('trace_context').where('aggregate_id', '=', reservationId).execute();
+    expect(stored).toEqual([{ trace_context: null }, { trace_context: null }]);
+    expect(withHeaders).toEqual([]);
     expect(mine[1]).toMatchObject({
       version: 1,
       occurredAt: expect.any(String),
