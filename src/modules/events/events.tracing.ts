@@ -1,13 +1,15 @@
 import { ROOT_CONTEXT, SpanKind, type Tracer } from '@opentelemetry/api';
-import { inSpan, linksTo, spanFailed } from '../../platform/tracing.context.js';
+import { contextOf, inSpan, linksTo, spanFailed } from '../../platform/tracing.context.js';
 import type { Broker, BrokerMessage } from './broker.js';
 import { EVENTS_TOPIC } from './outbox.event.js';
 
 /**
- * The spans of the event flow, made only when tracing is on (a tracer is given). Each publish and
- * each handling is a trace of its own, LINKED to the requests that wrote the events (their
- * `traceparent`, stored with the outbox row and carried in the message's headers), not a child of
- * them: a request's trace ends when it answers, and one publish carries many requests' events.
+ * The spans of the event flow, made only when tracing is on (a tracer is given). The requests that
+ * wrote the events are known by their `traceparent`, stored with the outbox row and carried in the
+ * message's headers. A publish carries many requests' events: it is a trace of its own, LINKED to
+ * each. Handling one event belongs to the request that wrote it: the CONSUMER span is a child of
+ * that request's span (so the request's trace shows what its event caused, and a sampled request's
+ * consumers are sampled with it), and is linked to it too.
  */
 
 /**
@@ -37,9 +39,10 @@ export function inPublishSpan<T extends { error?: unknown }>(
 }
 
 /**
- * A consumer group's message handler that handles each message in a CONSUMER span linked to the
- * request that wrote the event (the `traceparent` header); the handler's queries are the span's
- * children. Without a tracer, the handler itself.
+ * A consumer group's message handler that handles each message in a CONSUMER span, a child of the
+ * request that wrote the event (the `traceparent` header) and linked to it; the handler's queries
+ * are the span's children. An event without a traceparent starts a trace of its own. Without a
+ * tracer, the handler itself.
  */
 export function withHandlingSpans(
   tracer: Tracer | undefined,
@@ -54,7 +57,8 @@ export function withHandlingSpans(
       'messaging.consumer.group.name': group,
       'messaging.message.id': message.id,
     };
-    const links = linksTo([message.headers?.traceparent]);
-    return inSpan(tracer, `process ${EVENTS_TOPIC} ${group}`, { kind: SpanKind.CONSUMER, attributes, links }, ROOT_CONTEXT, () => handler(message));
+    const traceparent = message.headers?.traceparent;
+    const options = { kind: SpanKind.CONSUMER, attributes, links: linksTo([traceparent]) };
+    return inSpan(tracer, `process ${EVENTS_TOPIC} ${group}`, options, contextOf(traceparent), () => handler(message));
   };
 }
