@@ -179,6 +179,6 @@ export function registerOutboxGauges(
       },
     });
   gauge('outbox_unsent_events', 'Events committed but not yet published', (h) => h.unsent);
-  gauge('outbox_parked_events', 'Events parked after too many failed publishes (need an operator)', (h) => h.parked);
+  gauge('outbox_parked_events', 'Events parked because the broker refuses them for good (too large, invalid): they need an operator', (h) => h.parked);
   gauge('outbox_oldest_unsent_age_seconds', 'Age of the oldest event not yet published', (h) => h.oldestUnsentAgeSeconds);
 }

@@ -5,8 +5,6 @@ import { DomainError, type ErrorCode } from '../../platform/errors.js';
 import { claimKey, completeKey, deleteKeysBefore, findKey, releaseKey, type StoredResponse } from './idempotency.repository.js';
 import type { BatchKey } from './idempotency.sql.js';
 
-export type { StoredResponse };
-
 /**
  * A key this request holds. The work that runs under it stores its success answer in the same
  * transaction as its effects: with `complete`, or in its own statement (see idempotency.sql.ts).

@@ -8,7 +8,7 @@ import { gatedSecurity, QueueTokenHeader, type QueueGate } from '../queue/queue.
 import { bearerSecurity, currentUser, type Auth } from '../users/users.auth.js';
 import type { ReservationService } from './reservations.service.js';
 
-export const ReservationSchema = Type.Object({
+const ReservationSchema = Type.Object({
   id: Type.String(),
   userId: Type.String(),
   concertId: Type.String(),
