@@ -1,6 +1,7 @@
 // One concert's booking: its dates, the line, and once admitted the seat map, holds and payment.
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from './html.js';
+import { dateInAddress, showInAddress } from './address.js';
 import { request, sendOnce } from './api.js';
 import { Dates } from './concerts.js';
 import { money } from './format.js';
@@ -13,7 +14,7 @@ const TURN_OVER = new Set(['QUEUE_NOT_ACTIVE', 'QUEUE_TOKEN_INVALID', 'QUEUE_TOK
 
 export function Booking({ user, concertId, changes, changed, notify, fail }) {
   const queue = useQueue(user, concertId, fail);
-  const [scheduleId, setScheduleId] = useState(null);
+  const [scheduleId, setScheduleId] = useState(dateInAddress);
   const [holds, setHolds] = useState([]);
   const [refresh, setRefresh] = useState(0);
   const inFlight = useRef(new Set());
@@ -104,11 +105,32 @@ export function Booking({ user, concertId, changes, changed, notify, fail }) {
   };
 
   const active = queue.view?.status === 'ACTIVE';
+  // Holds made before a reload, or in another tab, are picked up again with their countdown.
+  useEffect(() => {
+    if (!active || !scheduleId) return undefined;
+    let stale = false;
+    request('/users/me/reservations?limit=50', { token }).then((answer) => {
+      if (stale) return;
+      const held = answer.data.items.filter((r) => r.status === 'HELD' && r.scheduleId === scheduleId);
+      setHolds((all) => [
+        ...all,
+        ...held
+          .filter((r) => !all.some((h) => h.reservation.id === r.id))
+          .map((reservation) => ({ reservation, deadline: holdDeadline(reservation, answer), state: 'held' })),
+      ]);
+    }, fail);
+    return () => {
+      stale = true;
+    };
+  }, [active, scheduleId]);
   const mine = new Set(holds.filter((h) => h.state === 'held' || h.state === 'paying').map((h) => h.reservation.seatNumber));
   return html`
     <section class="card booking" aria-labelledby="booking-h">
       <h2 id="booking-h">Book seats</h2>
-      <${Dates} concertId=${concertId} scheduleId=${scheduleId} onPick=${(id) => setScheduleId(id)} changes=${changes} fail=${fail} />
+      <${Dates} concertId=${concertId} scheduleId=${scheduleId} onPick=${(id) => {
+        showInAddress({ concert: concertId, date: id });
+        setScheduleId(id);
+      }} changes=${changes} fail=${fail} />
       <${QueueStatus} queue=${queue} />
       ${active && !scheduleId && html`<p>Pick a date above to see its seats.</p>`}
       <div class="booking-grid">

@@ -3,14 +3,13 @@ import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { Account, SignUp } from './account.js';
+import { concertInAddress, showInAddress } from './address.js';
 import { Booking } from './booking.js';
 import { Concerts } from './concerts.js';
 import { messageFor } from './messages.js';
 import { Reservations } from './reservations.js';
 
 const USER_KEY = 'ticketing.user';
-/** The chosen concert is in the address (#concert=<id>), so a link can open it. */
-const concertInAddress = () => new URLSearchParams(location.hash.slice(1)).get('concert');
 
 function storedUser() {
   try {
@@ -44,7 +43,7 @@ function App() {
   const [changes, setChanges] = useState(0);
   const [concertId, setConcertId] = useState(concertInAddress);
   const selectConcert = useCallback((id) => {
-    history.replaceState(null, '', id ? `#concert=${encodeURIComponent(id)}` : location.pathname);
+    showInAddress({ concert: id });
     setConcertId(id);
   }, []);
 

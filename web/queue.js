@@ -99,7 +99,8 @@ function statusText(view) {
 export function QueueStatus({ queue }) {
   const { entry, view, ended, busy } = queue;
   const waiting = view?.status === 'WAITING';
-  const progressMax = Math.max(entry?.first ?? 1, view?.position ?? 1, 1);
+  // Steps from joining to being admitted: one per place ahead when joined, plus joining itself.
+  const progressMax = Math.max(entry?.first ?? 1, view?.position ?? 1, 1) + 1;
   return html`
     <div class="queue">
       <p class="queue-status" aria-live="polite" aria-atomic="true" data-testid="queue-status">

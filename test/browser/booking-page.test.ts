@@ -13,6 +13,7 @@ import {
   PHONE,
   screenshot,
   seat,
+  showcase,
   signUp,
   startPageServer,
   topUp,
@@ -41,9 +42,9 @@ describe.skipIf(!hasChromium)(title, () => {
     await Promise.all([open?.close(), narrow?.close()]);
   });
 
-  it('books a seat end to end: sign up, top up, join, hold by keyboard, pay (a double click charges once), see it, cancel, refund', async () => {
+  it('books a seat end to end: sign up, top up, join, hold by keyboard, reload, pay (a double click charges once), see it, cancel, refund', async () => {
     const { page, problems } = await openPage(browser, open.url);
-    const concert = await createConcert(open.t, [{ seatCount: 30, price: 50_000 }]);
+    const concert = await createConcert(open.t, [{ seatCount: 30, price: 50_000 }], showcase('Neon Harbour Live'));
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'sign-up-desktop');
 
@@ -66,6 +67,12 @@ describe.skipIf(!hasChromium)(title, () => {
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'seat-map-desktop');
 
+    // A reload keeps the place in line, the date (in the address) and the hold with its countdown.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Held for you: seat 13, ₩50,000' }).waitFor();
+    expect(await page.getByTestId('countdown').textContent()).toMatch(/^4:\d\d$/);
+    await eventually(() => seat(page, 13).getAttribute('data-status')).toBe('MINE');
+
     await page.getByRole('button', { name: 'Pay ₩50,000' }).dblclick();
     await page.getByRole('heading', { name: 'Booked: seat 13' }).waitFor();
     await eventually(() => page.getByTestId('balance').textContent()).toBe('₩150,000');
@@ -87,7 +94,7 @@ describe.skipIf(!hasChromium)(title, () => {
   });
 
   it('two fans race for one seat: one holds it, the other is told it was taken and sees it taken', async () => {
-    const concert = await createConcert(open.t, [{ seatCount: 10, price: 30_000 }]);
+    const concert = await createConcert(open.t, [{ seatCount: 10, price: 30_000 }], showcase('Harbour Lights Encore'));
     const fans = await Promise.all([openPage(browser, open.url), openPage(browser, open.url, PHONE)]);
     for (const [i, { page }] of fans.entries()) {
       await signUp(page, `Racer ${i + 1}`);
@@ -111,7 +118,7 @@ describe.skipIf(!hasChromium)(title, () => {
     expect(await seat(loser, 3).getAttribute('aria-label')).toBe('Seat 3, ₩30,000, held by someone');
     const phone = fans[1]!.page;
     expect(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
-    await screenshot(phone, 'seat-map-phone');
+    await screenshot(phone, 'seat-map-phone', '.seatmap');
     expect(await invariants.seatsWithTwoActiveReservations(open.t.db, [concert.schedules[0]!.id])).toEqual([]);
     for (const { problems, context } of fans) {
       expect(problems).toEqual([]);
@@ -120,7 +127,7 @@ describe.skipIf(!hasChromium)(title, () => {
   });
 
   it('insufficient balance says so and charges nothing; after a top-up the same hold is paid', async () => {
-    const concert = await createConcert(open.t, [{ seatCount: 10, price: 70_000 }]);
+    const concert = await createConcert(open.t, [{ seatCount: 10, price: 70_000 }], showcase('Midnight Orbit'));
     const { page, problems, context } = await openPage(browser, open.url, PHONE);
     await signUp(page, 'Short');
     await joinLine(page, open.url, concert.id);
@@ -130,7 +137,7 @@ describe.skipIf(!hasChromium)(title, () => {
     expect(await page.getByTestId('balance').textContent()).toBe('₩0');
     expect(await ledgerOf(open.t, page)).toEqual([]);
     expect(await accessibilityViolations(page)).toEqual([]);
-    await screenshot(page, 'insufficient-balance-phone');
+    await screenshot(page, 'insufficient-balance-phone', '.holds');
 
     await topUp(page, 100_000);
     await page.getByRole('button', { name: 'Pay ₩70,000' }).click();
@@ -141,7 +148,7 @@ describe.skipIf(!hasChromium)(title, () => {
   });
 
   it('with one active fan per concert, the second waits as number 1 and is admitted on the page when the first leaves', async () => {
-    const concert = await createConcert(narrow.t, [{ seatCount: 10 }]);
+    const concert = await createConcert(narrow.t, [{ seatCount: 10 }], showcase('Strings at Dusk'));
     const first = await openPage(browser, narrow.url);
     await signUp(first.page, 'First');
     await joinLine(first.page, narrow.url, concert.id);
@@ -155,7 +162,7 @@ describe.skipIf(!hasChromium)(title, () => {
     expect(await status.getAttribute('aria-live')).toBe('polite');
     await second.page.getByRole('progressbar').waitFor();
     expect(await accessibilityViolations(second.page)).toEqual([]);
-    await screenshot(second.page, 'waiting-room-phone');
+    await screenshot(second.page, 'waiting-room-phone', '.queue');
 
     await first.page.getByRole('button', { name: 'Leave the line' }).click();
     await eventually(() => first.page.getByTestId('queue-status').textContent()).toBe('You left the line.');

@@ -120,10 +120,17 @@ export async function accessibilityViolations(page: Page): Promise<string[]> {
     .map((v) => `${v.id} (${v.impact}): ${v.nodes.join(', ')}`);
 }
 
-/** With SCREENSHOTS set (npm run screenshots), saves the page into docs/screenshots/<name>.png. */
-export async function screenshot(page: Page, name: string) {
+/**
+ * With SCREENSHOTS set (npm run screenshots), saves the page into docs/screenshots/<name>.png: the
+ * whole page, or the screen with `middle` scrolled to its centre (as a phone shows it).
+ */
+export async function screenshot(page: Page, name: string, middle?: string) {
   if (!process.env.SCREENSHOTS) return;
   const dir = resolve(import.meta.dirname, '../../docs/screenshots');
   mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: resolve(dir, `${name}.png`), fullPage: true, animations: 'disabled' });
+  if (middle) await page.locator(middle).evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await page.screenshot({ path: resolve(dir, `${name}.png`), fullPage: !middle, animations: 'disabled' });
 }
+
+/** A concert with a name a person would read (for the screenshots). */
+export const showcase = (title: string) => ({ title, artist: 'Neon Harbour', venue: 'BEXCO, Busan' });
