@@ -23,18 +23,19 @@ import {
 
 const title = hasChromium ? 'the booking page in Chromium' : 'the booking page in Chromium (skipped: /usr/bin/chromium is absent; apt-get install chromium)';
 
-describe.skipIf(!hasChromium)(title, () => {
+// A browser step waits on polls and countdowns: more time than a plain test's 30 s on a busy machine.
+describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
   let browser: Browser;
   /** Default limits: everyone admitted at once, holds of five minutes. */
   let open: PageServer;
-  /** One active fan per concert, holds of three seconds. */
+  /** One active fan per concert, holds of four seconds. */
   let narrow: PageServer;
 
   beforeAll(async () => {
     [browser, open, narrow] = await Promise.all([
       launchChromium(),
       startPageServer(),
-      startPageServer({ QUEUE_MAX_ACTIVE: '1', HOLD_TTL_SECONDS: '3' }),
+      startPageServer({ QUEUE_MAX_ACTIVE: '1', HOLD_TTL_SECONDS: '4' }),
     ]);
   });
   afterAll(async () => {
@@ -179,10 +180,10 @@ describe.skipIf(!hasChromium)(title, () => {
     await joinLine(page, narrow.url, concert.id);
     await seat(page, 4).click();
     await page.getByTestId('countdown').waitFor();
-    expect(await page.getByTestId('countdown').textContent()).toMatch(/^0:0[1-3]$/);
+    expect(await page.getByTestId('countdown').textContent()).toMatch(/^0:0[1-4]$/);
     await eventually(() => seat(page, 4).getAttribute('data-status')).toBe('MINE');
 
-    await page.getByText('Your hold on seat 4 expired. The seat is free again.').waitFor({ timeout: 6_000 });
+    await page.getByText('Your hold on seat 4 expired. The seat is free again.').waitFor({ timeout: 10_000 });
     await eventually(() => seat(page, 4).getAttribute('data-status'), 2_000).toBe('AVAILABLE');
     expect(await ledgerOf(narrow.t, page)).toEqual([]);
     expect(problems).toEqual([]);
