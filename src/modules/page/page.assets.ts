@@ -77,19 +77,18 @@ export function loadPageAssets(webDir = WEB_DIR): PageAssets {
     vendor.set(name, asset(body, name, IMMUTABLE));
     imports[specifier] = `/vendor/${name}`;
   }
-  const importMap = JSON.stringify({ imports });
-  const html = readFileSync(join(webDir, 'index.html'), 'utf8');
-  if (!html.includes('<!--importmap-->')) throw new Error('web/index.html lacks the <!--importmap--> placeholder');
-  const index = asset(
-    Buffer.from(html.replace('<!--importmap-->', `<script type="importmap">${importMap}</script>`)),
-    'index.html',
-    REVALIDATE,
-  );
-
   const own = new Map<string, Asset>();
   for (const name of readdirSync(webDir)) {
     if (name !== 'index.html' && TYPES[extname(name)]) own.set(name, asset(readFileSync(join(webDir, name)), name, REVALIDATE));
   }
+
+  // Every module is preloaded at once, rather than found one import level at a time.
+  const modules = [...Object.values(imports), ...[...own.keys()].filter((n) => n.endsWith('.js')).map((n) => `/assets/${n}`)];
+  const importMap = JSON.stringify({ imports });
+  const html = readFileSync(join(webDir, 'index.html'), 'utf8');
+  if (!html.includes('<!--importmap-->')) throw new Error('web/index.html lacks the <!--importmap--> placeholder');
+  const head = [`<script type="importmap">${importMap}</script>`, ...modules.map((m) => `<link rel="modulepreload" href="${m}">`)];
+  const index = asset(Buffer.from(html.replace('<!--importmap-->', head.join('\n  '))), 'index.html', REVALIDATE);
   return { index, importMapHash: sha256(importMap).toString('base64'), own, vendor };
 }
 
