@@ -1,5 +1,5 @@
 // The seat map: a grid by number, re-read about every second with the Queue-Token, operable by keyboard.
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { request } from './api.js';
 import { money } from './format.js';
@@ -26,7 +26,16 @@ export function SeatMap({ user, scheduleId, queueToken, mine, refresh, onPick, o
   const [focused, setFocused] = useState(1);
   const grid = useRef(null);
 
+  // A hidden tab reads nothing (on sale day thousands of them would); shown again, it reads at once.
+  const [shown, setShown] = useState(0);
+  useEffect(() => {
+    const wake = () => !document.hidden && setShown((n) => n + 1);
+    document.addEventListener('visibilitychange', wake);
+    return () => document.removeEventListener('visibilitychange', wake);
+  }, []);
+
   usePoll(async (stopped) => {
+    if (document.hidden) return null;
     try {
       const { data } = await request(`/schedules/${encodeURIComponent(scheduleId)}/seats`, { token: user.token, queueToken });
       if (!stopped()) setSeats(data.seats);
@@ -35,7 +44,7 @@ export function SeatMap({ user, scheduleId, queueToken, mine, refresh, onPick, o
       if (stopped()) return null;
       return onProblem(err) ? null : REFRESH_MS * 3;
     }
-  }, [scheduleId, queueToken, refresh]);
+  }, [scheduleId, queueToken, refresh, shown]);
 
   if (!seats) return html`<p>Loading the seat map…</p>`;
   const current = Math.min(focused, seats.length);
