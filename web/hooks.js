@@ -1,4 +1,4 @@
-// Small hooks the components share: polling on the server's cadence, a ticking clock.
+// Small hooks the components share: polling on the server's cadence, a ticking clock, one action at a time.
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 /**
