@@ -7,6 +7,7 @@ import { concertInAddress, showInAddress } from './address.js';
 import { Booking } from './booking.js';
 import { Concerts } from './concerts.js';
 import { messageFor } from './messages.js';
+import { leaveAllLines } from './queue.js';
 import { Reservations } from './reservations.js';
 
 const USER_KEY = 'ticketing.user';
@@ -55,6 +56,8 @@ function App() {
     return () => removeEventListener('hashchange', follow);
   }, []);
   const signOut = useCallback(() => {
+    const leaving = storedUser();
+    if (leaving) leaveAllLines(leaving);
     for (const key of Object.keys(localStorage)) if (key.startsWith('ticketing.')) localStorage.removeItem(key);
     setUser(null);
     selectConcert(null);

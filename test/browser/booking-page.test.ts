@@ -1,6 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConcert, invariants } from '../support/harness.js';
+import { bearer, createConcert, invariants } from '../support/harness.js';
 import {
   accessibilityViolations,
   eventually,
@@ -149,7 +149,7 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     await context.close();
   });
 
-  it('with one active fan per concert, the second waits as number 1 and is admitted on the page when the first leaves', async () => {
+  it('with one active fan per concert, the second waits as number 1 and is admitted on the page when the first leaves; signing out leaves the line', async () => {
     const concert = await createConcert(narrow.t, [{ seatCount: 10 }], showcase('Strings at Dusk'));
     const first = await openPage(browser, narrow.url);
     await signUp(first.page, 'First');
@@ -170,6 +170,15 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     await eventually(() => first.page.getByTestId('queue-status').textContent()).toBe('You left the line.');
     await eventually(() => status.textContent(), 5_000).toContain('It is your turn');
     await seat(second.page, 1).waitFor();
+
+    // Signing out forgets the user and gives the place in line up at once.
+    const user = await userOf(second.page);
+    const queueToken = await second.page.evaluate((key) => JSON.parse(localStorage.getItem(key)!).token as string, `ticketing.queue.${user.id}.${concert.id}`);
+    await second.page.getByRole('button', { name: 'Sign out' }).click();
+    await second.page.getByLabel('Your name').waitFor();
+    expect(await second.page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('ticketing.')))).toEqual([]);
+    const place = () => narrow.t.app.inject({ url: `/concerts/${concert.id}/queue`, headers: { ...bearer(user.token), 'queue-token': queueToken } });
+    await eventually(async () => (await place()).json().status).toBe('EXPIRED');
     expect([...first.problems, ...second.problems]).toEqual([]);
     await Promise.all([first.context.close(), second.context.close()]);
   });
