@@ -48,7 +48,7 @@ const HELP = `npm run load -- [flags]        (docs/load.md)
   --cancel-share F          share of buyers who cancel after paying (0.05)
   --think-seconds S         mean think time between steps (1)
   --hold-attempts N         holds a user tries before giving up (10)
-  --hold-ttl S              HOLD_TTL_SECONDS of the started service (10)
+  --hold-ttl S              HOLD_TTL_SECONDS of the started service (30)
   --admit-per-second N      QUEUE_ADMIT_PER_SECOND of the started service (100)
   --max-active N            QUEUE_MAX_ACTIVE of the started service (200)
   --progress-seconds S      progress line every S seconds (5)
@@ -117,7 +117,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     cancelShare: share('cancel-share', s('cancel-share'), 0.05),
     thinkSeconds: Number(s('think-seconds') ?? 1),
     holdAttempts: int('hold-attempts', s('hold-attempts'), 10, 1),
-    holdTtlSeconds: int('hold-ttl', s('hold-ttl'), 10, 1),
+    holdTtlSeconds: int('hold-ttl', s('hold-ttl'), 30, 1),
     admitPerSecond: int('admit-per-second', s('admit-per-second'), 100, 1),
     maxActive: int('max-active', s('max-active'), 200, 1),
     progressSeconds: int('progress-seconds', s('progress-seconds'), 5, 1),

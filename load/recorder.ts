@@ -35,7 +35,7 @@ export interface StepFigures {
   mean: number;
 }
 
-const newHistogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+const newHistogram = (digits: 2 | 3) => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: digits });
 const ms = (us: number) => Math.round(us / 10) / 100;
 
 export class Recorder {
@@ -64,13 +64,13 @@ export class Recorder {
   record(step: string, endMs: number, durationMs: number, status: number, code: string | undefined, outcome: Outcome) {
     const us = Math.max(1, Math.round(durationMs * 1000));
     let h = this.steps.get(step);
-    if (!h) this.steps.set(step, (h = newHistogram()));
+    if (!h) this.steps.set(step, (h = newHistogram(3)));
     h.recordValue(us);
     const second = this.secondOf(endMs);
     const w = Math.floor(second / WINDOW_SECONDS);
     while (this.windows.length <= w) this.windows.push(new Map());
     let wh = this.windows[w]!.get(step);
-    if (!wh) this.windows[w]!.set(step, (wh = newHistogram()));
+    if (!wh) this.windows[w]!.set(step, (wh = newHistogram(2)));
     wh.recordValue(us);
     const b = this.bucket(second);
     b.requests++;
