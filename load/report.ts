@@ -26,6 +26,7 @@ export interface LoadReport {
   retries: number;
   seats: number;
   sellOutSeconds: number | null;
+  firstToldSoldOutSeconds: number | null;
   endings: Record<string, number>;
   failures: Record<string, number>;
   steps: Record<string, StepFigures>;
@@ -83,6 +84,7 @@ export function buildReport(r: {
     retries: recorder.retries,
     seats: r.seats,
     sellOutSeconds: sale.sellOutSecond(r.seats),
+    firstToldSoldOutSeconds: sale.firstToldSoldOutSecond,
     endings: sale.endings,
     failures: sale.failures,
     steps: recorder.stepFigures(),
@@ -120,7 +122,7 @@ export function buildReport(r: {
 /** Prints the per-step table, the thresholds and the invariants. */
 export function printSummary(report: LoadReport) {
   console.log(`\n${report.requests} requests in ${report.seconds} s (${report.requestsPerSecond} req/s), ${report.retries} retries`);
-  console.log(`endings: ${JSON.stringify(report.endings)}; sold out after ${report.sellOutSeconds ?? 'never'} s`);
+  console.log(`endings: ${JSON.stringify(report.endings)}; every seat taken after ${report.firstToldSoldOutSeconds ?? '–'} s, every seat sold after ${report.sellOutSeconds ?? '–'} s`);
   console.log('step        count      p50 ms   p95 ms   p99 ms   max ms');
   for (const [step, f] of Object.entries(report.steps)) {
     console.log(`${step.padEnd(10)} ${String(f.count).padStart(7)} ${[f.p50, f.p95, f.p99, f.max].map((v) => String(v).padStart(8)).join(' ')}`);

@@ -37,6 +37,8 @@ export class Sale {
   /** Payments of abandoned holds that succeeded after heldUntil: each is a broken promise. */
   expiredHoldsPaid = 0;
   readonly timeline: TimelinePoint[] = [];
+  /** When a user first found every seat taken (held or sold); null if none did. */
+  firstToldSoldOutSecond: number | null = null;
 
   constructor(readonly startMs: number) {}
 
@@ -72,6 +74,7 @@ export class Sale {
   }
 
   end(ending: Ending) {
+    if (ending === 'sold-out' && this.firstToldSoldOutSecond === null) this.firstToldSoldOutSecond = this.second();
     this.endings[ending] = (this.endings[ending] ?? 0) + 1;
   }
 
