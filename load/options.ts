@@ -27,6 +27,8 @@ export interface Options {
   holdTtlSeconds: number;
   admitPerSecond: number;
   maxActive: number;
+  /** DATABASE_POOL_SIZE of the started service (undefined: its default). */
+  poolSize: number | undefined;
   progressSeconds: number;
   thresholds: Thresholds;
 }
@@ -51,6 +53,7 @@ const HELP = `npm run load -- [flags]        (docs/load.md)
   --hold-ttl S              HOLD_TTL_SECONDS of the started service (30)
   --admit-per-second N      QUEUE_ADMIT_PER_SECOND of the started service (100)
   --max-active N            QUEUE_MAX_ACTIVE of the started service (200)
+  --pool-size N             DATABASE_POOL_SIZE of each started instance (the service's default)
   --progress-seconds S      progress line every S seconds (5)
   --p95 MS|STEP=MS,...      p95 thresholds in ms (default: none; 'hold=300,pay=300')
   --p99 MS|STEP=MS,...      p99 thresholds in ms (100 for every step)
@@ -62,7 +65,7 @@ const HELP = `npm run load -- [flags]        (docs/load.md)
 const STRING_FLAGS = [
   'users', 'arrival-seconds', 'max-seconds', 'seed', 'instances', 'target', 'admin-token', 'database-url', 'out',
   'schedules', 'seats-per-schedule', 'abandon-share', 'cancel-share', 'think-seconds', 'hold-attempts', 'hold-ttl',
-  'admit-per-second', 'max-active', 'progress-seconds', 'p95', 'p99', 'max-unexpected-rate', 'max-5xx',
+  'admit-per-second', 'max-active', 'pool-size', 'progress-seconds', 'p95', 'p99', 'max-unexpected-rate', 'max-5xx',
 ];
 
 function int(name: string, value: string | undefined, fallback: number, min = 0): number {
@@ -120,6 +123,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     holdTtlSeconds: int('hold-ttl', s('hold-ttl'), 30, 1),
     admitPerSecond: int('admit-per-second', s('admit-per-second'), 100, 1),
     maxActive: int('max-active', s('max-active'), 200, 1),
+    poolSize: s('pool-size') === undefined ? undefined : int('pool-size', s('pool-size'), 0, 1),
     progressSeconds: int('progress-seconds', s('progress-seconds'), 5, 1),
     thresholds: parseThresholds({
       p95: s('p95'),

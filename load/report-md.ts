@@ -36,6 +36,7 @@ export function renderMarkdown(r: LoadReport, chartNames: string[]): string {
     ['time in line p50 / p95 / max', `${r.timeInLine.p50} / ${r.timeInLine.p95} / ${r.timeInLine.max} s (${fmt(r.timeInLine.users)} admitted)`],
     ['endings', Object.entries(r.endings).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')],
     ['CPU: generator / service / PostgreSQL', `${r.cpu.generatorSeconds} / ${r.cpu.serviceSeconds ?? '–'} / ${r.cpu.postgresSeconds ?? '–'} s`],
+    ['CPU per request: generator / service / PostgreSQL', [r.cpu.generatorSeconds, r.cpu.serviceSeconds, r.cpu.postgresSeconds].map((c) => (c === null ? '–' : (c * 1000 / Math.max(1, r.requests)).toFixed(2))).join(' / ') + ' ms'],
   ]), '');
   if (Object.keys(r.failures).length > 0) {
     lines.push('Journeys that stopped on an unexpected answer: ' + Object.entries(r.failures).map(([k, v]) => `\`${k}\` ${v}`).join(', ') + '.', '');

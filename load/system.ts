@@ -17,6 +17,7 @@ export interface SystemSettings {
   holdTtlSeconds: number;
   admitPerSecond: number;
   maxActive: number;
+  poolSize: number | undefined;
 }
 
 export interface System {
@@ -39,6 +40,7 @@ export async function startSystem(s: SystemSettings): Promise<System> {
     QUEUE_MAX_ACTIVE: String(s.maxActive),
     // One generator on one address stands for every user: per-address limits would refuse it.
     RATE_LIMIT_ENABLED: 'false',
+    ...(s.poolSize ? { DATABASE_POOL_SIZE: String(s.poolSize) } : {}),
   };
   const env = {
     ...settings,
