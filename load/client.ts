@@ -10,6 +10,8 @@ export interface Answer {
   status: number;
   body: any;
   code: string | undefined;
+  /** The Retry-After header of a 429 or 503, in seconds. */
+  retryAfterSeconds: number | undefined;
 }
 
 export interface CallOptions {
@@ -32,7 +34,7 @@ export interface Client {
 
 const TIMEOUT_MS = 30_000;
 
-function send(agent: http.Agent, base: string, method: string, path: string, o: CallOptions): Promise<{ status: number; text: string }> {
+function send(agent: http.Agent, base: string, method: string, path: string, o: CallOptions): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
   const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
   const headers: Record<string, string> = {};
   if (payload !== undefined) headers['content-type'] = 'application/json';
@@ -43,7 +45,10 @@ function send(agent: http.Agent, base: string, method: string, path: string, o: 
     const req = http.request(`${base}${path}`, { method, agent, headers, timeout: TIMEOUT_MS }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => {
+        const retryAfter = res.headers['retry-after'];
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter });
+      });
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
@@ -67,7 +72,7 @@ export function createClient(targets: string[], recorder: Recorder): Client {
     const started = performance.now();
     let answer: Answer;
     try {
-      const { status, text } = await send(agent, base, method, path, options);
+      const { status, text, retryAfter } = await send(agent, base, method, path, options);
       let body: unknown;
       try {
         body = text ? JSON.parse(text) : undefined;
@@ -75,9 +80,10 @@ export function createClient(targets: string[], recorder: Recorder): Client {
         body = text;
       }
       const code = status >= 400 && body && typeof body === 'object' ? (body as { code?: string }).code : undefined;
-      answer = { status, body, code };
+      const seconds = Number(retryAfter);
+      answer = { status, body, code, retryAfterSeconds: retryAfter !== undefined && Number.isFinite(seconds) ? seconds : undefined };
     } catch {
-      answer = { status: 0, body: undefined, code: undefined };
+      answer = { status: 0, body: undefined, code: undefined, retryAfterSeconds: undefined };
     }
     const now = performance.now();
     recorder.record(step, performance.timeOrigin + now, now - started, answer.status, answer.code, outcomeOf(answer.status, answer.code, options.expect));

@@ -1,10 +1,11 @@
 /**
  * One virtual user's journey as a state machine: sign up, top up, browse, join the line, poll it
  * as told (refreshAfterSeconds), read the seat map when admitted, hold a seat (another one after a
- * lost race), pay with an Idempotency-Key (a network error or 5xx retried with the same key), maybe
- * cancel, leave. An abandoner lets the hold lapse and then finds it expired.
+ * lost race), pay with an Idempotency-Key, maybe cancel, leave. Every step but the sign-up is safe
+ * to repeat (a read, a keyed write, leaving), so a network error or a 5xx is retried. An abandoner
+ * lets the hold lapse and then finds it expired.
  */
-import type { Answer, Call } from './client.js';
+import type { Answer, Call, CallOptions } from './client.js';
 import { pickSeat, thinkMs, type UserPlan } from './plan.js';
 import type { Ending, Phase, Sale } from './sale.js';
 
@@ -24,7 +25,7 @@ export interface JourneyContext {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const PAY_ATTEMPTS = 5;
+const ATTEMPTS = 5;
 
 export class Journey {
   private token = '';
@@ -37,6 +38,7 @@ export class Journey {
   private heldUntilMs = 0;
   private joinedAtMs = 0;
   private holdTries = 0;
+  private holdSeq = 0;
   private phase: Phase | undefined;
   private ending: Ending | undefined;
 
@@ -103,7 +105,7 @@ export class Journey {
   }
 
   private async topup(): Promise<State> {
-    const a = await this.ctx.call('topup', 'POST', '/users/me/balance/charges', {
+    const a = await this.retrying('topup', 'POST', '/users/me/balance/charges', {
       token: this.token,
       idempotencyKey: `charge-${this.userId}`,
       body: { amount: this.ctx.price * 2 },
@@ -115,9 +117,9 @@ export class Journey {
 
   /** Lists the concerts and the concert's dates with seats left; none left: sold out. */
   private async browse(): Promise<State> {
-    const list = await this.ctx.call('concerts', 'GET', '/concerts');
+    const list = await this.retrying('concerts', 'GET', '/concerts', {});
     if (list.status !== 200) return this.fail('concerts', list);
-    const dates = await this.ctx.call('schedules', 'GET', `/concerts/${this.ctx.concertId}/schedules?available=true`);
+    const dates = await this.retrying('schedules', 'GET', `/concerts/${this.ctx.concertId}/schedules?available=true`, {});
     if (dates.status !== 200) return this.fail('schedules', dates);
     this.schedules = (dates.body.items as { id: string }[]).map((s) => s.id);
     if (this.schedules.length === 0) {
@@ -131,7 +133,7 @@ export class Journey {
   }
 
   private async join(): Promise<State> {
-    const a = await this.ctx.call('join', 'POST', `/concerts/${this.ctx.concertId}/queue`, { token: this.token });
+    const a = await this.retrying('join', 'POST', `/concerts/${this.ctx.concertId}/queue`, { token: this.token });
     if (a.status !== 201 && a.status !== 200) return this.fail('join', a);
     this.queueToken = a.body.token;
     this.joinedAtMs = Date.now();
@@ -152,7 +154,7 @@ export class Journey {
   }
 
   private async wait(): Promise<State> {
-    const a = await this.ctx.call('poll', 'GET', `/concerts/${this.ctx.concertId}/queue`, { token: this.token, queueToken: this.queueToken });
+    const a = await this.retrying('poll', 'GET', `/concerts/${this.ctx.concertId}/queue`, { token: this.token, queueToken: this.queueToken });
     if (a.status !== 200) return this.fail('poll', a);
     if (a.body.status === 'ACTIVE') return this.admitted();
     if (a.body.status === 'EXPIRED') return this.fail('poll', { ...a, code: 'EXPIRED' });
@@ -161,7 +163,7 @@ export class Journey {
 
   /** Reads the seat map; with no seat free there, looks for another date, else it is sold out. */
   private async seats(): Promise<State> {
-    const a = await this.ctx.call('seats', 'GET', `/schedules/${this.scheduleId}/seats`, { token: this.token, queueToken: this.queueToken });
+    const a = await this.retrying('seats', 'GET', `/schedules/${this.scheduleId}/seats`, { token: this.token, queueToken: this.queueToken });
     if (a.status !== 200) return this.fail('seats', a);
     this.free = (a.body.seats as { number: number; status: string }[]).filter((s) => s.status === 'AVAILABLE').map((s) => s.number);
     if (this.free.length > 0) {
@@ -178,8 +180,9 @@ export class Journey {
 
   private async hold(): Promise<State> {
     const seatNumber = pickSeat(this.plan.random, this.free)!;
-    const a = await this.ctx.call('hold', 'POST', '/reservations', {
+    const a = await this.retrying('hold', 'POST', '/reservations', {
       token: this.token,
+      idempotencyKey: `hold-${++this.holdSeq}-${this.userId}`,
       queueToken: this.queueToken,
       body: { scheduleId: this.scheduleId, seatNumber },
       expect: ['SEAT_UNAVAILABLE'],
@@ -203,24 +206,32 @@ export class Journey {
     return 'pay';
   }
 
-  /** Pays the hold, retrying a network error, a 5xx or a key still in use with the same key. */
-  private async payOnce(expect: string[]): Promise<Answer> {
+  /**
+   * A call that is safe to repeat (a read, a keyed write, leaving the line): a network error, a 5xx
+   * or a key still in use is tried again after Retry-After (or a backoff), up to ATTEMPTS times.
+   */
+  private async retrying(step: string, method: string, path: string, options: CallOptions): Promise<Answer> {
     let a: Answer | undefined;
-    for (let attempt = 0; attempt < PAY_ATTEMPTS; attempt++) {
-      if (attempt > 0) {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      if (a) {
         this.ctx.onRetry();
-        await sleep(200 * 2 ** attempt);
+        await sleep(a.retryAfterSeconds !== undefined ? Math.min(a.retryAfterSeconds, 5) * 1000 : 200 * 2 ** attempt);
       }
-      a = await this.ctx.call('pay', 'POST', '/payments', {
-        token: this.token,
-        queueToken: this.queueToken,
-        idempotencyKey: `pay-${this.reservationId}`,
-        body: { reservationId: this.reservationId },
-        expect: [...expect, 'IDEMPOTENCY_KEY_IN_USE'],
-      });
+      a = await this.ctx.call(step, method, path, { ...options, expect: [...(options.expect ?? []), 'IDEMPOTENCY_KEY_IN_USE'] });
       if (!(a.status === 0 || a.status >= 500 || a.code === 'IDEMPOTENCY_KEY_IN_USE')) break;
     }
     return a!;
+  }
+
+  /** Pays the hold with the same Idempotency-Key on every attempt. */
+  private payOnce(expect: string[]): Promise<Answer> {
+    return this.retrying('pay', 'POST', '/payments', {
+      token: this.token,
+      queueToken: this.queueToken,
+      idempotencyKey: `pay-${this.reservationId}`,
+      body: { reservationId: this.reservationId },
+      expect,
+    });
   }
 
   private async pay(): Promise<State> {
@@ -250,7 +261,7 @@ export class Journey {
   }
 
   private async cancel(): Promise<State> {
-    const a = await this.ctx.call('cancel', 'DELETE', `/reservations/${this.reservationId}`, { token: this.token });
+    const a = await this.retrying('cancel', 'DELETE', `/reservations/${this.reservationId}`, { token: this.token });
     if (a.status !== 200) return this.fail('cancel', a);
     this.ctx.sale.refunded(this.reservationId);
     this.ending = 'bought-cancelled';
@@ -258,7 +269,7 @@ export class Journey {
   }
 
   private async leave(): Promise<State> {
-    const a = await this.ctx.call('leave', 'DELETE', `/concerts/${this.ctx.concertId}/queue`, { token: this.token, queueToken: this.queueToken });
+    const a = await this.retrying('leave', 'DELETE', `/concerts/${this.ctx.concertId}/queue`, { token: this.token, queueToken: this.queueToken });
     if (a.status !== 204 && this.ending !== 'failed') this.fail('leave', a);
     return 'done';
   }
