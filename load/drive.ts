@@ -3,6 +3,7 @@
  * server is doing, and runs its journey; a progress line every few seconds; the sale ends when every
  * user is done or at the deadline, after which journeys still sleeping are cut off.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createClient } from './client.js';
 import { Journey } from './journey.js';
 import { planUser } from './plan.js';
@@ -27,8 +28,18 @@ export interface DriveSettings {
 /** Seconds a journey may still need after the deadline (one request's timeout, with margin). */
 const GRACE_SECONDS = 35;
 
-export async function drive(s: DriveSettings): Promise<{ sale: Sale; recorder: Recorder; seconds: number }> {
+export interface Driven {
+  sale: Sale;
+  recorder: Recorder;
+  seconds: number;
+  /** The generator's own event-loop delay (ms): high values mean the generator, not the server, was slow. */
+  loopDelayMs: { p50: number; p99: number; max: number };
+}
+
+export async function drive(s: DriveSettings): Promise<Driven> {
   const startMs = Date.now();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const recorder = new Recorder(startMs);
   const sale = new Sale(startMs);
   const client = createClient(s.targets, recorder);
@@ -83,5 +94,7 @@ export async function drive(s: DriveSettings): Promise<{ sale: Sale; recorder: R
   clearInterval(ticker);
   sale.sample();
   client.close();
-  return { sale, recorder, seconds };
+  loopDelay.disable();
+  const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+  return { sale, recorder, seconds, loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
 }

@@ -36,6 +36,7 @@ export function renderMarkdown(r: LoadReport, chartNames: string[]): string {
     ['time in line p50 / p95 / max', `${r.timeInLine.p50} / ${r.timeInLine.p95} / ${r.timeInLine.max} s (${fmt(r.timeInLine.users)} admitted)`],
     ['endings', Object.entries(r.endings).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')],
     ['CPU: generator / service / PostgreSQL', `${r.cpu.generatorSeconds} / ${r.cpu.serviceSeconds ?? '–'} / ${r.cpu.postgresSeconds ?? '–'} s`],
+    ['generator event-loop delay p50 / p99 / max', `${r.loopDelayMs.p50} / ${r.loopDelayMs.p99} / ${r.loopDelayMs.max} ms`],
     ['CPU per request: generator / service / PostgreSQL', [r.cpu.generatorSeconds, r.cpu.serviceSeconds, r.cpu.postgresSeconds].map((c) => (c === null ? '–' : (c * 1000 / Math.max(1, r.requests)).toFixed(2))).join(' / ') + ' ms'],
   ]), '');
   if (Object.keys(r.failures).length > 0) {

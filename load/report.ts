@@ -37,6 +37,7 @@ export interface LoadReport {
   errors: ErrorCount[];
   funnel: Samples;
   cpu: { generatorSeconds: number; serviceSeconds: number | null; postgresSeconds: number | null };
+  loopDelayMs: { p50: number; p99: number; max: number };
   timeInLine: { users: number; p50: number; p95: number; p99: number; max: number };
   series: {
     timeline: TimelinePoint[];
@@ -63,6 +64,7 @@ export function buildReport(r: {
   checked: { invariants: SaleInvariants; counts: SaleCounts } | undefined;
   funnel: Samples;
   cpu: LoadReport['cpu'];
+  loopDelayMs: LoadReport['loopDelayMs'];
   serviceSettings: Record<string, string>;
   machine: MachineInfo;
 }): LoadReport {
@@ -99,6 +101,7 @@ export function buildReport(r: {
       serviceSeconds: r.cpu.serviceSeconds === null ? null : round1(r.cpu.serviceSeconds),
       postgresSeconds: r.cpu.postgresSeconds === null ? null : round1(r.cpu.postgresSeconds),
     },
+    loopDelayMs: r.loopDelayMs,
     timeInLine: {
       users: inLine.length,
       p50: round1(quantile(inLine, 0.5)),

@@ -51,7 +51,7 @@ async function main(): Promise<number> {
     const postmaster = system ? await postmasterPid(system.databaseUrl) : undefined;
     const cpuBefore = cpuSeconds(system?.pids ?? [], postmaster);
     const generatorBefore = process.cpuUsage();
-    const { sale, recorder, seconds } = await drive({ ...o, targets, concertId, price: PRICE });
+    const { sale, recorder, seconds, loopDelayMs } = await drive({ ...o, targets, concertId, price: PRICE });
     const generatorCpu = process.cpuUsage(generatorBefore);
     const cpuAfter = cpuSeconds(system?.pids ?? [], postmaster);
 
@@ -75,6 +75,7 @@ async function main(): Promise<number> {
       verdicts,
       checked,
       funnel,
+      loopDelayMs,
       cpu: {
         generatorSeconds: (generatorCpu.user + generatorCpu.system) / 1e6,
         serviceSeconds: system ? cpuAfter.service - cpuBefore.service : null,
