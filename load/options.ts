@@ -75,6 +75,13 @@ function int(name: string, value: string | undefined, fallback: number, min = 0)
   return n;
 }
 
+function seconds(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 60) throw new Error(`--${name} must be between 0 and 60 seconds, got '${value}'`);
+  return n;
+}
+
 function share(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -118,7 +125,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     seatsPerSchedule: int('seats-per-schedule', s('seats-per-schedule'), Math.max(1, Math.min(5000, Math.round(users / 2 / schedules))), 1),
     abandonShare: share('abandon-share', s('abandon-share'), 0.1),
     cancelShare: share('cancel-share', s('cancel-share'), 0.05),
-    thinkSeconds: Number(s('think-seconds') ?? 1),
+    thinkSeconds: seconds('think-seconds', s('think-seconds'), 1),
     holdAttempts: int('hold-attempts', s('hold-attempts'), 10, 1),
     holdTtlSeconds: int('hold-ttl', s('hold-ttl'), 30, 1),
     admitPerSecond: int('admit-per-second', s('admit-per-second'), 100, 1),
