@@ -29,8 +29,21 @@ export interface MeasureOptions {
 
 export type Measure = (scenario: string, url: string, opts: MeasureOptions) => Promise<Measured>;
 
-/** CPU seconds used so far by the service process and by all PostgreSQL processes (Linux /proc). */
-function cpuSeconds(servicePid: number): { service: number; postgres: number } {
+/** The parent process id of a process (Linux /proc), or undefined when it is gone. */
+function parentOf(pid: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds used so far by the service process and by PostgreSQL (Linux /proc): the server whose
+ * postmaster is `postgresPid` and its backends when given (the embedded one: other PostgreSQL
+ * servers on the machine are not this run's), else every process named postgres.
+ */
+function cpuSeconds(servicePid: number, postgresPid?: number): { service: number; postgres: number } {
   const ticks = (pid: string) => {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -39,19 +52,20 @@ function cpuSeconds(servicePid: number): { service: number; postgres: number } {
       return { name: '', cpu: 0 };
     }
   };
+  const ours = (pid: string) => postgresPid === undefined || pid === String(postgresPid) || parentOf(pid) === String(postgresPid);
   let postgres = 0;
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     const t = ticks(pid);
-    if (t.name === 'postgres') postgres += t.cpu;
+    if (t.name === 'postgres' && ours(pid)) postgres += t.cpu;
   }
   return { service: ticks(String(servicePid)).cpu / 100, postgres: postgres / 100 };
 }
 
 /** A measure that runs each scenario with these connections and duration and prints its line. */
-export function createMeasure(config: { connections: number; duration: number; servicePid: number }): Measure {
+export function createMeasure(config: { connections: number; duration: number; servicePid: number; postgresPid?: number | undefined }): Measure {
   return async (scenario, url, opts) => {
     const pid = opts.pid ?? config.servicePid;
-    const cpuBefore = cpuSeconds(pid);
+    const cpuBefore = cpuSeconds(pid, config.postgresPid);
     const result = await autocannon({
       url,
       connections: config.connections,
@@ -59,7 +73,7 @@ export function createMeasure(config: { connections: number; duration: number; s
       ...(opts.rate ? { overallRate: opts.rate } : {}),
       requests: opts.requests,
     } as autocannon.Options);
-    const cpuAfter = cpuSeconds(pid);
+    const cpuAfter = cpuSeconds(pid, config.postgresPid);
     const perRequest = (seconds: number) => Math.round((seconds * 1000 * 1000) / Math.max(1, result.requests.total)) / 1000;
     const row = {
       scenario,

@@ -29,7 +29,18 @@ export interface Processes {
   redis: Instance | undefined;
   /** The database all instances share, for the invariants. */
   databaseUrl: string;
+  /** The embedded PostgreSQL's postmaster (undefined with DATABASE_URL), whose processes' CPU a measurement counts. */
+  postgresPid: number | undefined;
   stop(): Promise<void>;
+}
+
+/** The pid of the postmaster running on a data directory (first line of its postmaster.pid). */
+function postmasterOf(databaseDir: string): number | undefined {
+  try {
+    return Number(readFileSync(join(databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -154,6 +165,7 @@ export async function startProcesses(options: { rateLimits: boolean; tracing: st
       uncached: { url: uncachedBase, pid: uncached.pid },
       redis: redisBase && redis ? { url: redisBase, pid: redis.pid } : undefined,
       databaseUrl: sharedDatabaseUrl,
+      postgresPid: databaseUrl ? undefined : postmasterOf(join(dataDir, 'pg')),
       stop: stopAll,
     };
   } catch (error) {
