@@ -40,14 +40,16 @@ function parentOf(pid: string): string | undefined {
 
 /**
  * CPU seconds used so far by the service process and by PostgreSQL (Linux /proc): the server whose
- * postmaster is `postgresPid` and its backends when given (the embedded one: other PostgreSQL
- * servers on the machine are not this run's), else every process named postgres.
+ * postmaster is `postgresPid` and its backends, live or ended, when given (the embedded one: other
+ * PostgreSQL servers on the machine are not this run's), else every live process named postgres.
  */
 function cpuSeconds(servicePid: number, postgresPid?: number): { service: number; postgres: number } {
   const ticks = (pid: string) => {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return { name: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), cpu: Number(fields[11]) + Number(fields[12]) };
+      // The postmaster's own time includes its children that ended (cutime, cstime): none is lost.
+      const ended = pid === String(postgresPid) ? Number(fields[13]) + Number(fields[14]) : 0;
+      return { name: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), cpu: Number(fields[11]) + Number(fields[12]) + ended };
     } catch {
       return { name: '', cpu: 0 };
     }
