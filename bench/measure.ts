@@ -81,7 +81,9 @@ export function createMeasure(config: { connections: number; duration: number; s
       scenario,
       serviceCpuMsPerRequest: perRequest(cpuAfter.service - cpuBefore.service),
       postgresCpuMsPerRequest: perRequest(cpuAfter.postgres - cpuBefore.postgres),
-      requestsPerSecond: Math.round(result.requests.average),
+      // A run of `amount` requests ends part way through a second: its rate is the total over the
+      // time it took (autocannon's average counts whole seconds only).
+      requestsPerSecond: Math.round(opts.amount ? result.requests.total / Math.max(0.01, result.duration) : result.requests.average),
       p50Ms: result.latency.p50,
       p99Ms: result.latency.p99,
       non2xx: result.non2xx,
