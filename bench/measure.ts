@@ -30,10 +30,10 @@ export interface MeasureOptions {
 export type Measure = (scenario: string, url: string, opts: MeasureOptions) => Promise<Measured>;
 
 /** A measure that runs each scenario with these connections and duration and prints its line. */
-export function createMeasure(config: { connections: number; duration: number; servicePid: number }): Measure {
+export function createMeasure(config: { connections: number; duration: number; servicePid: number; postgresPid?: number | undefined }): Measure {
   return async (scenario, url, opts) => {
     const pid = opts.pid ?? config.servicePid;
-    const cpuBefore = cpuSeconds([pid]);
+    const cpuBefore = cpuSeconds([pid], config.postgresPid);
     const result = await autocannon({
       url,
       connections: config.connections,
@@ -41,13 +41,15 @@ export function createMeasure(config: { connections: number; duration: number; s
       ...(opts.rate ? { overallRate: opts.rate } : {}),
       requests: opts.requests,
     } as autocannon.Options);
-    const cpuAfter = cpuSeconds([pid]);
+    const cpuAfter = cpuSeconds([pid], config.postgresPid);
     const perRequest = (seconds: number) => Math.round((seconds * 1000 * 1000) / Math.max(1, result.requests.total)) / 1000;
     const row = {
       scenario,
       serviceCpuMsPerRequest: perRequest(cpuAfter.service - cpuBefore.service),
       postgresCpuMsPerRequest: perRequest(cpuAfter.postgres - cpuBefore.postgres),
-      requestsPerSecond: Math.round(result.requests.average),
+      // A run of `amount` requests ends part way through a second: its rate is the total over the
+      // time it took (autocannon's average counts whole seconds only).
+      requestsPerSecond: Math.round(opts.amount ? result.requests.total / Math.max(0.01, result.duration) : result.requests.average),
       p50Ms: result.latency.p50,
       p99Ms: result.latency.p99,
       non2xx: result.non2xx,

@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { postmasterPid } from '../harness/cpu.js';
 import { freePort, startProcess as startChild, stopProcess as stop, waitReady } from '../harness/processes.js';
 import { tracingEnv } from './otlp-sink.js';
 
@@ -29,6 +30,8 @@ export interface Processes {
   redis: Instance | undefined;
   /** The database all instances share, for the invariants. */
   databaseUrl: string;
+  /** The embedded PostgreSQL's postmaster (undefined with DATABASE_URL), whose processes' CPU a measurement counts. */
+  postgresPid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -119,6 +122,7 @@ export async function startProcesses(options: { rateLimits: boolean; tracing: st
       uncached: { url: uncachedBase, pid: uncached.pid },
       redis: redisBase && redis ? { url: redisBase, pid: redis.pid } : undefined,
       databaseUrl: sharedDatabaseUrl,
+      postgresPid: databaseUrl ? undefined : await postmasterPid(sharedDatabaseUrl),
       stop: stopAll,
     };
   } catch (error) {

@@ -7,6 +7,7 @@
  *   npm run bench -- --duration 5 --connections 50
  *   REDIS_URL=redis://127.0.0.1:6379 npm run bench   # adds the waiting room on Redis
  *   npm run bench -- --only holds,payments            # some scenario groups only
+ *   npm run bench -- --only holds,payments --pairs 3  # payments with and without a key, 3 alternating pairs
  *   npm run bench -- --rate-limits                    # count every request against the rate limits
  *   npm run bench -- --tracing 0.1                     # services traced at 10%, exporting to a local sink
  *
@@ -35,6 +36,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results/core.json' },
     // Comma-separated scenario groups to run (default all): seatmap,holds,charges,payments,queue,events
     only: { type: 'string', default: '' },
+    // Payments without and with an Idempotency-Key: this many pairs, alternating (each a share of the holds).
+    pairs: { type: 'string', default: '1' },
     // Rate limits on, set far above the load: every request is counted, none refused (their cost).
     'rate-limits': { type: 'boolean', default: false },
     // Tracing in the services: off, or on at this sampling ratio (0.1, 1), exporting to a local sink.
@@ -53,7 +56,7 @@ console.log(`bench: ${duration} s per scenario, ${connections} connections, ${da
 const processes = await startProcesses({ rateLimits: args['rate-limits'], tracing: args.tracing });
 try {
   const fixtures = await createFixtures(processes.service.url, Number(args.users));
-  const measure = createMeasure({ connections, duration, servicePid: processes.service.pid ?? 0 });
+  const measure = createMeasure({ connections, duration, servicePid: processes.service.pid ?? 0, postgresPid: processes.postgresPid });
 
   console.log('results:');
   const { rows, add } = createRows(await measure('bare route', processes.bare, {}));
@@ -65,12 +68,13 @@ try {
   // The holds are split between the instance with the outbox relay running and the one without it
   // (and, with Redis, a share for the event-lag run).
   const { redis } = processes;
-  const share = Math.floor(held.length / (redis && want('events') ? 4 : 3));
-  if (want('payments')) await paymentScenarios(context, held, share);
+  const pairs = Math.max(1, Number(args.pairs));
+  const share = Math.floor(held.length / (1 + 2 * pairs + (redis && want('events') ? 1 : 0)));
+  if (want('payments')) await paymentScenarios(context, held, share, pairs);
   if (want('queue')) await queueScenarios(context);
   let eventLag: EventLag | undefined;
   if (redis && want('events')) {
-    eventLag = await eventLagScenario(context, process.env.REDIS_URL!, redis, held.slice(3 * share, 4 * share), duration);
+    eventLag = await eventLagScenario(context, process.env.REDIS_URL!, redis, held.slice((1 + 2 * pairs) * share, (2 + 2 * pairs) * share), duration);
   }
 
   const violations = writeReport(args.out, {

@@ -2,18 +2,23 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 
-function stat(pid: string): { name: string; ppid: number; cpu: number } {
+function stat(pid: string): { name: string; ppid: number; cpu: number; endedChildren: number } {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return { name: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), ppid: Number(fields[1]), cpu: Number(fields[11]) + Number(fields[12]) };
+    return {
+      name: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(),
+      ppid: Number(fields[1]),
+      cpu: Number(fields[11]) + Number(fields[12]),
+      endedChildren: Number(fields[13]) + Number(fields[14]), // cutime + cstime: children already reaped
+    };
   } catch {
-    return { name: '', ppid: 0, cpu: 0 };
+    return { name: '', ppid: 0, cpu: 0, endedChildren: 0 };
   }
 }
 
 /**
  * CPU seconds used so far by the service processes `servicePids` (summed) and by PostgreSQL: the
- * server whose postmaster is `postmasterPid` (it and its children), or every `postgres` process
+ * server whose postmaster is `postmasterPid` (it and its children, live or ended), or every `postgres` process
  * on the machine when it is not given.
  */
 export function cpuSeconds(servicePids: number[], postmasterPid?: number): { service: number; postgres: number } {
@@ -21,7 +26,9 @@ export function cpuSeconds(servicePids: number[], postmasterPid?: number): { ser
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     const t = stat(pid);
     if (t.name !== 'postgres') continue;
-    if (postmasterPid === undefined || Number(pid) === postmasterPid || t.ppid === postmasterPid) postgres += t.cpu;
+    // The postmaster's own figure includes its backends that ended (reaped children): none is lost.
+    if (Number(pid) === postmasterPid) postgres += t.cpu + t.endedChildren;
+    else if (postmasterPid === undefined || t.ppid === postmasterPid) postgres += t.cpu;
   }
   const service = servicePids.reduce((sum, pid) => sum + stat(String(pid)).cpu, 0);
   return { service: service / 100, postgres: postgres / 100 };

@@ -32,7 +32,7 @@ import { createIdempotencyService } from './modules/idempotency/idempotency.serv
 import { healthRoutes } from './modules/operator/health.routes.js';
 import { paymentRoutes } from './modules/payments/payments.routes.js';
 import { createPaymentService } from './modules/payments/payments.service.js';
-import { createQueueGate } from './modules/queue/queue.gate.js';
+import { createQueueGate, queueTokenVoucher } from './modules/queue/queue.gate.js';
 import { queueRoutes } from './modules/queue/queue.routes.js';
 import { createQueueService } from './modules/queue/queue.service.js';
 import { createMemoryQueueStore } from './modules/queue/queue.store.memory.js';
@@ -124,8 +124,8 @@ export function createServices(deps: AppDeps) {
     observe: observe?.queue,
   });
   const rankings = createRankingsService({ db, store: deps.rankingsStore ?? createMemoryRankingsStore(), catalog, clock });
-  const idempotency = createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS });
   const batch = { maxBatch: config.BOOKING_BATCH_SIZE, maxInFlight: config.BOOKING_BATCH_CONCURRENCY };
+  const idempotency = createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS, batch });
   return {
     clock,
     users,
@@ -134,7 +134,7 @@ export function createServices(deps: AppDeps) {
     idempotency,
     rankings,
     gate: createQueueGate({ queue, catalog, db, idempotency }),
-    auth: createAuth(users, deps.adminToken),
+    auth: createAuth(users, deps.adminToken, queueTokenVoucher(queue)),
     wallet: createWalletService({ db, clock }),
     reservations: createReservationService({
       db,

@@ -43,9 +43,9 @@ export const ConfigSchema = Type.Object({
   HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
   HOLD_LIMIT_PER_SCHEDULE: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
   HOLD_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
-  /** Holds (and payments) arriving together are written by one statement: at most this many (1 turns it off)... */
+  /** Holds, payments and Idempotency-Key claims arriving together are written by one statement of their kind: at most this many (1 turns it off)... */
   BOOKING_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
-  /** ...and at most this many such statements at once per instance, for holds and for payments each. */
+  /** ...and at most this many such statements at once per instance, for holds, payments and key claims each. */
   BOOKING_BATCH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
   QUEUE_MAX_ACTIVE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
   QUEUE_ADMIT_PER_SECOND: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50 }),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from '../../src/modules/queue/queue.rules.js';
 import { createQueueTokens, keyIdOf } from '../../src/modules/queue/queue.token.js';
+import { bearerBinding } from '../../src/modules/users/users.auth.js';
 import { DomainError } from '../../src/platform/errors.js';
 
 const SECRET = 'a'.repeat(40);
@@ -22,6 +23,14 @@ describe('queue tokens', () => {
     const token = tokens.issue(claims);
     expect(token.split('.')[1]).toBe(keyIdOf(SECRET));
     expect(tokens.verify(token)).toEqual(claims);
+  });
+
+  it('carry the binding of the bearer token they were issued for, when given one', () => {
+    const bound = { ...claims, bearer: bearerBinding('tk_secret-of-the-joining-user') };
+    expect(tokens.verify(tokens.issue(bound))).toEqual(bound);
+    expect(bound.bearer).toHaveLength(22);
+    expect(bound.bearer).not.toBe(bearerBinding('tk_secret-of-another-user'));
+    expect(JSON.stringify(tokens.verify(tokens.issue(bound)))).not.toContain('tk_secret');
   });
 
   it('refuse missing, malformed, tampered and forged tokens', () => {

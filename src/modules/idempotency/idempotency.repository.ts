@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Database } from '../../platform/db.js';
+import { precompiled, type Database } from '../../platform/db.js';
 
 export interface StoredResponse {
   status: number;
@@ -25,6 +25,52 @@ export async function claimKey(
              AND idempotency_keys.fingerprint = EXCLUDED.fingerprint)
     RETURNING true AS claimed`.execute(db);
   return claimed.rows.length > 0;
+}
+
+/** A key to claim: whose, which, and the fingerprint of the request that claims it. */
+export interface KeyToClaim {
+  userId: string;
+  key: string;
+  fingerprint: string;
+}
+
+/**
+ * claimKey for many keys in one statement (one round trip, one commit). Rows are written in
+ * (user, key) order, so two statements that claim some of the same keys wait for each other in
+ * the same order instead of deadlocking.
+ */
+const claimKeysStatement = precompiled(
+  ['userIds', 'keys', 'fingerprints', 'lease', 'now', 'expiredBefore'] as const,
+  (p) => sql<{ user_id: string; key: string }>`
+    INSERT INTO idempotency_keys AS k (user_id, key, fingerprint, state, locked_until, created_at)
+    SELECT r.user_id, r.key, r.fingerprint, 'IN_PROGRESS', ${p.lease}::timestamptz, ${p.now}::timestamptz
+      FROM unnest(${p.userIds}::uuid[], ${p.keys}::text[], ${p.fingerprints}::text[]) AS r(user_id, key, fingerprint)
+     ORDER BY r.user_id, r.key
+    ON CONFLICT (user_id, key) DO UPDATE
+      SET fingerprint = EXCLUDED.fingerprint, state = 'IN_PROGRESS', response_status = NULL,
+          response_body = NULL, locked_until = EXCLUDED.locked_until, created_at = EXCLUDED.created_at
+      WHERE k.created_at < ${p.expiredBefore}::timestamptz
+         OR (k.state = 'IN_PROGRESS' AND k.locked_until < ${p.now}::timestamptz AND k.fingerprint = EXCLUDED.fingerprint)
+    RETURNING k.user_id, k.key`,
+);
+
+/**
+ * Claims distinct keys at once, each as claimKey would; returns, per key in order, whether it was
+ * claimed (false: another request holds it or it has an answer).
+ */
+export async function claimKeys(
+  db: Database,
+  keys: readonly KeyToClaim[],
+  at: { lease: Date; now: Date; expiredBefore: Date },
+): Promise<boolean[]> {
+  const rows = await claimKeysStatement(db, {
+    userIds: keys.map((k) => k.userId),
+    keys: keys.map((k) => k.key),
+    fingerprints: keys.map((k) => k.fingerprint),
+    ...at,
+  });
+  const claimed = new Set(rows.map((r) => `${r.user_id} ${r.key}`));
+  return keys.map((k) => claimed.has(`${k.userId.toLowerCase()} ${k.key}`));
 }
 
 export async function findKey(db: Database, userId: string, key: string, createdSince?: Date) {

@@ -1,8 +1,18 @@
 import { createHash } from 'node:crypto';
+import { batchThenEach, createBatcher } from '../../platform/batcher.js';
 import { inTransaction, withRetry, type Database, type Trx } from '../../platform/db.js';
 import type { Clock } from '../../platform/clock.js';
 import { DomainError, type ErrorCode } from '../../platform/errors.js';
-import { claimKey, completeKey, deleteKeysBefore, findKey, releaseKey, type StoredResponse } from './idempotency.repository.js';
+import {
+  claimKey,
+  claimKeys,
+  completeKey,
+  deleteKeysBefore,
+  findKey,
+  releaseKey,
+  type KeyToClaim,
+  type StoredResponse,
+} from './idempotency.repository.js';
 import type { BatchKey } from './idempotency.sql.js';
 
 /**
@@ -88,26 +98,55 @@ export type RunOutcome<T> = { replayed: false; value: T } | { replayed: true; re
 /**
  * Idempotency keys, scoped to the user. A key is claimed in its own committed statement (so a
  * concurrent duplicate sees IN_PROGRESS at once), completed in the same transaction as the work,
- * and released if the work fails unexpectedly so that a retry can run it.
+ * and released if the work fails unexpectedly so that a retry can run it. Claims that arrive
+ * together are made in one statement (`batch`, see platform/batcher.ts), as holds and payments are.
  */
 export function createIdempotencyService({
   db,
   clock,
   retentionHours,
   leaseMs = 60_000,
+  batch,
 }: {
   db: Database;
   clock: Clock;
   retentionHours: number;
   leaseMs?: number;
+  /** Coalescing of claims that arrive together; absent or maxBatch 1: each claim is a statement of its own. */
+  batch?: { maxBatch: number; maxInFlight: number } | undefined;
 }) {
   const retentionMs = retentionHours * 3_600_000;
   const retainedSince = () => new Date(clock.now().getTime() - retentionMs);
 
-  async function claim(userId: string, key: string, fingerprint: string): Promise<{ lease: Date } | { response: StoredResponse }> {
+  const leaseAt = () => {
     const now = clock.now();
-    const lease = new Date(now.getTime() + leaseMs);
-    if (await claimKey(db, { userId, key, fingerprint, lease, now, expiredBefore: retainedSince() })) return { lease };
+    return { lease: new Date(now.getTime() + leaseMs), now, expiredBefore: retainedSince() };
+  };
+  /** Claims one key in a statement of its own: its lease, or null when not claimed. */
+  const claimAlone = async (k: KeyToClaim, at = leaseAt()) => ((await withRetry(() => claimKey(db, { ...k, ...at }))) ? at.lease : null);
+
+  const claims =
+    batch && batch.maxBatch > 1
+      ? createBatcher<KeyToClaim, Date | null>({
+          /** Claims keys under one lease; should the statement fail as a whole, each key is claimed alone. */
+          run(keys) {
+            const at = leaseAt();
+            if (keys.length === 1) return Promise.allSettled([claimAlone(keys[0]!, at)]);
+            return batchThenEach(keys, async () => (await withRetry(() => claimKeys(db, keys, at))).map((ok) => (ok ? at.lease : null)), (k) =>
+              claimAlone(k, at),
+            );
+          },
+          settled: true,
+          ...batch,
+          // The same key twice in one statement could not be told apart (nor claimed twice).
+          conflictKeys: (k) => [`${k.userId} ${k.key}`],
+        })
+      : undefined;
+
+  async function claim(userId: string, key: string, fingerprint: string): Promise<{ lease: Date } | { response: StoredResponse }> {
+    const request = { userId, key, fingerprint };
+    const lease = await (claims ? claims.submit(request) : claimAlone(request));
+    if (lease) return { lease };
     const existing = await findKey(db, userId, key);
     if (!existing) return claim(userId, key, fingerprint); // deleted in between: try again
     if (existing.fingerprint !== fingerprint) {

@@ -6,7 +6,7 @@ import { isUuid } from '../../platform/ids.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { IdempotencyService } from '../idempotency/idempotency.service.js';
 import { findReservation } from '../reservations/reservations.repository.js';
-import { currentUser } from '../users/users.auth.js';
+import { bearerBinding, currentUser, type Voucher } from '../users/users.auth.js';
 import type { QueueService } from './queue.service.js';
 import type { QueueTokenClaims } from './queue.token.js';
 
@@ -27,6 +27,25 @@ const queueTokenOf = (request: FastifyRequest): string | undefined => {
   const value = request.headers['queue-token'];
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 };
+
+/**
+ * Vouches for the bearer of a request whose Queue-Token (signature checked, no store touched) was
+ * issued to a join authenticated with that very bearer token: a line poll, the seat map, a hold or
+ * a payment is then authenticated with no user lookup. Any other request is left to the lookup.
+ */
+export function queueTokenVoucher(queue: QueueService): Voucher {
+  return (request, bearerToken) => {
+    const token = queueTokenOf(request);
+    if (token === undefined) return undefined;
+    let claims: QueueTokenClaims;
+    try {
+      claims = queue.verify(token);
+    } catch {
+      return undefined; // the route reports a bad Queue-Token, after the bearer was looked up
+    }
+    return claims.bearer !== undefined && claims.bearer === bearerBinding(bearerToken) ? claims.userId : undefined;
+  };
+}
 
 /**
  * The waiting room's gate on the seat map, POST /reservations and POST /payments. In the order the

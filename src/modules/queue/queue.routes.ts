@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Id } from '../../platform/schema.js';
-import { bearerSecurity, currentUser, type Auth } from '../users/users.auth.js';
+import { bearerSecurity, currentUser, requestBearerBinding, type Auth } from '../users/users.auth.js';
 import { gatedSecurity as security, QueueTokenHeader } from './queue.gate.js';
 import type { QueueService } from './queue.service.js';
 
@@ -35,7 +35,7 @@ export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyP
         },
       },
       async (request, reply) => {
-        const { created, view } = await queue.join(currentUser(request).id, request.params.concertId);
+        const { created, view } = await queue.join(currentUser(request).id, request.params.concertId, requestBearerBinding(request));
         return reply.code(created ? 201 : 200).send(view);
       },
     );

@@ -76,12 +76,13 @@ export function createQueueService(deps: {
   }
 
   return {
-    async join(userId: string, concertId: string): Promise<{ created: boolean; view: QueueView }> {
+    /** `bearer`: the binding of the bearer token the user joined with, which the token then carries (see QueueTokenClaims). */
+    async join(userId: string, concertId: string, bearer?: string): Promise<{ created: boolean; view: QueueView }> {
       await deps.assertConcertExists(concertId);
       const now = clock.now().getTime();
       const entry = await store.join(concertId, userId, newId(), now, limits);
       if (entry.created) observe.joined?.();
-      const token = tokens.issue({ userId, concertId, entryId: entry.entryId, issuedAt: now });
+      const token = tokens.issue({ userId, concertId, entryId: entry.entryId, issuedAt: now, ...(bearer !== undefined && { bearer }) });
       return { created: entry.created, view: view(token, concertId, entry) };
     },
 

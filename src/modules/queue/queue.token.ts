@@ -3,7 +3,7 @@ import { DomainError } from '../../platform/errors.js';
 
 /**
  * Queue tokens: `qt1.<kid>.<payload>.<signature>`, where payload is base64url JSON
- * `{ u: userId, c: concertId, e: entryId, iat: issuedAtMs }` and signature is
+ * `{ u: userId, c: concertId, e: entryId, iat: issuedAtMs, b?: bearerBinding }` and signature is
  * HMAC-SHA256(secret, "qt1.<kid>.<payload>"). The key id names the secret (a hash prefix of it),
  * so a new TOKEN_SECRET can sign while TOKEN_SECRET_PREVIOUS still verifies tokens issued before
  * the rotation. Verification needs no store.
@@ -13,6 +13,12 @@ export interface QueueTokenClaims {
   concertId: string;
   entryId: string;
   issuedAt: number;
+  /**
+   * The binding (users.auth bearerBinding) of the bearer token the joining request was
+   * authenticated with: a request that sends that bearer with this token needs no user lookup.
+   * Absent from tokens issued before bindings existed.
+   */
+  bearer?: string;
 }
 
 const VERSION = 'qt1';
@@ -31,7 +37,7 @@ export function createQueueTokens(opts: { secret: string; previousSecrets?: stri
   return {
     issue(claims: QueueTokenClaims): string {
       const payload = Buffer.from(
-        JSON.stringify({ u: claims.userId, c: claims.concertId, e: claims.entryId, iat: claims.issuedAt }),
+        JSON.stringify({ u: claims.userId, c: claims.concertId, e: claims.entryId, iat: claims.issuedAt, b: claims.bearer }),
       ).toString('base64url');
       const head = `${VERSION}.${current.kid}.${payload}`;
       return `${head}.${sign(current.secret, head).toString('base64url')}`;
@@ -58,7 +64,7 @@ export function createQueueTokens(opts: { secret: string; previousSecrets?: stri
       if (typeof c.u !== 'string' || typeof c.c !== 'string' || typeof c.e !== 'string' || typeof c.iat !== 'number') {
         throw invalid('payload is malformed');
       }
-      return { userId: c.u, concertId: c.c, entryId: c.e, issuedAt: c.iat };
+      return { userId: c.u, concertId: c.c, entryId: c.e, issuedAt: c.iat, ...(typeof c.b === 'string' && { bearer: c.b }) };
     },
   };
 }

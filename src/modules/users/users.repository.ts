@@ -1,17 +1,12 @@
 import type { Database, Trx } from '../../platform/db.js';
 
-export interface UserRow {
-  id: string;
-  name: string;
-}
-
 export async function insertUserWithWallet(trx: Trx, user: { id: string; name: string; tokenHash: string }) {
   await trx.insertInto('users').values({ id: user.id, name: user.name, token_hash: user.tokenHash }).execute();
   await trx.insertInto('wallets').values({ user_id: user.id }).execute();
 }
 
-export async function findUserByTokenHash(db: Database, tokenHash: string): Promise<UserRow | undefined> {
-  return db.selectFrom('users').select(['id', 'name']).where('token_hash', '=', tokenHash).executeTakeFirst();
+export async function findUserByTokenHash(db: Database, tokenHash: string): Promise<{ id: string } | undefined> {
+  return db.selectFrom('users').select('id').where('token_hash', '=', tokenHash).executeTakeFirst();
 }
 
 export async function findUserWithBalance(db: Database, userId: string) {

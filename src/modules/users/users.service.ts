@@ -2,14 +2,18 @@ import { LRUCache } from 'lru-cache';
 import { inTransaction, type Database } from '../../platform/db.js';
 import { notFound } from '../../platform/errors.js';
 import { hashToken, newId, newSecret } from '../../platform/ids.js';
-import { findUserByTokenHash, findUserWithBalance, insertUserWithWallet, type UserRow } from './users.repository.js';
+import { findUserByTokenHash, findUserWithBalance, insertUserWithWallet } from './users.repository.js';
 
-export type AuthUser = UserRow;
+/** Who a request is authenticated as. */
+export interface AuthUser {
+  id: string;
+}
 
 export function createUsersService({ db }: { db: Database }) {
-  // Tokens never change owner and users are never deleted, so a resolved token can be kept a while;
-  // unknown tokens are not cached (a brute force must not fill memory).
-  const byTokenHash = new LRUCache<string, AuthUser>({ max: 100_000, ttl: 5 * 60_000 });
+  // Tokens never change owner and users are never deleted, so a resolved token stays true: it is kept
+  // until it is the least recently used of `max` (the bound on memory). Unknown tokens are not kept
+  // (a brute force must not fill memory, nor push known tokens out).
+  const byTokenHash = new LRUCache<string, AuthUser>({ max: 100_000 });
 
   return {
     async register(name: string) {
