@@ -2,7 +2,7 @@ import type { Clock } from '../../platform/clock.js';
 import { DomainError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from './queue.rules.js';
-import type { QueueEntry, QueueLimits, QueueStore } from './queue.store.js';
+import { LINE_RETENTION_MS, type QueueEntry, type QueueLimits, type QueueStore } from './queue.store.js';
 import type { QueueTokenClaims, QueueTokens } from './queue.token.js';
 
 export interface QueueView {
@@ -75,21 +75,47 @@ export function createQueueService(deps: {
     return claims;
   }
 
+  /**
+   * The entry of claims whose store has no record of it: put back where the token says it stood,
+   * when the store lost it (QueueStore.restore); null otherwise. `slide` slides a put-back ACTIVE entry.
+   */
+  async function restore(claims: QueueTokenClaims, now: number, slide: boolean): Promise<QueueEntry | null> {
+    if (!claims.place || now - claims.issuedAt > LINE_RETENTION_MS) return null;
+    const { concertId, userId, entryId } = claims;
+    const lost = { entryId, ...claims.place, activeUntil: claims.activeUntil ?? null, newEpoch: newId() };
+    const entry = await store.restore(concertId, userId, lost, now, limits);
+    return entry?.state === 'ACTIVE' && slide ? store.touch(concertId, userId, entryId, now, limits.activeTtlMs) : entry;
+  }
+
   return {
     async join(userId: string, concertId: string): Promise<{ created: boolean; view: QueueView }> {
       await deps.assertConcertExists(concertId);
       const now = clock.now().getTime();
       const entry = await store.join(concertId, userId, newId(), now, limits);
       if (entry.created) observe.joined?.();
-      const token = tokens.issue({ userId, concertId, entryId: entry.entryId, issuedAt: now });
+      const token = tokens.issue({
+        userId,
+        concertId,
+        entryId: entry.entryId,
+        issuedAt: now,
+        ...(entry.place ? { place: entry.place } : {}),
+        ...(entry.state === 'ACTIVE' ? { activeUntil: entry.activeUntil! } : {}),
+      });
       return { created: entry.created, view: view(token, concertId, entry) };
     },
 
-    /** The caller's place; a request made with the token, so it also slides an active period. */
+    /**
+     * The caller's place; a request made with the token, so it also slides an active period. An
+     * ACTIVE answer carries a token re-issued with the new activeUntil (the same entry), so a line
+     * lost meanwhile can put the user back as ACTIVE.
+     */
     async status(userId: string, concertId: string, token: string | undefined): Promise<QueueView> {
       const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
-      const entry = await store.touch(concertId, userId, claims.entryId, clock.now().getTime(), limits.activeTtlMs);
-      return view(token!, concertId, entry);
+      const now = clock.now().getTime();
+      const entry =
+        (await store.touch(concertId, userId, claims.entryId, now, limits.activeTtlMs)) ?? (await restore(claims, now, true));
+      const answer = entry?.state === 'ACTIVE' ? tokens.issue({ ...claims, issuedAt: now, activeUntil: entry.activeUntil! }) : token!;
+      return view(answer, concertId, entry);
     },
 
     async leave(userId: string, concertId: string, token: string | undefined): Promise<void> {
@@ -109,9 +135,10 @@ export function createQueueService(deps: {
      */
     async assertActive(claims: QueueTokenClaims, opts: { slide: boolean } = { slide: true }): Promise<void> {
       const now = clock.now().getTime();
-      const entry = opts.slide
-        ? await store.touch(claims.concertId, claims.userId, claims.entryId, now, limits.activeTtlMs)
-        : await store.status(claims.concertId, claims.userId, claims.entryId, now);
+      const entry =
+        (opts.slide
+          ? await store.touch(claims.concertId, claims.userId, claims.entryId, now, limits.activeTtlMs)
+          : await store.status(claims.concertId, claims.userId, claims.entryId, now)) ?? (await restore(claims, now, opts.slide));
       if (entry?.state !== 'ACTIVE') {
         throw new DomainError(
           'QUEUE_NOT_ACTIVE',
