@@ -30,6 +30,7 @@ import { createIdempotencyService } from './modules/idempotency/idempotency.serv
 import { healthRoutes } from './modules/operator/health.routes.js';
 import { paymentRoutes } from './modules/payments/payments.routes.js';
 import { createPaymentService } from './modules/payments/payments.service.js';
+import { queueAdminRoutes } from './modules/queue/queue.admin.routes.js';
 import { createQueueGate } from './modules/queue/queue.gate.js';
 import { queueRoutes } from './modules/queue/queue.routes.js';
 import { createQueueService } from './modules/queue/queue.service.js';
@@ -250,6 +251,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   await app.register(usersRoutes(services));
   await app.register(catalogRoutes(services));
   await app.register(queueRoutes(services));
+  await app.register(queueAdminRoutes(services));
   await app.register(reservationRoutes(services));
   await app.register(paymentRoutes(services));
   await app.register(rankingsRoutes(services));

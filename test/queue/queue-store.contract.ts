@@ -4,6 +4,7 @@ import { describeAdmissionContract } from './contract/admission.js';
 import { describeEntriesContract } from './contract/entries.js';
 import { describeLineContract } from './contract/line.js';
 import { describeObservedLinesContract } from './contract/observed.js';
+import { describePauseContract } from './contract/pause.js';
 import { describeRestoreContract } from './contract/restore.js';
 
 export interface QueueStoreFixture {
@@ -40,5 +41,6 @@ export function describeQueueStoreContract(name: string, makeStore: (opts: Queue
     describeEntriesContract(current);
     describeObservedLinesContract(current, () => admitted);
     describeRestoreContract(current, (concertId) => fixture!.lose(concertId));
+    describePauseContract(current);
   });
 }

@@ -14,6 +14,18 @@ export interface QueueView {
   activeUntil: string | null;
 }
 
+/** One concert's line for an operator (GET /admin/concerts/{id}/queue). */
+export interface QueueState {
+  concertId: string;
+  paused: boolean;
+  waiting: number;
+  active: number;
+  admittedLastMinute: number;
+  headWaitSeconds: number;
+  maxActive: number;
+  admitPerSecond: number;
+}
+
 /** The window over which the admission rate is measured for wait estimates. */
 export const RATE_WINDOW_MS = 30_000;
 
@@ -177,6 +189,31 @@ export function createQueueService(deps: {
         }
       }
       return admitted;
+    },
+
+    /** One concert's line as an operator sees it; NOT_FOUND for an unknown concert. */
+    async state(concertId: string): Promise<QueueState> {
+      await deps.assertConcertExists(concertId);
+      const now = clock.now().getTime();
+      const [stats, paused, lines] = await Promise.all([store.stats(concertId, now, 60_000), store.isPaused(concertId), store.lines(now)]);
+      const head = lines.find((l) => l.concertId === concertId)?.headJoinedAt ?? null;
+      return {
+        concertId,
+        paused,
+        waiting: stats.waiting,
+        active: stats.active,
+        admittedLastMinute: stats.admittedInWindow,
+        headWaitSeconds: head === null ? 0 : Math.max(0, now - head) / 1000,
+        maxActive: limits.maxActive,
+        admitPerSecond: limits.perSecond,
+      };
+    },
+
+    /** Pauses or resumes one concert's admission (QueueStore.setPaused); answers the line's state. */
+    async setPaused(concertId: string, paused: boolean): Promise<QueueState> {
+      await deps.assertConcertExists(concertId);
+      await store.setPaused(concertId, paused);
+      return this.state(concertId);
     },
 
     /** Every concert with a line now: how many wait, how many are active, how long the head has waited. */

@@ -32,8 +32,8 @@ import {
  *   one-second limit and for `stats()`.
  *
  * Besides, per concert and for the life of the process (a concert dropped whole keeps them): the
- * line's epoch, and the entries put back by `restore` (only a new process, which starts with
- * nothing, has entries to put back).
+ * line's epoch, the entries put back by `restore` (only a new process, which starts with
+ * nothing, has entries to put back), and whether an operator paused its admission.
  */
 
 interface Entry {
@@ -60,6 +60,7 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
   const concerts = new Map<string, ConcertQueue>();
   const epochs = new Map<string, string>();
   const restored = new Map<string, Set<string>>();
+  const paused = new Set<string>();
 
   const queueOf = (concertId: string): ConcertQueue => {
     let queue = concerts.get(concertId);
@@ -105,10 +106,11 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
     queue.nextExpiry = next;
   };
 
-  /** One admission step: drop expired entries, then admit from the head while both limits allow. */
-  const admitStep = (queue: ConcertQueue, now: number, limits: QueueLimits): number => {
+  /** One admission step: drop expired entries, then admit from the head while both limits allow (unless paused). */
+  const admitStep = (concertId: string, queue: ConcertQueue, now: number, limits: QueueLimits): number => {
     dropExpired(queue, now);
     queue.admissions.trimThrough(now - admissionLogMs);
+    if (paused.has(concertId)) return 0;
     const free = Math.floor(
       Math.min(limits.maxActive - queue.active.size, limits.perSecond - queue.admissions.countAfter(now - PER_SECOND_WINDOW_MS)),
     );
@@ -156,7 +158,7 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
         created = true;
       }
       if (!epochs.has(concertId)) epochs.set(concertId, entryId);
-      admitStep(queue, now, limits);
+      admitStep(concertId, queue, now, limits);
       return { ...view(queue, userId, entry, now), created, place: { order: entry.order, epoch: epochs.get(concertId)! } };
     },
 
@@ -178,7 +180,7 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
         back.ticket = queue.line.insert(userId, Math.floor(lost.order / ORDERS_PER_MS), lost.order);
       }
       queue.entries.set(userId, back);
-      admitStep(queue, now, limits);
+      admitStep(concertId, queue, now, limits);
       return view(queue, userId, back, now);
     },
 
@@ -214,7 +216,7 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
 
     async admit(concertId, now, limits) {
       const queue = concerts.get(concertId);
-      return queue ? admitStep(queue, now, limits) : 0;
+      return queue ? admitStep(concertId, queue, now, limits) : 0;
     },
 
     async purgeEnded(now) {
@@ -231,6 +233,15 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
         if (queue.entries.size === 0 && queue.admissions.countAfter(-Infinity) === 0) concerts.delete(concertId);
       }
       return forgotten;
+    },
+
+    async setPaused(concertId, pause) {
+      if (pause) paused.add(concertId);
+      else paused.delete(concertId);
+    },
+
+    async isPaused(concertId) {
+      return paused.has(concertId);
     },
 
     async activeConcerts() {

@@ -32,7 +32,7 @@ local function view(user, rec, now)
 end
 `;
 
-/** The admission step. KEYS: waiting, active, entries, admitted, joined. */
+/** The admission step. KEYS: waiting, active, entries, admitted, joined; the script passes its paused key. */
 const LUA_ADMIT_STEP = `
 local admittedKey, joinedKey = KEYS[4], KEYS[5]
 
@@ -48,10 +48,12 @@ local function dropExpired(now)
   if #gone > 0 then redis.call('ZREMRANGEBYSCORE', activeKey, '-inf', fmt(now)) end
 end
 
--- Drops expired ACTIVE entries, then admits from the head of the line while both limits allow.
-local function admitStep(now, maxActive, perSecond, ttl, logMs)
+-- Drops expired ACTIVE entries, then admits from the head of the line while both limits allow,
+-- unless an operator paused admission (the key pausedKey exists).
+local function admitStep(now, maxActive, perSecond, ttl, logMs, pausedKey)
   dropExpired(now)
   redis.call('ZREMRANGEBYSCORE', admittedKey, '-inf', fmt(now - logMs))
+  if redis.call('EXISTS', pausedKey) == 1 then return 0 end
 
   local free = math.floor(math.min(
     maxActive - redis.call('ZCARD', activeKey),
@@ -74,11 +76,11 @@ end
 
 const SCRIPTS = {
   /**
-   * KEYS: waiting, active, entries, admitted, joined, orders, seq, epoch. ARGV: user, entryId, now,
+   * KEYS: waiting, active, entries, admitted, joined, orders, seq, epoch, paused. ARGV: user, entryId, now,
    * maxActive, perSecond, ttl, logMs. Returns view .. {created, admitted, order|false, epoch}.
    */
   join: {
-    keys: 8,
+    keys: 9,
     lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
 local ordersKey, seqKey, epochKey = KEYS[6], KEYS[7], KEYS[8]
 local user, entryId, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -109,7 +111,7 @@ if not epoch then
   epoch = entryId
   redis.call('SET', epochKey, epoch)
 end
-local admitted = admitStep(now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+local admitted = admitStep(now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), KEYS[9])
 -- A concert's line (and the ended-entry tombstones) is dropped a week after its last join.
 for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ${LINE_RETENTION_MS}) end
 local result = view(user, redis.call('HGET', entriesKey, user), now)
@@ -121,12 +123,12 @@ return result`,
   },
 
   /**
-   * KEYS: waiting, active, entries, admitted, joined, orders, epoch, restored. ARGV: user, entryId,
+   * KEYS: waiting, active, entries, admitted, joined, orders, epoch, restored, paused. ARGV: user, entryId,
    * order, epoch, activeUntil|'', newEpoch, now, maxActive, perSecond, ttl, logMs.
    * Returns view .. {admitted}, or false when the entry is not to be put back (QueueStore.restore).
    */
   restore: {
-    keys: 8,
+    keys: 9,
     lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
 local ordersKey, epochKey, restoredKey = KEYS[6], KEYS[7], KEYS[8]
 local user, entryId, order, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[7])
@@ -153,7 +155,7 @@ else
   redis.call('HSET', entriesKey, user, 'W|' .. entryId)
 end
 redis.call('HSET', ordersKey, user, fmt(order))
-local admitted = admitStep(now, maxActive, tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))
+local admitted = admitStep(now, maxActive, tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), KEYS[9])
 for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ${LINE_RETENTION_MS}) end
 local result = view(user, redis.call('HGET', entriesKey, user), now)
 result[5] = admitted
@@ -206,13 +208,13 @@ return occupancy() == 0 and 1 or 0`,
   },
 
   /**
-   * KEYS: waiting, active, entries, admitted, joined. ARGV: now, maxActive, perSecond, ttl, logMs.
-   * Returns {admitted, isEmpty}.
+   * KEYS: waiting, active, entries, admitted, joined, paused. ARGV: now, maxActive, perSecond, ttl,
+   * logMs. Returns {admitted, isEmpty}.
    */
   admit: {
-    keys: 5,
+    keys: 6,
     lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
-local admitted = admitStep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+local admitted = admitStep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), KEYS[6])
 return {admitted, occupancy() == 0 and 1 or 0}`,
   },
 

@@ -24,6 +24,7 @@ import {
  * - `p:{c}:epoch`    STRING  the line's epoch: made by the first join or restore after the keys
  *                            were lost, so a token of an older epoch shows its entry was lost
  * - `p:{c}:restored` SET     entryIds put back in this epoch (QueueStore.restore): each only once
+ * - `p:{c}:paused`   STRING  present while an operator has paused the concert's admission
  * - `p:{c}:active`   ZSET    userId scored by activeUntil (epoch ms)
  * - `p:{c}:entries`  HASH    userId -> "<W|A|E>|<entryId>": the user's current entry, WAITING,
  *                            ACTIVE or ended. An ended entry (left or expired) stays as an "E"
@@ -79,6 +80,7 @@ export function createRedisQueueStore(
       seq: `${base}:seq`,
       epoch: `${base}:epoch`,
       restored: `${base}:restored`,
+      paused: `${base}:paused`,
     };
   };
 
@@ -97,7 +99,7 @@ export function createRedisQueueStore(
     async join(concertId, userId, entryId, now, limits): Promise<JoinResult> {
       const k = keysOf(concertId);
       const reply = (await scripts.join(
-        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.orders, k.seq, k.epoch],
+        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.orders, k.seq, k.epoch, k.paused],
         [userId, entryId, ...limitArgs(now, limits)],
       )) as EntryReply;
       // Listed after every join, not only the first: a process that died between a script and
@@ -115,7 +117,7 @@ export function createRedisQueueStore(
     async restore(concertId, userId, entry, now, limits) {
       const k = keysOf(concertId);
       const reply = (await scripts.restore(
-        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.orders, k.epoch, k.restored],
+        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.orders, k.epoch, k.restored, k.paused],
         [userId, entry.entryId, entry.order, entry.epoch, entry.activeUntil ?? '', entry.newEpoch, ...limitArgs(now, limits)],
       )) as EntryReply | null;
       if (!reply) return null;
@@ -151,7 +153,7 @@ export function createRedisQueueStore(
     async admit(concertId, now, limits) {
       const k = keysOf(concertId);
       const [admitted, empty] = (await scripts.admit(
-        [k.waiting, k.active, k.entries, k.admitted, k.joined],
+        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.paused],
         limitArgs(now, limits),
       )) as [number, number];
       if (admitted > 0) opts.onAdmitted?.(admitted);
@@ -178,6 +180,15 @@ export function createRedisQueueStore(
         } while (cursor !== '0');
       }
       return forgotten;
+    },
+
+    async setPaused(concertId, paused) {
+      const { paused: key } = keysOf(concertId);
+      await (paused ? redis.set(key, '1') : redis.del(key));
+    },
+
+    async isPaused(concertId) {
+      return (await redis.exists(keysOf(concertId).paused)) === 1;
     },
 
     async activeConcerts() {

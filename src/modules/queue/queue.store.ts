@@ -155,6 +155,14 @@ export interface QueueStore {
    */
   purgeEnded(now: number): Promise<number>;
 
+  /**
+   * Pauses (or resumes) admission to one concert: while paused no admission step admits anyone
+   * (joins wait, the ticker admits nobody); active entries stay active and put-back ones return
+   * as before. Kept with the line: a store that loses the line loses the pause too.
+   */
+  setPaused(concertId: string, paused: boolean): Promise<void>;
+  isPaused(concertId: string): Promise<boolean>;
+
   /** Concerts that have anyone waiting or active (the ones the admission ticker visits). */
   activeConcerts(): Promise<string[]>;
 
