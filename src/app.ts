@@ -123,7 +123,12 @@ export function createServices(deps: AppDeps) {
     observe: observe?.queue,
   });
   const rankings = createRankingsService({ db, store: deps.rankingsStore ?? createMemoryRankingsStore(), catalog, clock });
-  const idempotency = createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS });
+  const idempotency = createIdempotencyService({
+    db,
+    clock,
+    retentionHours: config.IDEMPOTENCY_RETENTION_HOURS,
+    leaseMs: config.IDEMPOTENCY_LEASE_MS,
+  });
   const batch = { maxBatch: config.BOOKING_BATCH_SIZE, maxInFlight: config.BOOKING_BATCH_CONCURRENCY };
   return {
     clock,

@@ -66,6 +66,11 @@ export const ConfigSchema = Type.Object({
   PROCESSED_EVENTS_RETENTION_HOURS: Type.Integer({ minimum: 24 * 7, maximum: 24 * 365, default: 24 * 14 }),
   EVENT_MAX_BYTES: Type.Integer({ minimum: 1_024, maximum: 16_777_216, default: 1_048_576 }),
   IDEMPOTENCY_RETENTION_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
+  /**
+   * How long a claimed Idempotency-Key is held for its request: a retry meanwhile answers 409
+   * IDEMPOTENCY_KEY_IN_USE, and one after it (the process holding the key died) runs the work.
+   */
+  IDEMPOTENCY_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
   /** Rate limits (429 RATE_LIMITED): per client address on every route but health, metrics and docs... */
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 60_000 }),
