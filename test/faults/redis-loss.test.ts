@@ -1,18 +1,14 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisQueueStore } from '../../src/modules/queue/queue.store.redis.js';
+import { RANKINGS_BUILT_KEY, startRankingsGuard } from '../../src/modules/rankings/rankings.guard.js';
+import { createRedisRankingsStore } from '../../src/modules/rankings/rankings.store.redis.js';
 import { createRedis } from '../../src/platform/redis.js';
 import { redisServerAvailable, redisServerBinary, startOwnRedis, type OwnRedis } from '../support/dependencies.js';
-import {
-  bearer,
-  charge,
-  createConcert,
-  createTestApp,
-  createUser,
-  expectProblem,
-  type TestApp,
-  type TestUser,
-} from '../support/harness.js';
+import { bearer, charge, createConcert, createUser, expectProblem, type TestApp, type TestUser } from '../support/harness.js';
+import { createTestAppOnOwnDatabase } from '../support/own-database.js';
+import { log } from '../support/outbox.js';
+import { sellSeat } from '../support/sales.js';
 import { until } from '../support/wait.js';
 
 /**
@@ -30,9 +26,11 @@ describe.skipIf(!redisServerAvailable)(`Redis lost and started again empty${reas
   beforeAll(async () => {
     server = await startOwnRedis();
     redis = createRedis(server.url, { onError: () => {} }); // the outage is the point: no log of it
-    t = await createTestApp(
+    // A database of its own: the rankings rebuilt from it are this file's sales alone.
+    t = await createTestAppOnOwnDatabase(
+      'faults_redis',
       { QUEUE_MAX_ACTIVE: '1', QUEUE_ADMIT_PER_SECOND: '100', REDIS_URL: server.url },
-      { redis, queueStore: createRedisQueueStore(redis) },
+      { redis, queueStore: createRedisQueueStore(redis), rankingsStore: createRedisRankingsStore(redis) },
     );
   });
 
@@ -101,5 +99,25 @@ describe.skipIf(!redisServerAvailable)(`Redis lost and started again empty${reas
     const map = await t.app.inject({ url: `/schedules/${scheduleId}/seats`, headers: { ...bearer(b!.token), 'queue-token': tokens.get(b!)! } });
     expect(map.json().seats[0]).toMatchObject({ number: 1, status: 'SOLD' });
     console.info(`redis-loss: ready ${Math.round(readyAfterMs)} ms after the empty redis-server accepted connections`);
+  });
+
+  it('rebuilds the rankings by itself once Redis is back empty', async () => {
+    const guard = startRankingsGuard({ redis, rankings: t.services.rankings, intervalMs: 50, log });
+    try {
+      const concert = await createConcert(t, [{ seatCount: 5, price: 1_000 }]);
+      const confirmed = async () =>
+        (await t.services.rankings.concerts('1h', 100)).items.find((i) => i.concertId === concert.id)?.confirmedReservations ?? 0;
+      // The guard found the rankings whole (it marked them in its first pass) before these sales;
+      // no consumer runs here, so only a rebuild counts them.
+      await until(async () => (await redis.exists(RANKINGS_BUILT_KEY)) === 1, 5_000);
+      for (let seat = 1; seat <= 3; seat++) await sellSeat(t, concert.schedules[0]!.id, seat);
+      expect(await confirmed()).toBe(0);
+
+      await server.kill();
+      await server.start();
+      await until(async () => (await confirmed().catch(() => 0)) === 3, 15_000, 50);
+    } finally {
+      await guard.stop();
+    }
   });
 });
