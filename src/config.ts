@@ -18,6 +18,11 @@ export const ConfigSchema = Type.Object({
   DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 }),
   /** Longest a connection may sit idle inside an open transaction before PostgreSQL ends it (and frees its locks). */
   DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  /**
+   * Longest a request waits for a connection (a new one, or a free one of the pool): PostgreSQL
+   * unreachable or the pool full, it answers 503 UNAVAILABLE then.
+   */
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
   EMBEDDED_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 54329 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', url: true, ...secret })),
   /** Longest a Redis command may wait for its answer; then the request answers 503 UNAVAILABLE. */

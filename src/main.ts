@@ -53,6 +53,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
     connectionString,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
     idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
   };
   const db = own('database pool', createDb({ ...dbOptions, poolSize: config.DATABASE_POOL_SIZE }), (d) => d.destroy());
   await migrateToLatest(db);

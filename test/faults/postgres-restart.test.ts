@@ -1,8 +1,10 @@
 import { sql } from 'kysely';
+import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Database } from '../../src/platform/db.js';
 import { embeddedPostgresAvailable, startOwnPostgres, type OwnPostgres } from '../support/dependencies.js';
 import { call, expectStatus, type HttpAnswer } from '../support/http-client.js';
+import { createTestApp } from '../support/harness.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
 import { until } from '../support/wait.js';
 
@@ -124,6 +126,32 @@ describe.skipIf(!embeddedPostgresAvailable)(`PostgreSQL restarted under the serv
         `serving again ${Math.round(servingAfterMs)} ms after PostgreSQL accepted connections again (${failedAfterRestart} polls answered 503 meanwhile)`,
     );
     expect(await service.kill('SIGTERM')).toBe(0);
+  });
+});
+
+describe('PostgreSQL unreachable (a host that takes the connection and never answers)', () => {
+  let silent: Server;
+  const sockets: Socket[] = [];
+  beforeAll(async () => {
+    silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((done) => silent.close(done));
+  });
+
+  it('answers 503 UNAVAILABLE with Retry-After once DATABASE_CONNECT_TIMEOUT_MS has passed, instead of waiting', async () => {
+    const port = (silent.address() as { port: number }).port;
+    const t = await createTestApp({ DATABASE_CONNECT_TIMEOUT_MS: '300' }, { databaseUrl: `postgres://postgres@127.0.0.1:${port}/none` });
+    try {
+      const answer = await t.app.inject({ method: 'POST', url: '/users', payload: { name: 'nowhere' } });
+      expect([answer.statusCode, answer.json().code]).toEqual([503, 'UNAVAILABLE']);
+      expect(answer.headers['retry-after']).toBe('1');
+      expect(sockets.length).toBeGreaterThan(0); // it did try, and gave up
+    } finally {
+      await t.close();
+    }
   });
 });
 

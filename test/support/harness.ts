@@ -62,7 +62,11 @@ export async function createTestApp(
   } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ...TEST_ENV, ...env });
-  const db = createDb({ connectionString: opts.databaseUrl ?? inject('databaseUrl'), poolSize: opts.poolSize ?? 10 });
+  const db = createDb({
+    connectionString: opts.databaseUrl ?? inject('databaseUrl'),
+    poolSize: opts.poolSize ?? 10,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+  });
   const deps = {
     config,
     db,
