@@ -71,6 +71,10 @@ describe.skipIf(!redisServerAvailable)(`Redis lost and started again empty${reas
     expect(Number(down.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expectProblem(await poll(b!, concert.id, tokens.get(b!)!), 503, 'UNAVAILABLE');
     expect((await t.app.inject({ url: '/health/ready' })).statusCode).toBe(503);
+    // What needs no Redis goes on: the balance, a reservation, the catalog (its L2 cache fails open).
+    expect((await t.app.inject({ url: '/users/me/balance', headers: bearer(a!.token) })).statusCode).toBe(200);
+    expect((await t.app.inject({ url: `/reservations/${held.json().id}`, headers: bearer(a!.token) })).json().status).toBe('HELD');
+    expect((await t.app.inject({ url: `/concerts/${concert.id}` })).statusCode).toBe(200);
 
     await server.start();
     const started = performance.now();
