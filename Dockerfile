@@ -16,6 +16,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The booking page's files, served as they are (dist/modules/page reads ../../../web).
+COPY web ./web
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

@@ -1,6 +1,6 @@
 /** One scenario's measurement: autocannon against a URL, and the CPU time it cost the service and PostgreSQL. */
-import { readdirSync, readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
+import { cpuSeconds } from '../harness/cpu.js';
 
 export type Request = autocannon.Request;
 
@@ -29,29 +29,11 @@ export interface MeasureOptions {
 
 export type Measure = (scenario: string, url: string, opts: MeasureOptions) => Promise<Measured>;
 
-/** CPU seconds used so far by the service process and by all PostgreSQL processes (Linux /proc). */
-function cpuSeconds(servicePid: number): { service: number; postgres: number } {
-  const ticks = (pid: string) => {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return { name: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), cpu: Number(fields[11]) + Number(fields[12]) };
-    } catch {
-      return { name: '', cpu: 0 };
-    }
-  };
-  let postgres = 0;
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    const t = ticks(pid);
-    if (t.name === 'postgres') postgres += t.cpu;
-  }
-  return { service: ticks(String(servicePid)).cpu / 100, postgres: postgres / 100 };
-}
-
 /** A measure that runs each scenario with these connections and duration and prints its line. */
 export function createMeasure(config: { connections: number; duration: number; servicePid: number }): Measure {
   return async (scenario, url, opts) => {
     const pid = opts.pid ?? config.servicePid;
-    const cpuBefore = cpuSeconds(pid);
+    const cpuBefore = cpuSeconds([pid]);
     const result = await autocannon({
       url,
       connections: config.connections,
@@ -59,7 +41,7 @@ export function createMeasure(config: { connections: number; duration: number; s
       ...(opts.rate ? { overallRate: opts.rate } : {}),
       requests: opts.requests,
     } as autocannon.Options);
-    const cpuAfter = cpuSeconds(pid);
+    const cpuAfter = cpuSeconds([pid]);
     const perRequest = (seconds: number) => Math.round((seconds * 1000 * 1000) / Math.max(1, result.requests.total)) / 1000;
     const row = {
       scenario,

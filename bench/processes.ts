@@ -3,11 +3,11 @@
  * second instance on the same database without the hot-read cache and the outbox relay, with
  * REDIS_URL a third that keeps the waiting room in Redis, and the bare Fastify route.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, startProcess as startChild, stopProcess as stop, waitReady } from '../harness/processes.js';
 import { tracingEnv } from './otlp-sink.js';
 
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
@@ -32,44 +32,9 @@ export interface Processes {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function startProcess(script: string, env: Record<string, string>): ChildProcess {
-  // BENCH_NODE_ARGS passes flags to the measured processes, e.g. --cpu-prof to profile the service.
-  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', script], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  return child;
-}
-
-async function waitReady(url: string, child: ChildProcess, seconds = 90) {
-  for (let i = 0; i < seconds * 4; i++) {
-    if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${url} not ready`);
-}
-
-async function stop(child: ChildProcess) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
+// BENCH_NODE_ARGS passes flags to the measured processes, e.g. --cpu-prof to profile the service.
+const startProcess = (script: string, env: Record<string, string>) =>
+  startChild(script, env, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
 
 /**
  * Starts the processes and waits until each is ready. Should one fail to start, the ones already

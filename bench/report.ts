@@ -1,7 +1,7 @@
 /** The run's report: each scenario's ratio to the bare route, the table printed at the end, and the JSON file. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { countViolations, type Invariants } from './invariants.js';
+import { countViolations, type Invariants } from '../harness/invariants.js';
 import type { Measured } from './measure.js';
 import type { EventLag } from './scenarios/events.js';
 

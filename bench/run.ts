@@ -15,7 +15,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createFixtures } from './fixtures.js';
-import { checkInvariants } from './invariants.js';
+import { checkInvariants } from '../harness/invariants.js';
 import { createMeasure } from './measure.js';
 import { startProcesses } from './processes.js';
 import { createRows, writeReport } from './report.js';

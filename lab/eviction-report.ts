@@ -12,8 +12,8 @@ import {
   type Settings,
   type WorkloadName,
 } from './eviction-workloads.js';
-import { fmtInt } from './format.js';
-import { barChart, lineChart } from './svg.js';
+import { fmtInt } from '../harness/format.js';
+import { barChart, lineChart } from '../harness/svg.js';
 
 const OWN_POLICIES: PolicyName[] = ['lfu', 'fifo', 'sieve', 's3fifo', 'wtinylfu'];
 const MODERN: PolicyName[] = ['sieve', 's3fifo', 'wtinylfu'];

@@ -3,8 +3,8 @@
  * that measures a policy's miss ratio on a trace.
  */
 import { createPolicy, type PolicyName } from '../src/cache/eviction/policy.js';
-import { fmtInt } from './format.js';
-import { mulberry32, zipfSampler } from './random.js';
+import { fmtInt } from '../harness/format.js';
+import { mulberry32, zipfSampler } from '../harness/random.js';
 
 export interface EvictionRow {
   policy: PolicyName;

@@ -26,7 +26,7 @@ import {
   WORKLOADS,
   type EvictionRow,
 } from './eviction-workloads.js';
-import { fmtInt } from './format.js';
+import { fmtInt } from '../harness/format.js';
 
 export type { EvictionRow };
 

@@ -5,7 +5,7 @@
  */
 import { loadavg } from 'node:os';
 import type { CacheStats } from '../src/cache/cache.types.js';
-import { round } from './format.js';
+import { round } from '../harness/format.js';
 import { FLAG_ERROR, FLAG_LOADED } from './stampede-backend.js';
 import type { RunData } from './stampede-runner.js';
 import { HOT_KEYS, type Settings, type StampedeRow } from './stampede-settings.js';

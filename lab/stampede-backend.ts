@@ -4,7 +4,7 @@
  * backend whose latency grows with its concurrency.
  */
 import { createServer, type Server } from 'node:http';
-import { mulberry32, seedOf, zipfSampler } from './random.js';
+import { mulberry32, seedOf, zipfSampler } from '../harness/random.js';
 
 export { mulberry32, seedOf, zipfSampler };
 import type { AddressInfo } from 'node:net';

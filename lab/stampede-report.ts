@@ -1,10 +1,10 @@
 /** The stampede lab's Markdown report (method, definitions, tables, findings) and its SVG charts. */
 import { availableParallelism } from 'node:os';
 import { STAMPEDE_STRATEGIES } from '../src/cache/cache.types.js';
-import { fmt, round } from './format.js';
+import { fmt, round } from '../harness/format.js';
 import { HOT_KEYS, REDIS_URL, TARGET_CLIENTS, TARGET_INSTANCES, type Settings, type StampedeRow } from './stampede-settings.js';
 import { findings, recommend, targets } from './stampede-verdicts.js';
-import { barChart, lineChart } from './svg.js';
+import { barChart, lineChart } from '../harness/svg.js';
 
 const MAIN_COLUMNS: (keyof StampedeRow)[] = [
   'strategy',

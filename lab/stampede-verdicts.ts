@@ -3,7 +3,7 @@
  * findings written into the report.
  */
 import type { StampedeStrategy } from '../src/cache/cache.types.js';
-import { fmt, round } from './format.js';
+import { fmt, round } from '../harness/format.js';
 import {
   HOT_KEYS,
   MAX_RECOMPUTES_PER_EXPIRY,

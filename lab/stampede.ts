@@ -23,7 +23,7 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { STAMPEDE_STRATEGIES, type StampedeStrategy } from '../src/cache/cache.types.js';
-import { fmt } from './format.js';
+import { fmt } from '../harness/format.js';
 import { analyze } from './stampede-analysis.js';
 import { startBackend } from './stampede-backend.js';
 import { charts, markdown } from './stampede-report.js';

@@ -22,6 +22,15 @@ async function call(method: string, path: string, body?: unknown, token?: string
 
 const ready = await call('GET', '/health/ready');
 if (ready.status !== 'ok') throw new Error('service not ready');
+// The booking page and every file it names (a fresh install has what it imports).
+const page = await fetch(`${base}/`);
+const html = await page.text();
+console.log(`GET / -> ${page.status}`);
+if (page.status !== 200 || !html.includes('<script type="importmap">')) throw new Error(`the booking page is not served: ${page.status}`);
+for (const [, path] of html.matchAll(/"(\/(?:assets|vendor)\/[^"]+)"/g)) {
+  const file = await fetch(`${base}${path}`);
+  if (file.status !== 200) throw new Error(`GET ${path} failed: ${file.status}`);
+}
 const concerts = await call('GET', '/concerts');
 if (concerts.items.length === 0) throw new Error('no demo concerts on a fresh start');
 const concert = await call('GET', `/concerts/${concerts.items[0].id}`);

@@ -18,6 +18,8 @@ import { createMemoryRankingsStore } from './modules/rankings/rankings.store.mem
 import type { RankingsStore } from './modules/rankings/rankings.store.js';
 import type { Broker } from './modules/events/broker.js';
 import { outboxRoutes } from './modules/events/outbox.routes.js';
+import { pageAssets } from './modules/page/page.assets.js';
+import { pageRoutes } from './modules/page/page.routes.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
@@ -261,5 +263,6 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   await app.register(paymentRoutes(services));
   await app.register(rankingsRoutes(services));
   await app.register(outboxRoutes({ db: deps.db, auth: services.auth }));
+  await app.register(pageRoutes(pageAssets()));
   return app;
 }

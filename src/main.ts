@@ -175,13 +175,12 @@ async function start(config: Config, log: Logger, resources: Resources) {
   own('http server', app, (a) => a.close());
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   log.info(
-    { address, docs: `${address}/docs`, database: config.DATABASE_URL ? 'DATABASE_URL' : 'embedded', stores: redis ? 'redis' : 'in-process' },
+    { address, page: `${address}/`, docs: `${address}/docs`, database: config.DATABASE_URL ? 'DATABASE_URL' : 'embedded', stores: redis ? 'redis' : 'in-process' },
     'ticketing service ready',
   );
-  if (!config.ADMIN_TOKEN) {
-    // Printed so a newcomer can create concerts at once; set ADMIN_TOKEN in production.
-    console.log(`\n  Admin token (from ${config.DATA_DIR}/secrets.json): ${adminToken}\n  API explorer: ${address}/docs\n`);
-  }
+  // Printed so a newcomer can book at once, and create concerts (set ADMIN_TOKEN in production).
+  const adminLine = config.ADMIN_TOKEN ? '' : `  Admin token (from ${config.DATA_DIR}/secrets.json): ${adminToken}\n`;
+  console.log(`\n  Booking page: ${address}/\n${adminLine}  API explorer: ${address}/docs\n`);
 }
 
 /**

@@ -49,6 +49,9 @@ const STATUS: Record<HttpCode, number> = {
 
 export const statusOf = (code: ErrorCode): number => STATUS[code];
 
+/** Every `code` an answer of the service can carry (the booking page has a sentence for each). */
+export const problemCodes = (): string[] => Object.keys(STATUS);
+
 export interface Problem {
   type: string;
   title: string;

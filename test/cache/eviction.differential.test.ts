@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../lab/random.js';
+import { mulberry32 } from '../../harness/random.js';
 import { createPolicy, type EvictionPolicy, type PolicyName } from '../../src/cache/eviction/policy.js';
 import { FifoModel, LfuDaModel, LruModel, SieveModel, type Model } from './eviction.models.js';
 import { S3FifoModel, WTinyLfuModel } from './eviction.models.segmented.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../lab/random.js';
+import { mulberry32 } from '../../harness/random.js';
 import { createPolicy, POLICY_NAMES, type PolicyName } from '../../src/cache/eviction/policy.js';
 import { FrequencySketch } from '../../src/cache/eviction/sketch.js';
 import { S3FifoPolicy } from '../../src/cache/eviction/s3fifo.js';

@@ -30,7 +30,7 @@ describe('relative links in README.md and docs/*.md', () => {
 });
 
 /** Paths of the repository named in code spans (`src/app.ts`, `test/integration/events/`), not patterns. */
-const REPO_PATH = /^(?:src|test|bench|lab|scripts|ops|docs|web|load|\.ci)\/[\w./-]*$/;
+const REPO_PATH = /^(?:src|test|bench|lab|load|harness|scripts|ops|docs|web|\.ci)\/[\w./-]*$/;
 const named = DOCS.flatMap((file) =>
   [...readDoc(file).replace(/^```[\s\S]*?^```/gm, '').matchAll(/`([^`\n]+)`/g)]
     .map((m) => m[1]!.replace(/:\d+(?:-\d+)?$/, '')) // a line reference names the file

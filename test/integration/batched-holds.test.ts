@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../lab/random.js';
+import { mulberry32 } from '../../harness/random.js';
 import { keyClaim } from '../../src/modules/idempotency/idempotency.service.js';
 import { holdSeat, holdSeats, type HoldRequest } from '../../src/modules/reservations/holds.repository.js';
 import { newId } from '../../src/platform/ids.js';

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../lab/random.js';
+import { mulberry32 } from '../../harness/random.js';
 import { payHold, payHolds, type PayRequest } from '../../src/modules/payments/payments.repository.js';
 import { holdSeat } from '../../src/modules/reservations/holds.repository.js';
 import { pgCode } from '../../src/platform/db.js';

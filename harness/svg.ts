@@ -22,6 +22,8 @@ export interface LineChartOptions {
   /** Format tick labels; defaults to a compact number format. */
   formatX?: (x: number) => string;
   formatY?: (y: number) => string;
+  /** Draw a dot at every point (default true; off for long time series). */
+  markers?: boolean;
   width?: number;
   height?: number;
 }
@@ -120,7 +122,7 @@ export function lineChart(options: LineChartOptions): string {
     if (pts.length === 0) return;
     const d = pts.map(([x, y], j) => `${j === 0 ? 'M' : 'L'}${r(sx(x))} ${r(sy(y))}`).join(' ');
     out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2" stroke-linejoin="round"/>`);
-    for (const [x, y] of pts) out.push(`<circle cx="${r(sx(x))}" cy="${r(sy(y))}" r="3" fill="${color}"/>`);
+    if (options.markers !== false) for (const [x, y] of pts) out.push(`<circle cx="${r(sx(x))}" cy="${r(sy(y))}" r="3" fill="${color}"/>`);
   });
   out.push(...legend(frame, series.map((s) => s.name), 'line'));
   out.push('</svg>');

@@ -1,0 +1,93 @@
+/**
+ * The virtual users' HTTP client: keep-alive connections (node:http Agent), requests spread over
+ * the instances round-robin as a load balancer would, and every request timed into the recorder.
+ */
+import http from 'node:http';
+import type { Outcome, Recorder } from './recorder.js';
+
+export interface Answer {
+  /** 0 when the request failed on the network (refused, reset, timed out). */
+  status: number;
+  body: any;
+  code: string | undefined;
+  /** The Retry-After header of a 429 or 503, in seconds. */
+  retryAfterSeconds: number | undefined;
+}
+
+export interface CallOptions {
+  token?: string;
+  queueToken?: string;
+  idempotencyKey?: string;
+  body?: unknown;
+  /** Problem codes that are designed refusals here (counted as expected, not as errors). */
+  expect?: string[];
+}
+
+export type Call = (step: string, method: string, path: string, options?: CallOptions) => Promise<Answer>;
+
+export interface Client {
+  call: Call;
+  /** Each instance's base URL. */
+  targets: string[];
+  close(): void;
+}
+
+const TIMEOUT_MS = 30_000;
+
+function send(agent: http.Agent, base: string, method: string, path: string, o: CallOptions): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
+  const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
+  const headers: Record<string, string> = {};
+  if (payload !== undefined) headers['content-type'] = 'application/json';
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  if (o.queueToken) headers['queue-token'] = o.queueToken;
+  if (o.idempotencyKey) headers['idempotency-key'] = o.idempotencyKey;
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}${path}`, { method, agent, headers, timeout: TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const retryAfter = res.headers['retry-after'];
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** The outcome of an answer: 2xx is ok, an expected problem code is a designed refusal, the rest unexpected. */
+export function outcomeOf(status: number, code: string | undefined, expect: string[] = []): Outcome {
+  if (status >= 200 && status < 300) return 'ok';
+  if (status > 0 && status < 500 && code !== undefined && expect.includes(code)) return 'expected';
+  return 'unexpected';
+}
+
+export function createClient(targets: string[], recorder: Recorder): Client {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 10_000 });
+  let next = 0;
+  const call: Call = async (step, method, path, options = {}) => {
+    const base = targets[next++ % targets.length]!;
+    const started = performance.now();
+    let answer: Answer;
+    try {
+      const { status, text, retryAfter } = await send(agent, base, method, path, options);
+      let body: unknown;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        body = text;
+      }
+      const code = status >= 400 && body && typeof body === 'object' ? (body as { code?: string }).code : undefined;
+      const seconds = Number(retryAfter);
+      answer = { status, body, code, retryAfterSeconds: retryAfter !== undefined && Number.isFinite(seconds) ? seconds : undefined };
+    } catch {
+      answer = { status: 0, body: undefined, code: undefined, retryAfterSeconds: undefined };
+    }
+    const now = performance.now();
+    recorder.record(step, performance.timeOrigin + now, now - started, answer.status, answer.code, outcomeOf(answer.status, answer.code, options.expect));
+    return answer;
+  };
+  return { call, targets, close: () => agent.destroy() };
+}

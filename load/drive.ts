@@ -1,0 +1,100 @@
+/**
+ * Drives the sale as an open model: each user arrives at the time its plan says, whatever the
+ * server is doing, and runs its journey; a progress line every few seconds; the sale ends when every
+ * user is done or at the deadline, after which journeys still sleeping are cut off.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createClient } from './client.js';
+import { Journey } from './journey.js';
+import { planUser } from './plan.js';
+import { Recorder } from './recorder.js';
+import { Sale } from './sale.js';
+
+export interface DriveSettings {
+  targets: string[];
+  concertId: string;
+  price: number;
+  users: number;
+  arrivalSeconds: number;
+  maxSeconds: number;
+  seed: number;
+  abandonShare: number;
+  cancelShare: number;
+  thinkSeconds: number;
+  holdAttempts: number;
+  progressSeconds: number;
+}
+
+/** Seconds a journey may still need after the deadline (one request's timeout, with margin). */
+const GRACE_SECONDS = 35;
+
+export interface Driven {
+  sale: Sale;
+  recorder: Recorder;
+  seconds: number;
+  /** The generator's own event-loop delay (ms): high values mean the generator, not the server, was slow. */
+  loopDelayMs: { p50: number; p99: number; max: number };
+}
+
+export async function drive(s: DriveSettings): Promise<Driven> {
+  const startMs = Date.now();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const recorder = new Recorder(startMs);
+  const sale = new Sale(startMs);
+  const client = createClient(s.targets, recorder);
+  const deadlineMs = startMs + s.maxSeconds * 1000;
+  const ctx = {
+    call: client.call,
+    sale,
+    concertId: s.concertId,
+    price: s.price,
+    thinkSeconds: s.thinkSeconds,
+    holdAttempts: s.holdAttempts,
+    deadlineMs,
+    onRetry: () => recorder.retries++,
+  };
+  const journeys: Promise<unknown>[] = [];
+  const timers = Array.from({ length: s.users }, (_, i) => {
+    const plan = planUser(s, i);
+    return setTimeout(() => journeys.push(new Journey(plan, ctx).run()), plan.arriveAtMs);
+  });
+
+  let lastRequests = 0;
+  let lastProgress = 0;
+  const ticker = setInterval(() => {
+    sale.sample();
+    const second = sale.timeline.length;
+    if (second - lastProgress < s.progressSeconds) return;
+    const rate = Math.round((recorder.requests - lastRequests) / (second - lastProgress));
+    lastProgress = second;
+    lastRequests = recorder.requests;
+    console.log(
+      `t=${String(second).padStart(4)}s  arrived ${sale.arrived}/${s.users}  in line ${sale.waiting}  active ${sale.active}  done ${sale.done}` +
+        `  ${rate} req/s  errors ${recorder.unexpected} unexpected, ${recorder.status5xx} 5xx`,
+    );
+  }, 1000);
+
+  await new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (sale.done === s.users || Date.now() > deadlineMs) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 100);
+  });
+  const seconds = (Date.now() - startMs) / 1000;
+  if (sale.done < s.users) {
+    // Users who had not arrived yet never will; those on their way get a last chance to finish.
+    timers.forEach(clearTimeout);
+    const notArrived = s.users - sale.arrived;
+    if (notArrived > 0) sale.endings['not-arrived'] = notArrived;
+    await Promise.race([Promise.all(journeys), new Promise((r) => setTimeout(r, GRACE_SECONDS * 1000))]);
+  }
+  clearInterval(ticker);
+  sale.sample();
+  client.close();
+  loopDelay.disable();
+  const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+  return { sale, recorder, seconds, loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
+}

@@ -1,0 +1,106 @@
+/**
+ * `npm run load`: a whole sale day against the service. Starts its own system (or drives --target),
+ * creates a concert and lets virtual users buy it out, then checks the invariants in SQL, the
+ * thresholds, and writes the report. Exits non-zero when a threshold or an invariant fails.
+ */
+import { cpuSeconds, postmasterPid } from '../harness/cpu.js';
+import { drive } from './drive.js';
+import { checkSale } from './invariants.js';
+import { machineInfo } from './machine.js';
+import { parseOptions } from './options.js';
+import { buildReport, printSummary, writeReport } from './report.js';
+import { diffFunnel, scrapeFunnel } from './server-metrics.js';
+import { startSystem, type System } from './system.js';
+import { evaluateThresholds } from './thresholds.js';
+
+const PRICE = 50_000;
+
+async function createConcert(url: string, adminToken: string, schedules: number, seats: number): Promise<string> {
+  const startsAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
+  const res = await fetch(`${url}/admin/concerts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify({
+      title: 'Sale day',
+      artist: 'Load test',
+      venue: 'Loopback Arena',
+      schedules: Array.from({ length: schedules }, () => ({ startsAt, seatCount: seats, price: PRICE })),
+    }),
+  });
+  if (res.status !== 201) throw new Error(`creating the concert: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+async function main(): Promise<number> {
+  const o = parseOptions(process.argv.slice(2));
+  let system: System | undefined;
+  if (o.targets.length === 0) {
+    console.log(`starting ${o.instances} instance(s) on ${o.databaseUrl ? 'DATABASE_URL' : 'embedded PostgreSQL'}${o.redisUrl ? ' and REDIS_URL' : ''}`);
+    system = await startSystem({ ...o, databaseUrl: o.databaseUrl });
+  }
+  try {
+    const targets = system?.urls ?? o.targets;
+    const adminToken = system?.adminToken ?? o.adminToken!;
+    const databaseUrl = system?.databaseUrl ?? o.databaseUrl;
+    const seats = o.schedules * o.seatsPerSchedule;
+    const concertId = await createConcert(targets[0]!, adminToken, o.schedules, o.seatsPerSchedule);
+    console.log(`sale: ${o.users} users over ${o.arrivalSeconds} s for ${seats} seats (${o.schedules} x ${o.seatsPerSchedule}), seed ${o.seed}, ${targets.length} instance(s)`);
+
+    const funnelBefore = await scrapeFunnel(targets);
+    // PostgreSQL's CPU is its own server's processes (on a shared server, other clients' work too).
+    const postmaster = system ? await postmasterPid(system.databaseUrl) : undefined;
+    const cpuBefore = cpuSeconds(system?.pids ?? [], postmaster);
+    const generatorBefore = process.cpuUsage();
+    const { sale, recorder, seconds, loopDelayMs } = await drive({ ...o, targets, concertId, price: PRICE });
+    const generatorCpu = process.cpuUsage(generatorBefore);
+    const cpuAfter = cpuSeconds(system?.pids ?? [], postmaster);
+
+    // Abandoned holds must have lapsed, and the sweeper passed, before they are checked.
+    const lapse = sale.lastAbandonedUntilMs + 2_000 - Date.now();
+    if (lapse > 0) await new Promise((r) => setTimeout(r, Math.min(lapse, 60_000)));
+    const funnel = diffFunnel(funnelBefore, await scrapeFunnel(targets));
+    const checked = databaseUrl
+      ? await checkSale(databaseUrl, { concertId, payments: sale.payments, abandonedHolds: sale.abandonedHolds })
+      : undefined;
+    if (!checked) console.log('invariants NOT checked: no database (pass --database-url with --target)');
+
+    const steps = recorder.stepFigures();
+    const verdicts = evaluateThresholds(o.thresholds, { requests: recorder.requests, status5xx: recorder.status5xx, unexpected: recorder.unexpected, steps });
+    const report = buildReport({
+      options: o,
+      seats,
+      seconds,
+      sale,
+      recorder,
+      verdicts,
+      checked,
+      funnel,
+      loopDelayMs,
+      cpu: {
+        generatorSeconds: (generatorCpu.user + generatorCpu.system) / 1e6,
+        serviceSeconds: system ? cpuAfter.service - cpuBefore.service : null,
+        postgresSeconds: postmaster ? cpuAfter.postgres - cpuBefore.postgres : null,
+      },
+      serviceSettings: system?.settings ?? {},
+      machine: await machineInfo(
+        databaseUrl,
+        system ? (o.databaseUrl ? 'DATABASE_URL' : 'embedded') : 'the deployment\'s',
+        system ? o.redisUrl !== undefined : false,
+        targets.length,
+      ),
+    });
+    printSummary(report);
+    if (o.out) writeReport(o.out, report);
+    return report.passed ? 0 : 1;
+  } finally {
+    await system?.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(2);
+  },
+);
