@@ -32,6 +32,7 @@ import { createIdempotencyService } from './modules/idempotency/idempotency.serv
 import { healthRoutes } from './modules/operator/health.routes.js';
 import { paymentRoutes } from './modules/payments/payments.routes.js';
 import { createPaymentService } from './modules/payments/payments.service.js';
+import { queueAdminRoutes } from './modules/queue/queue.admin.routes.js';
 import { createQueueGate, queueTokenVoucher } from './modules/queue/queue.gate.js';
 import { queueRoutes } from './modules/queue/queue.routes.js';
 import { createQueueService } from './modules/queue/queue.service.js';
@@ -125,7 +126,13 @@ export function createServices(deps: AppDeps) {
   });
   const rankings = createRankingsService({ db, store: deps.rankingsStore ?? createMemoryRankingsStore(), catalog, clock });
   const batch = { maxBatch: config.BOOKING_BATCH_SIZE, maxInFlight: config.BOOKING_BATCH_CONCURRENCY };
-  const idempotency = createIdempotencyService({ db, clock, retentionHours: config.IDEMPOTENCY_RETENTION_HOURS, batch });
+  const idempotency = createIdempotencyService({
+    db,
+    clock,
+    retentionHours: config.IDEMPOTENCY_RETENTION_HOURS,
+    leaseMs: config.IDEMPOTENCY_LEASE_MS,
+    batch,
+  });
   return {
     clock,
     users,
@@ -252,6 +259,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   await app.register(usersRoutes(services));
   await app.register(catalogRoutes(services));
   await app.register(queueRoutes(services));
+  await app.register(queueAdminRoutes(services));
   await app.register(reservationRoutes(services));
   await app.register(paymentRoutes(services));
   await app.register(rankingsRoutes(services));

@@ -18,6 +18,11 @@ export const ConfigSchema = Type.Object({
   DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 }),
   /** Longest a connection may sit idle inside an open transaction before PostgreSQL ends it (and frees its locks). */
   DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  /**
+   * Longest a request waits for a connection (a new one, or a free one of the pool): PostgreSQL
+   * unreachable or the pool full, it answers 503 UNAVAILABLE then.
+   */
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
   EMBEDDED_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 54329 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', url: true, ...secret })),
   /** Longest a Redis command may wait for its answer; then the request answers 503 UNAVAILABLE. */
@@ -66,6 +71,11 @@ export const ConfigSchema = Type.Object({
   PROCESSED_EVENTS_RETENTION_HOURS: Type.Integer({ minimum: 24 * 7, maximum: 24 * 365, default: 24 * 14 }),
   EVENT_MAX_BYTES: Type.Integer({ minimum: 1_024, maximum: 16_777_216, default: 1_048_576 }),
   IDEMPOTENCY_RETENTION_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
+  /**
+   * How long a claimed Idempotency-Key is held for its request: a retry meanwhile answers 409
+   * IDEMPOTENCY_KEY_IN_USE, and one after it (the process holding the key died) runs the work.
+   */
+  IDEMPOTENCY_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
   /** Rate limits (429 RATE_LIMITED): per client address on every route but health, metrics and docs... */
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 60_000 }),

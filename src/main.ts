@@ -22,6 +22,7 @@ import { createRedisBroker } from './modules/events/broker.redis.js';
 import { CircuitBreaker, cacheInvalidator, dataPlatformExporter, rankingsUpdater, startConsumers } from './modules/events/consumers.js';
 import { outboxHealth } from './modules/events/outbox.health.js';
 import { startRelay } from './modules/events/outbox.relay.js';
+import { startRankingsGuard } from './modules/rankings/rankings.guard.js';
 import { createRedisRankingsStore } from './modules/rankings/rankings.store.redis.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -52,6 +53,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
     connectionString,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
     idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
   };
   const db = own('database pool', createDb({ ...dbOptions, poolSize: config.DATABASE_POOL_SIZE }), (d) => d.destroy());
   await migrateToLatest(db);
@@ -115,6 +117,8 @@ async function start(config: Config, log: Logger, resources: Resources) {
   // Without Redis the rankings live in this process: start them from what PostgreSQL knows, before
   // the consumers start, so no live update is overwritten by a rebuild that read the rows earlier.
   if (!redis) await services.rankings.rebuild();
+  // With Redis, the rankings are shared: rebuilt by whichever instance first finds them lost.
+  else own('rankings guard', startRankingsGuard({ redis, rankings: services.rankings, intervalMs: 5_000, log }), (g) => g.stop());
   if (config.OUTBOX_RELAY_ENABLED) {
     own(
       'outbox relay',

@@ -36,6 +36,8 @@ export interface DbOptions {
    * which rolls the transaction back and frees its locks (a stalled process cannot keep rows locked).
    */
   idleInTransactionTimeoutMs?: number;
+  /** Longest a query waits for a connection (a new one, or a free one of the pool) before it fails. */
+  connectTimeoutMs?: number;
 }
 
 export function createDb({
@@ -43,12 +45,13 @@ export function createDb({
   poolSize,
   statementTimeoutMs = 15_000,
   idleInTransactionTimeoutMs = 10_000,
+  connectTimeoutMs = 5_000,
 }: DbOptions): Database {
   const pool = new pg.Pool({
     connectionString,
     max: poolSize,
     idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: connectTimeoutMs,
     statement_timeout: statementTimeoutMs,
     idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
     application_name: 'ticketing',

@@ -37,7 +37,10 @@ function letOthersTraverse(paths: string[]): string[] {
 
 export interface EmbeddedDatabase {
   connectionString: string;
+  /** Stops the server (SIGINT: PostgreSQL's fast shutdown, which ends every session). */
   stop(): Promise<void>;
+  /** Starts the stopped server again on the same port and files. */
+  start(): Promise<void>;
 }
 
 /**
@@ -97,5 +100,6 @@ export async function startEmbeddedPostgres(opts: {
   return {
     connectionString: `postgres://postgres:${encodeURIComponent(opts.password)}@${host}:${opts.port}/postgres`,
     stop: () => server.stop(),
+    start: () => server.start(),
   };
 }

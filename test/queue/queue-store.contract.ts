@@ -4,9 +4,16 @@ import { describeAdmissionContract } from './contract/admission.js';
 import { describeEntriesContract } from './contract/entries.js';
 import { describeLineContract } from './contract/line.js';
 import { describeObservedLinesContract } from './contract/observed.js';
+import { describePauseContract } from './contract/pause.js';
+import { describeRestoreContract } from './contract/restore.js';
 
 export interface QueueStoreFixture {
   store: QueueStore;
+  /**
+   * Loses one concert's line as a restarted, empty store would (Redis: its keys deleted; in
+   * process: a new store); returns the store to go on with.
+   */
+  lose(concertId: string): Promise<QueueStore>;
   cleanup(): Promise<void>;
 }
 
@@ -33,5 +40,7 @@ export function describeQueueStoreContract(name: string, makeStore: (opts: Queue
     describeAdmissionContract(current);
     describeEntriesContract(current);
     describeObservedLinesContract(current, () => admitted);
+    describeRestoreContract(current, (concertId) => fixture!.lose(concertId));
+    describePauseContract(current);
   });
 }

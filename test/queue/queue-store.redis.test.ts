@@ -14,8 +14,14 @@ function redisSuite(url: string) {
   describeQueueStoreContract('contract', async (opts) => {
     const redis = new Redis(url);
     const keyPrefix = `test-queue-${randomUUID()}`;
+    const store = createRedisQueueStore(redis, { ...opts, keyPrefix });
     return {
-      store: createRedisQueueStore(redis, { ...opts, keyPrefix }),
+      store,
+      async lose(concertId) {
+        await deleteKeys(redis, `${keyPrefix}:{${concertId}}`);
+        await redis.srem(`${keyPrefix}:concerts`, concertId);
+        return store;
+      },
       async cleanup() {
         await deleteKeys(redis, keyPrefix);
         await redis.quit();
@@ -62,7 +68,7 @@ function redisSuite(url: string) {
 
       const keys = await scanKeys(a, `${keyPrefix}:{${c}}:*`);
       expect(keys.sort()).toEqual(
-        ['active', 'admitted', 'entries', 'seq'].map((k) => `${keyPrefix}:{${c}}:${k}`), // nobody waits: no waiting key
+        ['active', 'admitted', 'entries', 'epoch', 'orders', 'seq'].map((k) => `${keyPrefix}:{${c}}:${k}`), // nobody waits: no waiting key
       );
 
       expect(await a.zcard(`${keyPrefix}:{${c}}:admitted`)).toBe(5);

@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import { createDb, type Database } from '../../src/platform/db.js';
 import type { Metrics } from '../../src/platform/metrics.js';
 import type { Broker } from '../../src/modules/events/broker.js';
+import type { RankingsStore } from '../../src/modules/rankings/rankings.store.js';
 
 export const ADMIN_TOKEN = 'adm_test_token_0123456789';
 export const TOKEN_SECRET = 'test-token-secret-0123456789-0123456789';
@@ -55,12 +56,17 @@ export async function createTestApp(
     /** A registry to count in (read it at GET /metrics); the app makes one of its own otherwise. */
     metrics?: Metrics;
     broker?: Broker;
+    rankingsStore?: RankingsStore;
     /** Another database than the run's (one a test made for itself). */
     databaseUrl?: string;
   } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ...TEST_ENV, ...env });
-  const db = createDb({ connectionString: opts.databaseUrl ?? inject('databaseUrl'), poolSize: opts.poolSize ?? 10 });
+  const db = createDb({
+    connectionString: opts.databaseUrl ?? inject('databaseUrl'),
+    poolSize: opts.poolSize ?? 10,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+  });
   const deps = {
     config,
     db,
@@ -74,6 +80,7 @@ export async function createTestApp(
     tracer: opts.tracer,
     metrics: opts.metrics,
     broker: opts.broker,
+    rankingsStore: opts.rankingsStore,
   };
   const services = createServices(deps);
   const app = await buildApp(deps, services);

@@ -23,6 +23,9 @@ describe('queue tokens', () => {
     const token = tokens.issue(claims);
     expect(token.split('.')[1]).toBe(keyIdOf(SECRET));
     expect(tokens.verify(token)).toEqual(claims);
+    // Where the entry stood and until when it was active, when known, travel signed as well.
+    const placed = { ...claims, place: { order: 1_900_000_000_000 * 1024 + 3, epoch: 'ep-1' }, activeUntil: 1_900_000_600_000 };
+    expect(tokens.verify(tokens.issue(placed))).toEqual(placed);
   });
 
   it('carry the binding of the bearer token they were issued for, when given one', () => {

@@ -9,6 +9,8 @@ export interface Ticket {
   readonly userId: string;
   /** When the user joined (epoch ms). */
   readonly joinedAt: number;
+  /** The entry's join order (LinePlace.order): the line is sorted by it. */
+  readonly order: number;
 }
 
 /**
@@ -16,7 +18,9 @@ export interface Ticket {
  * Fenwick tree over the slots (1 = occupied) gives a ticket's position as a prefix sum in
  * O(log n), and removal from anywhere in the line is O(log n). When the slots run out the line
  * compacts the occupied slots to the front (order kept) into an array twice the live size, so
- * pushes cost amortised O(1) however many entries left from the middle.
+ * pushes cost amortised O(1) however many entries left from the middle. Pushes come in join order;
+ * an entry put back at its old place (`insert`) costs O(n), which only a restart of the process
+ * asks for, once per entry that was in line.
  */
 export class WaitingLine {
   private slots: (Ticket | undefined)[] = new Array<Ticket | undefined>(16);
@@ -27,11 +31,25 @@ export class WaitingLine {
   private head = 0;
   size = 0;
 
-  push(userId: string, joinedAt: number): Ticket {
+  push(userId: string, joinedAt: number, order: number): Ticket {
     if (this.end === this.slots.length) this.compact();
-    const ticket: Ticket = { slot: this.end++, userId, joinedAt };
+    const ticket: Ticket = { slot: this.end++, userId, joinedAt, order };
     this.slots[ticket.slot] = ticket;
     this.add(ticket.slot, 1);
+    this.size++;
+    return ticket;
+  }
+
+  /** Puts the user in line by `order`: behind every ticket of a lower order, ahead of the others. */
+  insert(userId: string, joinedAt: number, order: number): Ticket {
+    const live = this.live();
+    const last = live[live.length - 1];
+    if (!last || last.order < order) return this.push(userId, joinedAt, order);
+    const ticket: Ticket = { slot: 0, userId, joinedAt, order };
+    let at = 0;
+    while (live[at]!.order < order) at++;
+    live.splice(at, 0, ticket);
+    this.rebuild(live);
     this.size++;
     return ticket;
   }
@@ -69,12 +87,21 @@ export class WaitingLine {
     for (let i = slot + 1; i < this.tree.length; i += i & -i) this.tree[i]! += delta;
   }
 
-  private compact() {
+  private live(): Ticket[] {
     const live: Ticket[] = [];
     for (let i = this.head; i < this.end; i++) {
       const ticket = this.slots[i];
       if (ticket) live.push(ticket);
     }
+    return live;
+  }
+
+  private compact() {
+    this.rebuild(this.live());
+  }
+
+  /** Lays `live` (in line order) out from slot 0 in an array twice its size. */
+  private rebuild(live: Ticket[]) {
     const capacity = Math.max(16, 2 * live.length);
     this.slots = new Array<Ticket | undefined>(capacity);
     this.tree = new Int32Array(capacity + 1);

@@ -2,7 +2,7 @@ import type { Clock } from '../../platform/clock.js';
 import { DomainError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from './queue.rules.js';
-import type { QueueEntry, QueueLimits, QueueStore } from './queue.store.js';
+import { LINE_RETENTION_MS, type QueueEntry, type QueueLimits, type QueueStore } from './queue.store.js';
 import type { QueueTokenClaims, QueueTokens } from './queue.token.js';
 
 export interface QueueView {
@@ -12,6 +12,18 @@ export interface QueueView {
   estimatedWaitSeconds: number | null;
   refreshAfterSeconds: number | null;
   activeUntil: string | null;
+}
+
+/** One concert's line for an operator (GET /admin/concerts/{id}/queue). */
+export interface QueueState {
+  concertId: string;
+  paused: boolean;
+  waiting: number;
+  active: number;
+  admittedLastMinute: number;
+  headWaitSeconds: number;
+  maxActive: number;
+  admitPerSecond: number;
 }
 
 /** The window over which the admission rate is measured for wait estimates. */
@@ -75,6 +87,18 @@ export function createQueueService(deps: {
     return claims;
   }
 
+  /**
+   * The entry of claims whose store has no record of it: put back where the token says it stood,
+   * when the store lost it (QueueStore.restore); null otherwise. `slide` slides a put-back ACTIVE entry.
+   */
+  async function restore(claims: QueueTokenClaims, now: number, slide: boolean): Promise<QueueEntry | null> {
+    if (!claims.place || now - claims.issuedAt > LINE_RETENTION_MS) return null;
+    const { concertId, userId, entryId } = claims;
+    const lost = { entryId, ...claims.place, activeUntil: claims.activeUntil ?? null, newEpoch: newId() };
+    const entry = await store.restore(concertId, userId, lost, now, limits);
+    return entry?.state === 'ACTIVE' && slide ? store.touch(concertId, userId, entryId, now, limits.activeTtlMs) : entry;
+  }
+
   return {
     /** `bearer`: the binding of the bearer token the user joined with, which the token then carries (see QueueTokenClaims). */
     async join(userId: string, concertId: string, bearer?: string): Promise<{ created: boolean; view: QueueView }> {
@@ -82,15 +106,30 @@ export function createQueueService(deps: {
       const now = clock.now().getTime();
       const entry = await store.join(concertId, userId, newId(), now, limits);
       if (entry.created) observe.joined?.();
-      const token = tokens.issue({ userId, concertId, entryId: entry.entryId, issuedAt: now, ...(bearer !== undefined && { bearer }) });
+      const token = tokens.issue({
+        userId,
+        concertId,
+        entryId: entry.entryId,
+        issuedAt: now,
+        ...(bearer === undefined ? {} : { bearer }),
+        ...(entry.place ? { place: entry.place } : {}),
+        ...(entry.state === 'ACTIVE' ? { activeUntil: entry.activeUntil! } : {}),
+      });
       return { created: entry.created, view: view(token, concertId, entry) };
     },
 
-    /** The caller's place; a request made with the token, so it also slides an active period. */
+    /**
+     * The caller's place; a request made with the token, so it also slides an active period. An
+     * ACTIVE answer carries a token re-issued with the new activeUntil (the same entry), so a line
+     * lost meanwhile can put the user back as ACTIVE.
+     */
     async status(userId: string, concertId: string, token: string | undefined): Promise<QueueView> {
       const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
-      const entry = await store.touch(concertId, userId, claims.entryId, clock.now().getTime(), limits.activeTtlMs);
-      return view(token!, concertId, entry);
+      const now = clock.now().getTime();
+      const entry =
+        (await store.touch(concertId, userId, claims.entryId, now, limits.activeTtlMs)) ?? (await restore(claims, now, true));
+      const answer = entry?.state === 'ACTIVE' ? tokens.issue({ ...claims, issuedAt: now, activeUntil: entry.activeUntil! }) : token!;
+      return view(answer, concertId, entry);
     },
 
     async leave(userId: string, concertId: string, token: string | undefined): Promise<void> {
@@ -110,9 +149,10 @@ export function createQueueService(deps: {
      */
     async assertActive(claims: QueueTokenClaims, opts: { slide: boolean } = { slide: true }): Promise<void> {
       const now = clock.now().getTime();
-      const entry = opts.slide
-        ? await store.touch(claims.concertId, claims.userId, claims.entryId, now, limits.activeTtlMs)
-        : await store.status(claims.concertId, claims.userId, claims.entryId, now);
+      const entry =
+        (opts.slide
+          ? await store.touch(claims.concertId, claims.userId, claims.entryId, now, limits.activeTtlMs)
+          : await store.status(claims.concertId, claims.userId, claims.entryId, now)) ?? (await restore(claims, now, opts.slide));
       if (entry?.state !== 'ACTIVE') {
         throw new DomainError(
           'QUEUE_NOT_ACTIVE',
@@ -151,6 +191,31 @@ export function createQueueService(deps: {
         }
       }
       return admitted;
+    },
+
+    /** One concert's line as an operator sees it; NOT_FOUND for an unknown concert. */
+    async state(concertId: string): Promise<QueueState> {
+      await deps.assertConcertExists(concertId);
+      const now = clock.now().getTime();
+      const [stats, paused, lines] = await Promise.all([store.stats(concertId, now, 60_000), store.isPaused(concertId), store.lines(now)]);
+      const head = lines.find((l) => l.concertId === concertId)?.headJoinedAt ?? null;
+      return {
+        concertId,
+        paused,
+        waiting: stats.waiting,
+        active: stats.active,
+        admittedLastMinute: stats.admittedInWindow,
+        headWaitSeconds: head === null ? 0 : Math.max(0, now - head) / 1000,
+        maxActive: limits.maxActive,
+        admitPerSecond: limits.perSecond,
+      };
+    },
+
+    /** Pauses or resumes one concert's admission (QueueStore.setPaused); answers the line's state. */
+    async setPaused(concertId: string, paused: boolean): Promise<QueueState> {
+      await deps.assertConcertExists(concertId);
+      await store.setPaused(concertId, paused);
+      return this.state(concertId);
     },
 
     /** Every concert with a line now: how many wait, how many are active, how long the head has waited. */

@@ -1,6 +1,8 @@
 import { AdmissionLog, type Ticket, WaitingLine } from './queue.line.memory.js';
 import {
   admissionLogMsOf,
+  nextOrder,
+  ORDERS_PER_MS,
   PER_SECOND_WINDOW_MS,
   type JoinResult,
   type LineSnapshot,
@@ -28,10 +30,15 @@ import {
  *   as in Redis (so `activeConcerts()` and the freed place behave the same in both);
  * - `admissions`: a log of admission times, trimmed to `admissionLogMs`, for the sliding
  *   one-second limit and for `stats()`.
+ *
+ * Besides, per concert and for the life of the process (a concert dropped whole keeps them): the
+ * line's epoch, the entries put back by `restore` (only a new process, which starts with
+ * nothing, has entries to put back), and whether an operator paused its admission.
  */
 
 interface Entry {
   entryId: string;
+  order: number;
   state: 'WAITING' | 'ACTIVE' | 'ENDED';
   /** The entry's place in `line` while WAITING. */
   ticket: Ticket | undefined;
@@ -44,11 +51,16 @@ interface ConcertQueue {
   /** A lower bound of every activeUntil in `active` (Infinity when empty): no scan needed before it. */
   nextExpiry: number;
   admissions: AdmissionLog;
+  /** The order of the last join (LinePlace.order). */
+  lastOrder: number;
 }
 
 export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore {
   const admissionLogMs = admissionLogMsOf(opts);
   const concerts = new Map<string, ConcertQueue>();
+  const epochs = new Map<string, string>();
+  const restored = new Map<string, Set<string>>();
+  const paused = new Set<string>();
 
   const queueOf = (concertId: string): ConcertQueue => {
     let queue = concerts.get(concertId);
@@ -59,6 +71,7 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
         active: new Map(),
         nextExpiry: Infinity,
         admissions: new AdmissionLog(),
+        lastOrder: 0,
       };
       concerts.set(concertId, queue);
     }
@@ -93,10 +106,11 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
     queue.nextExpiry = next;
   };
 
-  /** One admission step: drop expired entries, then admit from the head while both limits allow. */
-  const admitStep = (queue: ConcertQueue, now: number, limits: QueueLimits): number => {
+  /** One admission step: drop expired entries, then admit from the head while both limits allow (unless paused). */
+  const admitStep = (concertId: string, queue: ConcertQueue, now: number, limits: QueueLimits): number => {
     dropExpired(queue, now);
     queue.admissions.trimThrough(now - admissionLogMs);
+    if (paused.has(concertId)) return 0;
     const free = Math.floor(
       Math.min(limits.maxActive - queue.active.size, limits.perSecond - queue.admissions.countAfter(now - PER_SECOND_WINDOW_MS)),
     );
@@ -138,12 +152,36 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
       let created = false;
       if (!entry || !isLive(queue, userId, entry, now)) {
         if (entry) end(queue, userId, entry);
-        entry = { entryId, state: 'WAITING', ticket: queue.line.push(userId, now) };
+        const order = (queue.lastOrder = nextOrder(now, queue.lastOrder));
+        entry = { entryId, order, state: 'WAITING', ticket: queue.line.push(userId, now, order) };
         queue.entries.set(userId, entry);
         created = true;
       }
-      admitStep(queue, now, limits);
-      return { ...view(queue, userId, entry, now), created };
+      if (!epochs.has(concertId)) epochs.set(concertId, entryId);
+      admitStep(concertId, queue, now, limits);
+      return { ...view(queue, userId, entry, now), created, place: { order: entry.order, epoch: epochs.get(concertId)! } };
+    },
+
+    async restore(concertId, userId, lost, now, limits) {
+      const queue = queueOf(concertId);
+      const entry = queue.entries.get(userId);
+      if (entry) return entry.entryId === lost.entryId ? view(queue, userId, entry, now) : expired(lost.entryId);
+      const putBack = restored.get(concertId) ?? new Set<string>();
+      if (epochs.get(concertId) === lost.epoch || putBack.has(lost.entryId)) return null;
+      if (!epochs.has(concertId)) epochs.set(concertId, lost.newEpoch);
+      restored.set(concertId, putBack.add(lost.entryId));
+      dropExpired(queue, now);
+      const back: Entry = { entryId: lost.entryId, order: lost.order, state: 'WAITING', ticket: undefined };
+      if (lost.activeUntil !== null && lost.activeUntil > now && queue.active.size < limits.maxActive) {
+        back.state = 'ACTIVE';
+        queue.active.set(userId, lost.activeUntil);
+        queue.nextExpiry = Math.min(queue.nextExpiry, lost.activeUntil);
+      } else {
+        back.ticket = queue.line.insert(userId, Math.floor(lost.order / ORDERS_PER_MS), lost.order);
+      }
+      queue.entries.set(userId, back);
+      admitStep(concertId, queue, now, limits);
+      return view(queue, userId, back, now);
     },
 
     async status(concertId, userId, entryId, now) {
@@ -178,7 +216,7 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
 
     async admit(concertId, now, limits) {
       const queue = concerts.get(concertId);
-      return queue ? admitStep(queue, now, limits) : 0;
+      return queue ? admitStep(concertId, queue, now, limits) : 0;
     },
 
     async purgeEnded(now) {
@@ -195,6 +233,15 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
         if (queue.entries.size === 0 && queue.admissions.countAfter(-Infinity) === 0) concerts.delete(concertId);
       }
       return forgotten;
+    },
+
+    async setPaused(concertId, pause) {
+      if (pause) paused.add(concertId);
+      else paused.delete(concertId);
+    },
+
+    async isPaused(concertId) {
+      return paused.has(concertId);
     },
 
     async activeConcerts() {

@@ -1,15 +1,13 @@
 import type { Cluster, Redis } from 'ioredis';
-import { PER_SECOND_WINDOW_MS } from './queue.store.js';
+import { LINE_RETENTION_MS, ORDERS_PER_MS, PER_SECOND_WINDOW_MS } from './queue.store.js';
 
 /**
  * The Lua scripts of the Redis waiting room (queue.store.redis.ts, which describes the keys), and
  * their registration on a client. Each script is one atomic step on one concert's keys.
  */
 
-/** How long a concert's keys outlive its last join. */
-const KEY_RETENTION_MS = 7 * 86_400_000;
 
-/** Helpers shared by the scripts. KEYS: waiting, active, entries[, admitted, seq]. */
+/** Helpers shared by the scripts. KEYS: waiting, active, entries[, …]. */
 const LUA_COMMON = `
 local waitingKey, activeKey, entriesKey = KEYS[1], KEYS[2], KEYS[3]
 
@@ -34,12 +32,12 @@ local function view(user, rec, now)
 end
 `;
 
-/** The admission step. KEYS: waiting, active, entries, admitted, joined. */
+/** The admission step. KEYS: waiting, active, entries, admitted, joined; the script passes its paused key. */
 const LUA_ADMIT_STEP = `
 local admittedKey, joinedKey = KEYS[4], KEYS[5]
 
--- Drops expired ACTIVE entries, then admits from the head of the line while both limits allow.
-local function admitStep(now, maxActive, perSecond, ttl, logMs)
+-- Ends the ACTIVE entries whose activeUntil is at or before now, freeing their places.
+local function dropExpired(now)
   local gone = redis.call('ZRANGEBYSCORE', activeKey, '-inf', fmt(now))
   for i = 1, #gone do
     local rec = redis.call('HGET', entriesKey, gone[i])
@@ -48,7 +46,14 @@ local function admitStep(now, maxActive, perSecond, ttl, logMs)
     end
   end
   if #gone > 0 then redis.call('ZREMRANGEBYSCORE', activeKey, '-inf', fmt(now)) end
+end
+
+-- Drops expired ACTIVE entries, then admits from the head of the line while both limits allow,
+-- unless an operator paused admission (the key pausedKey exists).
+local function admitStep(now, maxActive, perSecond, ttl, logMs, pausedKey)
+  dropExpired(now)
   redis.call('ZREMRANGEBYSCORE', admittedKey, '-inf', fmt(now - logMs))
+  if redis.call('EXISTS', pausedKey) == 1 then return 0 end
 
   local free = math.floor(math.min(
     maxActive - redis.call('ZCARD', activeKey),
@@ -71,12 +76,13 @@ end
 
 const SCRIPTS = {
   /**
-   * KEYS: waiting, active, entries, admitted, joined, seq. ARGV: user, entryId, now, maxActive,
-   * perSecond, ttl, logMs. Returns view .. {created, admitted}.
+   * KEYS: waiting, active, entries, admitted, joined, orders, seq, epoch, paused. ARGV: user, entryId, now,
+   * maxActive, perSecond, ttl, logMs. Returns view .. {created, admitted, order|false, epoch}.
    */
   join: {
-    keys: 6,
+    keys: 9,
     lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
+local ordersKey, seqKey, epochKey = KEYS[6], KEYS[7], KEYS[8]
 local user, entryId, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local rec = redis.call('HGET', entriesKey, user)
 local live = false
@@ -91,17 +97,68 @@ if rec then
   end
 end
 if not live then
-  redis.call('ZADD', waitingKey, redis.call('INCR', KEYS[6]), user)
+  -- First in, first out, and comparable with the join time a token carries (see LinePlace).
+  local order = fmt(math.max(now * ${ORDERS_PER_MS}, (tonumber(redis.call('GET', seqKey)) or 0) + 1))
+  redis.call('SET', seqKey, order)
+  redis.call('ZADD', waitingKey, order, user)
+  redis.call('HSET', ordersKey, user, order)
   redis.call('HSET', joinedKey, user, ARGV[3])
   rec = 'W|' .. entryId
   redis.call('HSET', entriesKey, user, rec)
 end
-local admitted = admitStep(now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+local epoch = redis.call('GET', epochKey)
+if not epoch then
+  epoch = entryId
+  redis.call('SET', epochKey, epoch)
+end
+local admitted = admitStep(now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), KEYS[9])
 -- A concert's line (and the ended-entry tombstones) is dropped a week after its last join.
-for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ${KEY_RETENTION_MS}) end
+for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ${LINE_RETENTION_MS}) end
 local result = view(user, redis.call('HGET', entriesKey, user), now)
 result[5] = live and 0 or 1
 result[6] = admitted
+result[7] = redis.call('HGET', ordersKey, user) or false
+result[8] = epoch
+return result`,
+  },
+
+  /**
+   * KEYS: waiting, active, entries, admitted, joined, orders, epoch, restored, paused. ARGV: user, entryId,
+   * order, epoch, activeUntil|'', newEpoch, now, maxActive, perSecond, ttl, logMs.
+   * Returns view .. {admitted}, or false when the entry is not to be put back (QueueStore.restore).
+   */
+  restore: {
+    keys: 9,
+    lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
+local ordersKey, epochKey, restoredKey = KEYS[6], KEYS[7], KEYS[8]
+local user, entryId, order, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[7])
+local maxActive = tonumber(ARGV[8])
+local rec = redis.call('HGET', entriesKey, user)
+if rec then
+  if string.sub(rec, 3) ~= entryId then return {'EXPIRED', entryId, false, false, 0} end
+  local result = view(user, rec, now)
+  result[5] = 0
+  return result
+end
+local current = redis.call('GET', epochKey)
+if current == ARGV[4] or redis.call('SISMEMBER', restoredKey, entryId) == 1 then return false end
+if not current then redis.call('SET', epochKey, ARGV[6]) end
+redis.call('SADD', restoredKey, entryId)
+dropExpired(now)
+local activeUntil = tonumber(ARGV[5])
+if activeUntil and activeUntil > now and redis.call('ZCARD', activeKey) < maxActive then
+  redis.call('ZADD', activeKey, fmt(activeUntil), user)
+  redis.call('HSET', entriesKey, user, 'A|' .. entryId)
+else
+  redis.call('ZADD', waitingKey, fmt(order), user)
+  redis.call('HSET', joinedKey, user, fmt(math.floor(order / ${ORDERS_PER_MS})))
+  redis.call('HSET', entriesKey, user, 'W|' .. entryId)
+end
+redis.call('HSET', ordersKey, user, fmt(order))
+local admitted = admitStep(now, maxActive, tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), KEYS[9])
+for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ${LINE_RETENTION_MS}) end
+local result = view(user, redis.call('HGET', entriesKey, user), now)
+result[5] = admitted
 return result`,
   },
 
@@ -151,13 +208,13 @@ return occupancy() == 0 and 1 or 0`,
   },
 
   /**
-   * KEYS: waiting, active, entries, admitted, joined. ARGV: now, maxActive, perSecond, ttl, logMs.
-   * Returns {admitted, isEmpty}.
+   * KEYS: waiting, active, entries, admitted, joined, paused. ARGV: now, maxActive, perSecond, ttl,
+   * logMs. Returns {admitted, isEmpty}.
    */
   admit: {
-    keys: 5,
+    keys: 6,
     lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
-local admitted = admitStep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+local admitted = admitStep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), KEYS[6])
 return {admitted, occupancy() == 0 and 1 or 0}`,
   },
 
@@ -189,15 +246,16 @@ return {
 }`,
   },
 
-  /** KEYS: entries. ARGV: users found ended. Forgets those still ended (a rejoin may have raced). */
+  /** KEYS: entries, orders. ARGV: users found ended. Forgets those still ended (a rejoin may have raced). */
   purgeEnded: {
-    keys: 1,
+    keys: 2,
     lua: `
 local n = 0
 for i = 1, #ARGV do
   local rec = redis.call('HGET', KEYS[1], ARGV[i])
   if rec and string.sub(rec, 1, 1) == 'E' then
     redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
     n = n + 1
   end
 end

@@ -18,8 +18,13 @@ import {
  *
  * Keys, for prefix `p` (default "queue"); the hash tag `{concertId}` puts one concert's keys in
  * one Cluster slot, so every script touches a single slot:
- * - `p:{c}:seq`      STRING  per-concert join counter (INCR)
- * - `p:{c}:waiting`  ZSET    userId scored by join sequence: FIFO order, position = ZRANK + 1
+ * - `p:{c}:seq`      STRING  the order of the concert's last join (see LinePlace in queue.store.ts)
+ * - `p:{c}:waiting`  ZSET    userId scored by join order: FIFO order, position = ZRANK + 1
+ * - `p:{c}:orders`   HASH    userId -> join order of the user's entry (for the tokens of a rejoin)
+ * - `p:{c}:epoch`    STRING  the line's epoch: made by the first join or restore after the keys
+ *                            were lost, so a token of an older epoch shows its entry was lost
+ * - `p:{c}:restored` SET     entryIds put back in this epoch (QueueStore.restore): each only once
+ * - `p:{c}:paused`   STRING  present while an operator has paused the concert's admission
  * - `p:{c}:active`   ZSET    userId scored by activeUntil (epoch ms)
  * - `p:{c}:entries`  HASH    userId -> "<W|A|E>|<entryId>": the user's current entry, WAITING,
  *                            ACTIVE or ended. An ended entry (left or expired) stays as an "E"
@@ -46,7 +51,7 @@ import {
  * listing of an empty concert is removed by the ticker's next admit().
  */
 
-type EntryReply = [QueueState, string, number | null, string | null, ...number[]];
+type EntryReply = [QueueState, string, number | null, string | null, ...(number | string | null)[]];
 
 function toEntry(reply: EntryReply): QueueEntry {
   const [state, entryId, position, activeUntil] = reply;
@@ -71,7 +76,11 @@ export function createRedisQueueStore(
       entries: `${base}:entries`,
       admitted: `${base}:admitted`,
       joined: `${base}:joined`,
+      orders: `${base}:orders`,
       seq: `${base}:seq`,
+      epoch: `${base}:epoch`,
+      restored: `${base}:restored`,
+      paused: `${base}:paused`,
     };
   };
 
@@ -90,14 +99,31 @@ export function createRedisQueueStore(
     async join(concertId, userId, entryId, now, limits): Promise<JoinResult> {
       const k = keysOf(concertId);
       const reply = (await scripts.join(
-        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.seq],
+        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.orders, k.seq, k.epoch, k.paused],
         [userId, entryId, ...limitArgs(now, limits)],
       )) as EntryReply;
       // Listed after every join, not only the first: a process that died between a script and
       // its SADD leaves the concert unlisted only until the next join.
       await redis.sadd(registryKey, concertId);
-      if (reply[5]) opts.onAdmitted?.(reply[5]);
-      return { ...toEntry(reply), created: reply[4] === 1 };
+      const [, , , , created, admitted, order, epoch] = reply;
+      if (admitted) opts.onAdmitted?.(Number(admitted));
+      return {
+        ...toEntry(reply),
+        created: created === 1,
+        place: order === null || order === undefined ? null : { order: Number(order), epoch: String(epoch) },
+      };
+    },
+
+    async restore(concertId, userId, entry, now, limits) {
+      const k = keysOf(concertId);
+      const reply = (await scripts.restore(
+        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.orders, k.epoch, k.restored, k.paused],
+        [userId, entry.entryId, entry.order, entry.epoch, entry.activeUntil ?? '', entry.newEpoch, ...limitArgs(now, limits)],
+      )) as EntryReply | null;
+      if (!reply) return null;
+      await redis.sadd(registryKey, concertId);
+      if (reply[4]) opts.onAdmitted?.(Number(reply[4]));
+      return toEntry(reply);
     },
 
     async status(concertId, userId, entryId, now) {
@@ -127,7 +153,7 @@ export function createRedisQueueStore(
     async admit(concertId, now, limits) {
       const k = keysOf(concertId);
       const [admitted, empty] = (await scripts.admit(
-        [k.waiting, k.active, k.entries, k.admitted, k.joined],
+        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.paused],
         limitArgs(now, limits),
       )) as [number, number];
       if (admitted > 0) opts.onAdmitted?.(admitted);
@@ -143,17 +169,26 @@ export function createRedisQueueStore(
     async purgeEnded() {
       let forgotten = 0;
       for (const concertId of await redis.smembers(registryKey)) {
-        const { entries } = keysOf(concertId);
+        const { entries, orders } = keysOf(concertId);
         let cursor = '0';
         do {
           const [next, flat] = await redis.hscan(entries, cursor, 'COUNT', 1000);
           const ended: string[] = [];
           for (let i = 0; i < flat.length; i += 2) if (flat[i + 1]!.startsWith('E')) ended.push(flat[i]!);
-          if (ended.length > 0) forgotten += Number(await scripts.purgeEnded([entries], ended));
+          if (ended.length > 0) forgotten += Number(await scripts.purgeEnded([entries, orders], ended));
           cursor = next;
         } while (cursor !== '0');
       }
       return forgotten;
+    },
+
+    async setPaused(concertId, paused) {
+      const { paused: key } = keysOf(concertId);
+      await (paused ? redis.set(key, '1') : redis.del(key));
+    },
+
+    async isPaused(concertId) {
+      return (await redis.exists(keysOf(concertId).paused)) === 1;
     },
 
     async activeConcerts() {

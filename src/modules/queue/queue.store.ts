@@ -55,9 +55,41 @@ export interface QueueEntry {
   activeUntil: number | null;
 }
 
+/**
+ * Where an entry stands in its concert's line, for the signed queue token to carry: a store that
+ * loses its data (Redis restarted empty) can then put the entry back in its original order.
+ * `order` is `joinedAt × 1024` raised, where needed, to one above the previous join of the concert,
+ * so it orders joins first in, first out and compares with any later join. `epoch` names the
+ * concert's line as the store keeps it: a store that lost it starts a new epoch.
+ */
+export interface LinePlace {
+  order: number;
+  epoch: string;
+}
+
+/** How long a line is kept after its last join (Redis keys expire then); older tokens are not put back. */
+export const LINE_RETENTION_MS = 7 * 86_400_000;
+
+/** Orders per millisecond: `order / ORDERS_PER_MS` is the join time (epoch ms). */
+export const ORDERS_PER_MS = 1024;
+
+/** The place of a new join at `now`, after the concert's previous join `last` (0 when none). */
+export const nextOrder = (now: number, last: number): number => Math.max(now * ORDERS_PER_MS, last + 1);
+
 export interface JoinResult extends QueueEntry {
   /** True when this call created the entry (201), false when it returned an existing one (200). */
   created: boolean;
+  /** Null only for an entry made before places were kept. */
+  place: LinePlace | null;
+}
+
+/** What a signed queue token says about an entry a store may have lost (see QueueStore.restore). */
+export interface LostEntry extends LinePlace {
+  entryId: string;
+  /** When the token said the entry was ACTIVE: the activeUntil it knew of (a lower bound). */
+  activeUntil: number | null;
+  /** A new epoch, used if the concert's line has none (the store lost it). */
+  newEpoch: string;
 }
 
 /** One concert's line as it stands (see QueueStore.lines). */
@@ -93,6 +125,17 @@ export interface QueueStore {
    */
   touch(concertId: string, userId: string, entryId: string, now: number, activeTtlMs: number): Promise<QueueEntry | null>;
 
+  /**
+   * Puts back an entry the store lost. When the user has an entry, answers as `status` with
+   * `entry.entryId` does and changes nothing. Otherwise, only when the concert's line is of another
+   * epoch than `entry.epoch` (it was lost since the token was issued) and this entry was not put back
+   * before in this epoch: an entry that was ACTIVE until after `now` is ACTIVE again until then if
+   * fewer than `maxActive` are active (it is not a new admission), else it WAITS at its original
+   * `order`, ahead of everyone who joined later; then one admission step runs. Null when the entry
+   * is not to be put back (it ended, or was forgotten, in this epoch).
+   */
+  restore(concertId: string, userId: string, entry: LostEntry, now: number, limits: QueueLimits): Promise<QueueEntry | null>;
+
   /** Removes the user's entry (waiting or active) at once, freeing its place. No-op if none. */
   leave(concertId: string, userId: string, entryId?: string): Promise<void>;
 
@@ -111,6 +154,14 @@ export interface QueueStore {
    * entries it forgot.
    */
   purgeEnded(now: number): Promise<number>;
+
+  /**
+   * Pauses (or resumes) admission to one concert: while paused no admission step admits anyone
+   * (joins wait, the ticker admits nobody); active entries stay active and put-back ones return
+   * as before. Kept with the line: a store that loses the line loses the pause too.
+   */
+  setPaused(concertId: string, paused: boolean): Promise<void>;
+  isPaused(concertId: string): Promise<boolean>;
 
   /** Concerts that have anyone waiting or active (the ones the admission ticker visits). */
   activeConcerts(): Promise<string[]>;

@@ -3,10 +3,15 @@ import { DomainError } from '../../platform/errors.js';
 
 /**
  * Queue tokens: `qt1.<kid>.<payload>.<signature>`, where payload is base64url JSON
- * `{ u: userId, c: concertId, e: entryId, iat: issuedAtMs, b?: bearerBinding }` and signature is
+ * `{ u: userId, c: concertId, e: entryId, iat: issuedAtMs, b?: bearerBinding, j?: joinOrder, g?: epoch,
+ * a?: activeUntilMs }` and signature is
  * HMAC-SHA256(secret, "qt1.<kid>.<payload>"). The key id names the secret (a hash prefix of it),
  * so a new TOKEN_SECRET can sign while TOKEN_SECRET_PREVIOUS still verifies tokens issued before
  * the rotation. Verification needs no store.
+ *
+ * `j` and `g` say where the entry stood in line and in which epoch of the line (LinePlace in
+ * queue.store.ts), `a` until when it was known to be ACTIVE: with them a store that lost the line
+ * (Redis restarted empty) puts the entry back in its original order (QueueStore.restore).
  */
 export interface QueueTokenClaims {
   userId: string;
@@ -19,6 +24,10 @@ export interface QueueTokenClaims {
    * Absent from tokens issued before bindings existed.
    */
   bearer?: string;
+  /** Where the entry stood; absent in tokens of entries made before places were kept. */
+  place?: { order: number; epoch: string };
+  /** Until when the entry was ACTIVE when the token was issued (a lower bound: it slides). */
+  activeUntil?: number;
 }
 
 const VERSION = 'qt1';
@@ -37,7 +46,15 @@ export function createQueueTokens(opts: { secret: string; previousSecrets?: stri
   return {
     issue(claims: QueueTokenClaims): string {
       const payload = Buffer.from(
-        JSON.stringify({ u: claims.userId, c: claims.concertId, e: claims.entryId, iat: claims.issuedAt, b: claims.bearer }),
+        JSON.stringify({
+          u: claims.userId,
+          c: claims.concertId,
+          e: claims.entryId,
+          iat: claims.issuedAt,
+          ...(claims.bearer === undefined ? {} : { b: claims.bearer }),
+          ...(claims.place ? { j: claims.place.order, g: claims.place.epoch } : {}),
+          ...(claims.activeUntil === undefined ? {} : { a: claims.activeUntil }),
+        }),
       ).toString('base64url');
       const head = `${VERSION}.${current.kid}.${payload}`;
       return `${head}.${sign(current.secret, head).toString('base64url')}`;
@@ -64,7 +81,16 @@ export function createQueueTokens(opts: { secret: string; previousSecrets?: stri
       if (typeof c.u !== 'string' || typeof c.c !== 'string' || typeof c.e !== 'string' || typeof c.iat !== 'number') {
         throw invalid('payload is malformed');
       }
-      return { userId: c.u, concertId: c.c, entryId: c.e, issuedAt: c.iat, ...(typeof c.b === 'string' && { bearer: c.b }) };
+      const hasPlace = typeof c.j === 'number' && typeof c.g === 'string';
+      return {
+        userId: c.u,
+        concertId: c.c,
+        entryId: c.e,
+        issuedAt: c.iat,
+        ...(typeof c.b === 'string' ? { bearer: c.b } : {}),
+        ...(hasPlace ? { place: { order: c.j as number, epoch: c.g as string } } : {}),
+        ...(typeof c.a === 'number' ? { activeUntil: c.a } : {}),
+      };
     },
   };
 }

@@ -44,7 +44,7 @@ export function describeEntriesContract(current: () => QueueStore) {
       expect(await store.touch(c, 'u0', e1, T0 + 1, TTL)).toEqual(expired(e1));
       expect(await store.status(c, 'u0', e1, T0 + 1)).toEqual(expired(e1));
 
-      expect(await store.join(c, 'u0', e2, T0 + 2, lim)).toEqual({ ...active(e2, T0 + 2 + TTL), created: true });
+      expect(await store.join(c, 'u0', e2, T0 + 2, lim)).toMatchObject({ ...active(e2, T0 + 2 + TTL), created: true });
       expect(await store.touch(c, 'u0', e1, T0 + 3, TTL)).toEqual(expired(e1));
       expect(await store.status(c, 'u0', e1, T0 + 3)).toEqual(expired(e1));
       expect(await store.touch(c, 'u0', e2, T0 + 3, TTL)).toEqual(active(e2, T0 + 3 + TTL));

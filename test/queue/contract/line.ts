@@ -15,14 +15,22 @@ export function describeLineContract(current: () => QueueStore) {
       const e0 = randomUUID();
       const e1 = randomUUID();
       const e2 = randomUUID();
-      expect(await store.join(c, 'u0', e0, T0, lim)).toEqual({ ...active(e0, T0 + TTL), created: true });
-      expect(await store.join(c, 'u1', e1, T0, lim)).toEqual({ ...waiting(e1, 1), created: true });
-      expect(await store.join(c, 'u2', e2, T0, lim)).toEqual({ ...waiting(e2, 2), created: true });
+      const first = [await store.join(c, 'u0', e0, T0, lim), await store.join(c, 'u1', e1, T0, lim), await store.join(c, 'u2', e2, T0, lim)];
+      expect(first).toMatchObject([
+        { ...active(e0, T0 + TTL), created: true },
+        { ...waiting(e1, 1), created: true },
+        { ...waiting(e2, 2), created: true },
+      ]);
+      // Places order the joins (even within one millisecond), in one epoch of the line.
+      const [p0, p1, p2] = first.map((j) => j.place!);
+      expect(p0!.order < p1!.order && p1!.order < p2!.order).toBe(true);
+      expect(new Set([p0!.epoch, p1!.epoch, p2!.epoch]).size).toBe(1);
 
-      expect(await store.join(c, 'u2', randomUUID(), T0 + 5, lim)).toEqual({ ...waiting(e2, 2), created: false });
-      expect(await store.join(c, 'u1', randomUUID(), T0 + 5, lim)).toEqual({ ...waiting(e1, 1), created: false });
+      // A rejoin returns the same entry, at the same place.
+      expect(await store.join(c, 'u2', randomUUID(), T0 + 5, lim)).toEqual({ ...waiting(e2, 2), created: false, place: p2 });
+      expect(await store.join(c, 'u1', randomUUID(), T0 + 5, lim)).toEqual({ ...waiting(e1, 1), created: false, place: p1 });
       // A rejoin does not slide an active entry either.
-      expect(await store.join(c, 'u0', randomUUID(), T0 + 5, lim)).toEqual({ ...active(e0, T0 + TTL), created: false });
+      expect(await store.join(c, 'u0', randomUUID(), T0 + 5, lim)).toEqual({ ...active(e0, T0 + TTL), created: false, place: p0 });
       expect(await store.stats(c, T0 + 5, 60_000)).toEqual({ admittedInWindow: 1, waiting: 2, active: 1 });
     });
 
@@ -54,7 +62,7 @@ export function describeLineContract(current: () => QueueStore) {
       const [u0] = await joinMany(c, 4, T0, CLOSED);
       await store.leave(c, u0!.userId, u0!.entryId);
       const e = randomUUID();
-      expect(await store.join(c, u0!.userId, e, T0 + 1, CLOSED)).toEqual({ ...waiting(e, 4), created: true });
+      expect(await store.join(c, u0!.userId, e, T0 + 1, CLOSED)).toMatchObject({ ...waiting(e, 4), created: true });
       expect(await store.stats(c, T0 + 1, 60_000)).toMatchObject({ waiting: 4, active: 0 });
     });
 
@@ -66,7 +74,7 @@ export function describeLineContract(current: () => QueueStore) {
 
       // At T0 + TTL u0 has expired: their rejoin frees the place, which goes to u1, the head.
       const e = randomUUID();
-      expect(await store.join(c, u0!.userId, e, T0 + TTL, lim)).toEqual({ ...waiting(e, 2), created: true });
+      expect(await store.join(c, u0!.userId, e, T0 + TTL, lim)).toMatchObject({ ...waiting(e, 2), created: true });
       expect(await statusOf(c, u1!, T0 + TTL)).toEqual(active(u1!.entryId, T0 + 2 * TTL));
       expect(await statusOf(c, u2!, T0 + TTL)).toEqual(waiting(u2!.entryId, 1));
       expect(await statusOf(c, u0!, T0 + TTL)).toEqual(expired(u0!.entryId));
