@@ -72,7 +72,10 @@ describe('tracing a sample', () => {
     expect(others).toEqual([]);
     expect(request!.name).toBe('POST /reservations');
     expect(request!.parentSpanContext).toMatchObject({ traceId: caller.traceId, spanId: caller.spanId });
-    expect(descendants(spans, request!).filter((s) => s.instrumentationScope.name === PG).length).toBeGreaterThan(0);
+    const pg = descendants(spans, request!).filter((s) => s.instrumentationScope.name === PG);
+    expect(pg.length).toBeGreaterThan(0);
+    // Its queries, and no span for taking a connection from the pool.
+    expect(pg.filter((s) => !s.name.startsWith('pg.query'))).toEqual([]);
   });
 
   it("an event's handling: not sampled, no span for its queries; below a sampled request, a span with its queries below it", async () => {
