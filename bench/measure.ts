@@ -48,15 +48,16 @@ function cpuSeconds(servicePid: number): { service: number; postgres: number } {
 }
 
 /** A measure that runs each scenario with these connections and duration and prints its line. */
-export function createMeasure(config: { connections: number; duration: number; servicePid: number }): Measure {
+export function createMeasure(config: { connections: number; duration: number; servicePid: number; rate?: number | undefined }): Measure {
   return async (scenario, url, opts) => {
     const pid = opts.pid ?? config.servicePid;
+    const rate = opts.rate ?? config.rate;
     const cpuBefore = cpuSeconds(pid);
     const result = await autocannon({
       url,
       connections: config.connections,
       ...(opts.amount ? { amount: opts.amount } : { duration: config.duration }),
-      ...(opts.rate ? { overallRate: opts.rate } : {}),
+      ...(rate ? { overallRate: rate } : {}),
       requests: opts.requests,
     } as autocannon.Options);
     const cpuAfter = cpuSeconds(pid);
