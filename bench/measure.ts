@@ -30,15 +30,22 @@ export interface MeasureOptions {
 export type Measure = (scenario: string, url: string, opts: MeasureOptions) => Promise<Measured>;
 
 /** A measure that runs each scenario with these connections and duration and prints its line. */
-export function createMeasure(config: { connections: number; duration: number; servicePid: number; postgresPid?: number | undefined }): Measure {
+export function createMeasure(config: {
+  connections: number;
+  duration: number;
+  servicePid: number;
+  postgresPid?: number | undefined;
+  rate?: number | undefined;
+}): Measure {
   return async (scenario, url, opts) => {
     const pid = opts.pid ?? config.servicePid;
+    const rate = opts.rate ?? config.rate;
     const cpuBefore = cpuSeconds([pid], config.postgresPid);
     const result = await autocannon({
       url,
       connections: config.connections,
       ...(opts.amount ? { amount: opts.amount } : { duration: config.duration }),
-      ...(opts.rate ? { overallRate: opts.rate } : {}),
+      ...(rate ? { overallRate: rate } : {}),
       requests: opts.requests,
     } as autocannon.Options);
     const cpuAfter = cpuSeconds([pid], config.postgresPid);

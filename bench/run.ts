@@ -10,6 +10,7 @@
  *   npm run bench -- --only holds,payments --pairs 3  # payments with and without a key, 3 alternating pairs
  *   npm run bench -- --rate-limits                    # count every request against the rate limits
  *   npm run bench -- --tracing 0.1                     # services traced at 10%, exporting to a local sink
+ *   npm run bench -- --rate 200                        # every scenario at 200 req/s: CPU per request at the same load
  *
  * The processes are in processes.ts, the shared data in fixtures.ts, one file per scenario group in
  * scenarios/, the SQL checks in invariants.ts and the table and JSON in report.ts.
@@ -42,6 +43,9 @@ const { values: args } = parseArgs({
     'rate-limits': { type: 'boolean', default: false },
     // Tracing in the services: off, or on at this sampling ratio (0.1, 1), exporting to a local sink.
     tracing: { type: 'string', default: 'off' },
+    // Requests per second in every scenario instead of as fast as the service answers: CPU per
+    // request then compares runs at the same load (batch sizes follow the load).
+    rate: { type: 'string' },
   },
 });
 const groups = new Set(args.only.split(',').map((g) => g.trim()).filter(Boolean));
@@ -56,7 +60,8 @@ console.log(`bench: ${duration} s per scenario, ${connections} connections, ${da
 const processes = await startProcesses({ rateLimits: args['rate-limits'], tracing: args.tracing });
 try {
   const fixtures = await createFixtures(processes.service.url, Number(args.users));
-  const measure = createMeasure({ connections, duration, servicePid: processes.service.pid ?? 0, postgresPid: processes.postgresPid });
+  const rate = args.rate ? Number(args.rate) : undefined;
+  const measure = createMeasure({ connections, duration, servicePid: processes.service.pid ?? 0, postgresPid: processes.postgresPid, rate });
 
   console.log('results:');
   const { rows, add } = createRows(await measure('bare route', processes.bare, {}));

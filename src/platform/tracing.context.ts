@@ -70,9 +70,16 @@ export function inBatchSpan<T>(name: string, requests: readonly { traceContext?:
 export const spanFailed = (span: Span, err: unknown) =>
   span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
 
-/** Runs `run` in a new span (a child of `parent`'s span, if any), ended when it settles, failed when it throws. */
+/**
+ * Runs `run` in a new span (a child of `parent`'s span, if any), ended when it settles, failed when it
+ * throws. A span the sampler drops is never made the active one: `run` runs in the current context,
+ * so the pg and ioredis instrumentations, finding no parent span, skip their queries outright
+ * instead of making spans that would be dropped too (and no context is entered for it).
+ */
 export function inSpan<T>(tracer: Tracer, name: string, options: SpanOptions, parent: Context, run: (span: Span) => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, options, parent, async (span) => {
+  const span = tracer.startSpan(name, options, parent);
+  if (!span.isRecording()) return run(span);
+  return context.with(trace.setSpan(parent, span), async () => {
     try {
       return await run(span);
     } catch (err) {

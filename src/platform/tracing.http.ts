@@ -15,9 +15,13 @@ type TracedRequest = FastifyRequest & { [kSpan]?: Span };
  * Register it before any other hook.
  */
 export function registerHttpTracing(app: FastifyInstance, tracer: Tracer): void {
+  // The headers the configured propagators read (traceparent, tracestate, baggage by default): a
+  // request with none of them (most) has no caller's context to extract.
+  const fields = propagation.fields();
+  const fromCaller = (request: FastifyRequest) => fields.some((f) => request.headers[f] !== undefined);
   app.addHook('onRequest', (request: TracedRequest, _reply, done) => {
     const route = request.routeOptions.url;
-    const parent = propagation.extract(ROOT_CONTEXT, request.headers);
+    const parent = fromCaller(request) ? propagation.extract(ROOT_CONTEXT, request.headers) : ROOT_CONTEXT;
     const span = tracer.startSpan(route ? `${request.method} ${route}` : request.method, { kind: SpanKind.SERVER }, parent);
     // An unsampled request is not traced at all: its children would be dropped anyway (the sampler
     // follows the parent), and running it in a context would cost every promise it creates.

@@ -3,7 +3,7 @@ import { trace, type Tracer } from '@opentelemetry/api';
 import type * as SdkNode from '@opentelemetry/sdk-node';
 import type * as InstrumentationPg from '@opentelemetry/instrumentation-pg';
 import type * as InstrumentationIoredis from '@opentelemetry/instrumentation-ioredis';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 /** A started OpenTelemetry SDK: the tracer the service's own spans come from, and how to flush it. */
 export interface Tracing {
@@ -28,7 +28,8 @@ export function tracingRequested(env: Env): boolean {
 }
 
 /**
- * Starts tracing when the environment asks for it (or `spanProcessors` are given, as tests do);
+ * Starts tracing when the environment asks for it (or `spanProcessors` are given, as tests do, with
+ * a `sampler` in place of the one OTEL_TRACES_SAMPLER names, if they need one);
  * otherwise returns undefined having loaded none of the SDK, and no tracer provider is registered.
  *
  * It must run before anything loads pg or ioredis: their instrumentations patch the modules as they
@@ -37,7 +38,7 @@ export function tracingRequested(env: Env): boolean {
  * The SDK reads the exporter, sampler (OTEL_TRACES_SAMPLER, _ARG) and service name from the
  * environment itself; only traces are exported, not the SDK's metrics or logs.
  */
-export function startTracing(env: Env, opts: { spanProcessors?: SpanProcessor[] } = {}): Tracing | undefined {
+export function startTracing(env: Env, opts: { spanProcessors?: SpanProcessor[]; sampler?: Sampler } = {}): Tracing | undefined {
   if (!opts.spanProcessors && !tracingRequested(env)) return undefined;
   const require = createRequire(import.meta.url);
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof SdkNode;
@@ -46,11 +47,16 @@ export function startTracing(env: Env, opts: { spanProcessors?: SpanProcessor[] 
   const sdk = new NodeSDK({
     ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: 'ticketing' }),
     ...(opts.spanProcessors ? { spanProcessors: opts.spanProcessors } : {}),
+    ...(opts.sampler ? { sampler: opts.sampler } : {}),
     metricReaders: [],
     logRecordProcessors: [],
     // Queries and commands outside a traced operation (the sweeper's and the ticker's polls) would
-    // each be a trace of one span: they are left out.
-    instrumentations: [new PgInstrumentation({ requireParentSpan: true }), new IORedisInstrumentation({ requireParentSpan: true })],
+    // each be a trace of one span: they are left out. Taking a connection from the pool is not a
+    // span: the wait shows as the gap before the first query, and in the pool's gauges.
+    instrumentations: [
+      new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
+      new IORedisInstrumentation({ requireParentSpan: true }),
+    ],
   });
   sdk.start();
   // The service imports pg and ioredis as ES modules; loading them here through require, once the

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, type Tracing } from '../../src/platform/tracing.js';
 import type { TestApp } from '../support/harness.js';
+import { descendants, traceparentOf } from './spans.js';
 
 // Tracing starts before anything loads pg or ioredis (see tracing.test.ts): everything that does is
 // imported dynamically, afterwards.
@@ -25,14 +26,7 @@ afterAll(async () => {
 });
 
 const PG = '@opentelemetry/instrumentation-pg';
-const traceparentOf = (ids: SpanContext) => `00-${ids.traceId}-${ids.spanId}-01`;
 const sameSpan = (a: SpanContext | undefined, b: SpanContext) => a?.traceId === b.traceId && a?.spanId === b.spanId;
-
-/** The spans below `root` in the finished spans, depth first. */
-function descendants(spans: ReadableSpan[], root: ReadableSpan): ReadableSpan[] {
-  const children = spans.filter((s) => s.parentSpanContext?.spanId === root.spanContext().spanId);
-  return children.flatMap((c) => [c, ...descendants(spans, c)]);
-}
 
 async function eventRow(aggregateId: string, type: string) {
   return t.db.selectFrom('outbox').select(['id', 'trace_context']).where('aggregate_id', '=', aggregateId).where('type', '=', type).executeTakeFirstOrThrow();

@@ -8,6 +8,7 @@ import { startTracing, type Tracing } from '../../src/platform/tracing.js';
 import { registerHttpTracing } from '../../src/platform/tracing.http.js';
 import { traceLogFields } from '../../src/platform/tracing.log.js';
 import type { TestApp } from '../support/harness.js';
+import { descendants } from './spans.js';
 
 // The instrumentations patch pg and ioredis as they are loaded, so tracing starts before anything
 // imports them: the harness (and through it the app and pg) is imported dynamically, afterwards.
@@ -28,12 +29,6 @@ afterAll(async () => {
   await t?.close();
   await tracing?.shutdown();
 });
-
-/** The spans below `root` in the finished spans, depth first. */
-function descendants(spans: ReadableSpan[], root: ReadableSpan): ReadableSpan[] {
-  const children = spans.filter((s) => s.parentSpanContext?.spanId === root.spanContext().spanId);
-  return children.flatMap((c) => [c, ...descendants(spans, c)]);
-}
 
 describe('tracing', () => {
   it('one payment is one trace: the HTTP span named by its route, its PostgreSQL queries below it', async () => {
