@@ -3,6 +3,7 @@
  * creates a concert and lets virtual users buy it out, then checks the invariants in SQL, the
  * thresholds, and writes the report. Exits non-zero when a threshold or an invariant fails.
  */
+import { createConcert } from '../harness/concerts.js';
 import { cpuSeconds, postmasterPid } from '../harness/cpu.js';
 import { drive } from './drive.js';
 import { checkSale } from './invariants.js';
@@ -14,22 +15,6 @@ import { startSystem, type System } from './system.js';
 import { evaluateThresholds } from './thresholds.js';
 
 const PRICE = 50_000;
-
-async function createConcert(url: string, adminToken: string, schedules: number, seats: number): Promise<string> {
-  const startsAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
-  const res = await fetch(`${url}/admin/concerts`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
-    body: JSON.stringify({
-      title: 'Sale day',
-      artist: 'Load test',
-      venue: 'Loopback Arena',
-      schedules: Array.from({ length: schedules }, () => ({ startsAt, seatCount: seats, price: PRICE })),
-    }),
-  });
-  if (res.status !== 201) throw new Error(`creating the concert: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { id: string }).id;
-}
 
 /** Ctrl-C: stop the started processes and remove their data directory, then exit. */
 function stopOnInterrupt(): (stop: () => Promise<void>) => void {
@@ -55,7 +40,8 @@ async function main(): Promise<number> {
     const adminToken = system?.adminToken ?? o.adminToken!;
     const databaseUrl = system?.databaseUrl ?? o.databaseUrl;
     const seats = o.schedules * o.seatsPerSchedule;
-    const concertId = await createConcert(targets[0]!, adminToken, o.schedules, o.seatsPerSchedule);
+    const concert = { title: 'Sale day', artist: 'Load test', venue: 'Loopback Arena', schedules: o.schedules, seatCount: o.seatsPerSchedule, price: PRICE };
+    const concertId = (await createConcert(targets[0]!, adminToken, concert)).id;
     console.log(`sale: ${o.users} users over ${o.arrivalSeconds} s for ${seats} seats (${o.schedules} x ${o.seatsPerSchedule}), seed ${o.seed}, ${targets.length} instance(s)`);
 
     const funnelBefore = await scrapeFunnel(targets);
