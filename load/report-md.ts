@@ -15,6 +15,7 @@ const CAPTIONS: Record<string, string> = {
   'time-in-line': 'How long admitted users waited in line: the share admitted within x seconds.',
   sales: 'Seats sold (paid minus refunded) and admissions per second.',
   errors: 'Every non-2xx answer by step and code: designed refusals (expected) and the rest.',
+  'errors-over-time': 'Non-2xx answers per second by status and code (refusals and errors alike): when in the sale they came.',
 };
 
 export function renderMarkdown(r: LoadReport, chartNames: string[]): string {
