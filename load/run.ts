@@ -21,7 +21,9 @@ function stopOnInterrupt(): (stop: () => Promise<void>) => void {
   let stopSystem: (() => Promise<void>) | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     console.error(`\n${signal}: stopping the service`);
-    void (stopSystem?.() ?? Promise.resolve()).finally(() => process.exit(130));
+    void (stopSystem?.() ?? Promise.resolve())
+      .catch((error) => console.error(`stopping: ${error instanceof Error ? error.message : error}`))
+      .finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
