@@ -2,6 +2,7 @@
  * The data the scenarios share, created through the public API: users with money, a seat-map
  * schedule, many seats to spread holds, a few to fight over, and every user's place in each line.
  */
+import { createConcert } from '../harness/concerts.js';
 import { ADMIN_TOKEN } from './processes.js';
 
 const PRICE = 1_000;
@@ -60,14 +61,8 @@ export async function createFixtures(base: string, userCount: number): Promise<F
     (i) => api(base, 'POST', '/users', { name: `bench-${i}` }),
   );
   await inBatches(users, 50, (u) => api(base, 'POST', '/users/me/balance/charges', { amount: 10_000_000 }, u.token));
-  const future = new Date(Date.now() + 30 * 86_400_000).toISOString();
   const concert = (seatCount: number, schedules: number): Promise<BenchConcert> =>
-    api(base, 'POST', '/admin/concerts', {
-      title: 'Bench',
-      artist: 'Bench',
-      venue: 'Loopback',
-      schedules: Array.from({ length: schedules }, () => ({ startsAt: future, seatCount, price: PRICE })),
-    }, ADMIN_TOKEN);
+    createConcert(base, ADMIN_TOKEN, { title: 'Bench', artist: 'Bench', venue: 'Loopback', schedules, seatCount, price: PRICE });
   const seatMapConcert = await concert(100, 1);
   const spreadConcert = await concert(1_000, 100);
   const contendedConcert = await concert(10, 1);

@@ -6,15 +6,10 @@
 import { loadavg } from 'node:os';
 import type { CacheStats } from '../src/cache/cache.types.js';
 import { round } from '../harness/format.js';
+import { percentile } from '../harness/percentile.js';
 import { FLAG_ERROR, FLAG_LOADED } from './stampede-backend.js';
 import type { RunData } from './stampede-runner.js';
 import { HOT_KEYS, type Settings, type StampedeRow } from './stampede-settings.js';
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
 
 export function analyze(data: RunData, settings: Settings): StampedeRow {
   const { spec, measureFrom, measureTo, loads, results } = data;

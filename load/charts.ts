@@ -82,6 +82,22 @@ export function charts(report: LoadReport): Record<string, string> {
       { name: 'admissions/s', points: perSecond(series.admissionsPerSecond) },
     ],
   });
+  // Each status and code per second, the most frequent first (at most 8 lines).
+  const codes = Object.entries(
+    series.errorsPerSecond.reduce<Record<string, number>>((all, b) => {
+      for (const [code, n] of Object.entries(b)) all[code] = (all[code] ?? 0) + n;
+      return all;
+    }, {}),
+  ).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([code]) => code);
+  if (codes.length > 0) {
+    out['errors-over-time'] = lineChart({
+      title: 'Non-2xx answers per second, by status and code',
+      xLabel: 'seconds since the sale opened',
+      yLabel: 'answers/s',
+      markers: false,
+      series: codes.map((code) => ({ name: code, points: perSecond(series.errorsPerSecond.map((b) => b[code] ?? 0)) })),
+    });
+  }
   const errors = report.errors.slice(0, 12);
   if (errors.length > 0) {
     out.errors = barChart({

@@ -4,7 +4,7 @@
  * user is done or at the deadline, after which journeys still sleeping are cut off.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createClient } from './client.js';
+import { createClient, type Answer } from './client.js';
 import { Journey } from './journey.js';
 import { planUser } from './plan.js';
 import { Recorder } from './recorder.js';
@@ -27,11 +27,16 @@ export interface DriveSettings {
 
 /** Seconds a journey may still need after the deadline (one request's timeout, with margin). */
 const GRACE_SECONDS = 35;
+/** Least wait before a user looks again for a seat while every free one is held. */
+const LOOK_AGAIN_MS = 2_000;
 
 export interface Driven {
   sale: Sale;
   recorder: Recorder;
+  /** Until every user was done or the deadline. */
   seconds: number;
+  /** Until the last request ended (the grace period after the deadline included). */
+  secondsWithGrace: number;
   /** The generator's own event-loop delay (ms): high values mean the generator, not the server, was slow. */
   loopDelayMs: { p50: number; p99: number; max: number };
 }
@@ -53,6 +58,8 @@ export async function drive(s: DriveSettings): Promise<Driven> {
     holdAttempts: s.holdAttempts,
     deadlineMs,
     onRetry: () => recorder.retries++,
+    onFailure: (step: string, a: Answer) => recorder.recordFailure(step, Date.now(), a.status, a.code ?? ''),
+    lookAgainMs: LOOK_AGAIN_MS,
   };
   const journeys: Promise<unknown>[] = [];
   const timers = Array.from({ length: s.users }, (_, i) => {
@@ -61,13 +68,14 @@ export async function drive(s: DriveSettings): Promise<Driven> {
   });
 
   let lastRequests = 0;
-  let lastProgress = 0;
+  let lastProgressMs = startMs;
   const ticker = setInterval(() => {
     sale.sample();
-    const second = sale.timeline.length;
-    if (second - lastProgress < s.progressSeconds) return;
-    const rate = Math.round((recorder.requests - lastRequests) / (second - lastProgress));
-    lastProgress = second;
+    const now = Date.now();
+    if (now - lastProgressMs < s.progressSeconds * 1000 - 500) return;
+    const second = Math.round((now - startMs) / 1000);
+    const rate = Math.round(((recorder.requests - lastRequests) * 1000) / (now - lastProgressMs));
+    lastProgressMs = now;
     lastRequests = recorder.requests;
     console.log(
       `t=${String(second).padStart(4)}s  arrived ${sale.arrived}/${s.users}  in line ${sale.waiting}  active ${sale.active}  done ${sale.done}` +
@@ -91,10 +99,11 @@ export async function drive(s: DriveSettings): Promise<Driven> {
     if (notArrived > 0) sale.endings['not-arrived'] = notArrived;
     await Promise.race([Promise.all(journeys), new Promise((r) => setTimeout(r, GRACE_SECONDS * 1000))]);
   }
+  const secondsWithGrace = (Date.now() - startMs) / 1000;
   clearInterval(ticker);
   sale.sample();
   client.close();
   loopDelay.disable();
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
-  return { sale, recorder, seconds, loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
+  return { sale, recorder, seconds, secondsWithGrace, loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
 }

@@ -1,7 +1,8 @@
 /**
  * The sale's invariants, counted in SQL on the database the instances share once the sale is over:
  * the general ones every run keeps (harness/invariants.ts) and the sale's own, checked against what
- * the users were told. Each figure counts violations: all zero when nothing is broken.
+ * the users were told. Only the run's concert and users are counted (a shared database holds other
+ * rows). Each figure counts violations: all zero when nothing is broken.
  */
 import pg from 'pg';
 import { checkInvariants } from '../harness/invariants.js';
@@ -11,6 +12,10 @@ export interface SaleRecords {
   /** Every payment answered 201. */
   payments: { id: string; reservationId: string }[];
   abandonedHolds: string[];
+  /** Reservations whose cancellation was answered 200 (or read CANCELLED after a lost answer). */
+  cancelled: string[];
+  /** Every user who signed up → top-ups answered 201. */
+  topUps: Map<string, number>;
 }
 
 export interface SaleCounts {
@@ -31,6 +36,12 @@ export interface SaleInvariants {
   paymentsWithoutConfirmedReservation: number;
   abandonedHoldsNotExpired: number;
   paymentsAnsweredButMissing: number;
+  /** Cancellations answered whose reservation is not CANCELLED with a REFUNDED payment and a REFUND entry. */
+  cancellationsNotRefunded: number;
+  /** |PAID payments − (payments answered 201 − cancellations answered)|. */
+  paidNotAsAnswered: number;
+  /** Users whose CHARGE entries differ in number from the top-ups answered 201. */
+  topUpsNotAsAnswered: number;
   outboxNotDrained: number;
   confirmationsNotConsumedOnce: number;
 }
@@ -56,11 +67,26 @@ const PAYMENTS_MISSING = `SELECT count(*) AS n FROM unnest($1::uuid[], $2::uuid[
 const OUTBOX_PENDING = `SELECT count(*) AS n FROM outbox WHERE published_at IS NULL`;
 
 // Every reservation ever confirmed has exactly one reservation.confirmed event, and the rankings
-// consumer applied it (processed_events; its key makes "more than once" impossible).
+// consumer applied it (processed_events; its key makes "more than once" impossible). One pass over
+// the events, grouped, rather than one lookup per reservation.
 const NOT_CONSUMED_ONCE = `SELECT count(*) AS n FROM reservations r
-  WHERE r.concert_id = $1 AND r.confirmed_at IS NOT NULL AND 1 <> (
-    SELECT count(*) FROM outbox o JOIN processed_events pe ON pe.event_id = o.id AND pe.consumer = 'rankings'
-     WHERE o.type = 'reservation.confirmed' AND o.payload->>'reservationId' = r.id::text)`;
+  LEFT JOIN (SELECT o.payload->>'reservationId' AS reservation_id, count(*) AS n
+      FROM outbox o JOIN processed_events pe ON pe.event_id = o.id AND pe.consumer = 'rankings'
+     WHERE o.type = 'reservation.confirmed' GROUP BY 1) e ON e.reservation_id = r.id::text
+  WHERE r.concert_id = $1 AND r.confirmed_at IS NOT NULL AND COALESCE(e.n, 0) <> 1`;
+
+// A cancellation the user was told of: the reservation CANCELLED, its payment REFUNDED, a REFUND entry.
+const CANCELLATIONS_NOT_REFUNDED = `SELECT count(*) AS n FROM unnest($1::uuid[]) AS c(id)
+  LEFT JOIN reservations r ON r.id = c.id
+  LEFT JOIN payments p ON p.reservation_id = c.id
+  LEFT JOIN (SELECT reservation_id, count(*) AS n FROM ledger_entries
+     WHERE type = 'REFUND' AND reservation_id = ANY($1::uuid[]) GROUP BY 1) l ON l.reservation_id = c.id
+  WHERE r.status IS DISTINCT FROM 'CANCELLED' OR p.status IS DISTINCT FROM 'REFUNDED' OR COALESCE(l.n, 0) <> 1`;
+
+const TOPUPS_NOT_AS_ANSWERED = `SELECT count(*) AS n FROM unnest($1::uuid[], $2::int[]) AS a(user_id, answered)
+  LEFT JOIN (SELECT user_id, count(*) AS n FROM ledger_entries
+     WHERE type = 'CHARGE' AND user_id = ANY($1::uuid[]) GROUP BY 1) l ON l.user_id = a.user_id
+  WHERE COALESCE(l.n, 0) <> a.answered`;
 
 async function count(client: pg.Client, q: string, params: unknown[] = []): Promise<number> {
   return Number((await client.query(q, params)).rows[0].n);
@@ -87,7 +113,8 @@ export async function checkSale(databaseUrl: string, records: SaleRecords, drain
       refundedPayments: Number(row.refunded),
       expiredReservations: Number(row.expired),
     };
-    const general = await checkInvariants(databaseUrl);
+    const userIds = [...records.topUps.keys()];
+    const general = await checkInvariants(databaseUrl, { concertId, userIds });
     const invariants: SaleInvariants = {
       seatsSoldTwice: (await count(client, SEATS_SOLD_TWICE, [concertId])) + general.seatsWithTwoActiveReservations,
       soldConfirmedPaidMismatch:
@@ -98,6 +125,9 @@ export async function checkSale(databaseUrl: string, records: SaleRecords, drain
       paymentsWithoutConfirmedReservation: general.paymentsWithoutConfirmedReservation,
       abandonedHoldsNotExpired: await count(client, ABANDONED_NOT_EXPIRED, [records.abandonedHolds]),
       paymentsAnsweredButMissing: await count(client, PAYMENTS_MISSING, [records.payments.map((p) => p.id), records.payments.map((p) => p.reservationId)]),
+      cancellationsNotRefunded: await count(client, CANCELLATIONS_NOT_REFUNDED, [records.cancelled]),
+      paidNotAsAnswered: Math.abs(counts.paidPayments - (records.payments.length - records.cancelled.length)),
+      topUpsNotAsAnswered: await count(client, TOPUPS_NOT_AS_ANSWERED, [userIds, [...records.topUps.values()]]),
       outboxNotDrained: await count(client, OUTBOX_PENDING),
       confirmationsNotConsumedOnce: await count(client, NOT_CONSUMED_ONCE, [concertId]),
     };

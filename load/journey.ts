@@ -1,15 +1,17 @@
 /**
  * One virtual user's journey as a state machine: sign up, top up, browse, join the line, poll it
  * as told (refreshAfterSeconds), read the seat map when admitted, hold a seat (another one after a
- * lost race), pay with an Idempotency-Key, maybe cancel, leave. Every step but the sign-up is safe
- * to repeat (a read, a keyed write, leaving), so a network error or a 5xx is retried. An abandoner
- * lets the hold lapse and then finds it expired.
+ * lost race), pay with an Idempotency-Key, maybe cancel, leave. With no seat free but some held,
+ * the user looks again a little later (a hold may lapse or be cancelled): sold out is every seat
+ * SOLD. Every step but the sign-up is safe to repeat (a read, a keyed write, leaving), so a network
+ * error or a 5xx is retried. An abandoner lets the hold lapse and then finds it expired.
  */
-import type { Answer, Call, CallOptions } from './client.js';
+import type { Answer, Call } from './client.js';
 import { pickSeat, thinkMs, type UserPlan } from './plan.js';
+import { retrying, sleep } from './retrying.js';
 import type { Ending, Phase, Sale } from './sale.js';
 
-export type State = 'signup' | 'topup' | 'browse' | 'join' | 'wait' | 'seats' | 'hold' | 'pay' | 'abandon' | 'cancel' | 'leave' | 'done';
+export type State = 'signup' | 'topup' | 'browse' | 'join' | 'wait' | 'seats' | 'look' | 'hold' | 'pay' | 'abandon' | 'cancel' | 'leave' | 'done';
 
 export interface JourneyContext {
   call: Call;
@@ -22,17 +24,18 @@ export interface JourneyContext {
   deadlineMs: number;
   /** Counted once per retried request (payments). */
   onRetry(): void;
+  /** A journey ended on an answer the recorder did not count as unexpected (a 200 saying EXPIRED). */
+  onFailure(step: string, a: Answer): void;
+  /** Least wait before looking again for a seat while every free one is held. */
+  lookAgainMs: number;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const ATTEMPTS = 5;
 
 export class Journey {
   private token = '';
   private userId = '';
   private queueToken = '';
   private scheduleId = '';
-  private schedules: string[] = [];
+  private allSchedules: string[] = [];
   private free: number[] = [];
   private reservationId = '';
   private heldUntilMs = 0;
@@ -74,6 +77,7 @@ export class Journey {
   /** Ends the journey after an answer nobody designed for; the line is still left when joined. */
   private fail(step: string, a: Answer): State {
     this.ending = 'failed';
+    if (a.outcome !== 'unexpected') this.ctx.onFailure(step, a);
     const key = `${step} ${a.status || 'network'} ${a.code ?? ''}`.trim();
     this.ctx.sale.failures[key] = (this.ctx.sale.failures[key] ?? 0) + 1;
     return this.queueToken ? 'leave' : 'done';
@@ -87,6 +91,7 @@ export class Journey {
       case 'join': return this.join();
       case 'wait': return this.wait();
       case 'seats': return this.seats();
+      case 'look': return this.look();
       case 'hold': return this.hold();
       case 'pay': return this.pay();
       case 'abandon': return this.abandon();
@@ -100,43 +105,57 @@ export class Journey {
     if (a.status !== 201) return this.fail('signup', a);
     this.token = a.body.token;
     this.userId = a.body.id;
+    this.ctx.sale.signedUp(this.userId);
     await this.think();
     return 'topup';
   }
 
   private async topup(): Promise<State> {
-    const a = await this.retrying('topup', 'POST', '/users/me/balance/charges', {
+    const a = await retrying(this.ctx, 'topup', 'POST', '/users/me/balance/charges', {
       token: this.token,
       idempotencyKey: `charge-${this.userId}`,
       body: { amount: this.ctx.price * 2 },
     });
     if (a.status !== 201) return this.fail('topup', a);
+    this.ctx.sale.toppedUp(this.userId);
     await this.think();
     return 'browse';
   }
 
-  /** Lists the concerts and the concert's dates with seats left; none left: sold out. */
+  /**
+   * Lists the concerts and the concert's dates with seats left, and picks one. None left: the user
+   * joins the line anyway, as only the seat maps tell seats held (which may come back) from sold.
+   */
   private async browse(): Promise<State> {
-    const list = await this.retrying('concerts', 'GET', '/concerts', {});
+    const list = await retrying(this.ctx, 'concerts', 'GET', '/concerts', {});
     if (list.status !== 200) return this.fail('concerts', list);
-    const dates = await this.retrying('schedules', 'GET', `/concerts/${this.ctx.concertId}/schedules?available=true`, {});
-    if (dates.status !== 200) return this.fail('schedules', dates);
-    this.schedules = (dates.body.items as { id: string }[]).map((s) => s.id);
-    if (this.schedules.length === 0) {
-      this.ending = 'sold-out';
-      return this.queueToken ? 'leave' : 'done';
-    }
-    this.scheduleId = this.schedules[Math.floor(this.plan.random() * this.schedules.length)]!;
-    if (this.queueToken) return 'seats';
+    const dates = await this.availableDates();
+    if (!dates) return 'done';
+    if (dates.length > 0) this.scheduleId = this.pick(dates);
     await this.think();
     return 'join';
   }
 
+  /** The ids of the concert's dates with a seat free (undefined: failed). */
+  private async availableDates(): Promise<string[] | undefined> {
+    const a = await retrying(this.ctx, 'schedules', 'GET', `/concerts/${this.ctx.concertId}/schedules?available=true`, {});
+    if (a.status !== 200) {
+      this.fail('schedules', a);
+      return undefined;
+    }
+    return (a.body.items as { id: string }[]).map((s) => s.id);
+  }
+
+  private pick(ids: string[]): string {
+    return ids[Math.floor(this.plan.random() * ids.length)]!;
+  }
+
   private async join(): Promise<State> {
-    const a = await this.retrying('join', 'POST', `/concerts/${this.ctx.concertId}/queue`, { token: this.token });
+    const a = await retrying(this.ctx, 'join', 'POST', `/concerts/${this.ctx.concertId}/queue`, { token: this.token });
     if (a.status !== 201 && a.status !== 200) return this.fail('join', a);
     this.queueToken = a.body.token;
     this.joinedAtMs = Date.now();
+    this.ctx.sale.joined++;
     if (a.body.status === 'ACTIVE') return this.admitted();
     this.moveTo('waiting');
     return this.pollLater(a.body.refreshAfterSeconds);
@@ -154,33 +173,72 @@ export class Journey {
   }
 
   private async wait(): Promise<State> {
-    const a = await this.retrying('poll', 'GET', `/concerts/${this.ctx.concertId}/queue`, { token: this.token, queueToken: this.queueToken });
+    const a = await retrying(this.ctx, 'poll', 'GET', `/concerts/${this.ctx.concertId}/queue`, { token: this.token, queueToken: this.queueToken });
     if (a.status !== 200) return this.fail('poll', a);
     if (a.body.status === 'ACTIVE') return this.admitted();
     if (a.body.status === 'EXPIRED') return this.fail('poll', { ...a, code: 'EXPIRED' });
     return this.pollLater(a.body.refreshAfterSeconds);
   }
 
-  /** Reads the seat map; with no seat free there, looks for another date, else it is sold out. */
+  /** Reads the chosen date's seat map; with no seat free there, looks further. */
   private async seats(): Promise<State> {
-    const a = await this.retrying('seats', 'GET', `/schedules/${this.scheduleId}/seats`, { token: this.token, queueToken: this.queueToken });
-    if (a.status !== 200) return this.fail('seats', a);
-    this.free = (a.body.seats as { number: number; status: string }[]).filter((s) => s.status === 'AVAILABLE').map((s) => s.number);
-    if (this.free.length > 0) {
-      await this.think();
-      return 'hold';
+    if (!this.scheduleId) return 'look';
+    const map = await this.readMap(this.scheduleId);
+    if (!map) return this.queueToken ? 'leave' : 'done';
+    if (this.free.length === 0) return 'look';
+    await this.think();
+    return 'hold';
+  }
+
+  /** The seat map's statuses; sets `free` to the AVAILABLE seats (undefined: failed). */
+  private async readMap(scheduleId: string): Promise<string[] | undefined> {
+    const a = await retrying(this.ctx, 'seats', 'GET', `/schedules/${scheduleId}/seats`, { token: this.token, queueToken: this.queueToken });
+    if (a.status !== 200) {
+      this.fail('seats', a);
+      return undefined;
     }
-    const others = this.schedules.filter((s) => s !== this.scheduleId);
-    if (others.length === 0 || ++this.holdTries >= this.ctx.holdAttempts) {
+    const seats = a.body.seats as { number: number; status: string }[];
+    this.free = seats.filter((s) => s.status === 'AVAILABLE').map((s) => s.number);
+    return seats.map((s) => s.status);
+  }
+
+  /**
+   * Another date with a seat free? Else every date's map: a free seat is taken, held ones are
+   * waited for (looked at again after a while, until the deadline), and only all SOLD is sold out.
+   */
+  private async look(): Promise<State> {
+    const dates = await this.availableDates();
+    if (!dates) return 'leave';
+    if (dates.length > 0) {
+      this.scheduleId = this.pick(dates);
+      return 'seats';
+    }
+    if (this.allSchedules.length === 0) {
+      const a = await retrying(this.ctx, 'schedules', 'GET', `/concerts/${this.ctx.concertId}/schedules`, {});
+      if (a.status !== 200) return this.fail('schedules', a);
+      this.allSchedules = (a.body.items as { id: string }[]).map((s) => s.id);
+    }
+    let held = false;
+    for (const id of this.allSchedules) {
+      const statuses = await this.readMap(id);
+      if (!statuses) return 'leave';
+      if (this.free.length > 0) {
+        this.scheduleId = id;
+        return 'hold';
+      }
+      held ||= statuses.includes('HELD');
+    }
+    if (!held) {
       this.ending = 'sold-out';
       return 'leave';
     }
-    return 'browse';
+    await sleep(this.ctx.lookAgainMs + thinkMs(this.plan.random, this.ctx.thinkSeconds));
+    return 'look';
   }
 
   private async hold(): Promise<State> {
     const seatNumber = pickSeat(this.plan.random, this.free)!;
-    const a = await this.retrying('hold', 'POST', '/reservations', {
+    const a = await retrying(this.ctx, 'hold', 'POST', '/reservations', {
       token: this.token,
       idempotencyKey: `hold-${++this.holdSeq}-${this.userId}`,
       queueToken: this.queueToken,
@@ -192,7 +250,7 @@ export class Journey {
         this.ending = 'gave-up';
         return 'leave';
       }
-      return 'seats';
+      return 'look';
     }
     if (a.status !== 201) return this.fail('hold', a);
     this.reservationId = a.body.id;
@@ -206,26 +264,9 @@ export class Journey {
     return 'pay';
   }
 
-  /**
-   * A call that is safe to repeat (a read, a keyed write, leaving the line): a network error, a 5xx
-   * or a key still in use is tried again after Retry-After (or a backoff), up to ATTEMPTS times.
-   */
-  private async retrying(step: string, method: string, path: string, options: CallOptions): Promise<Answer> {
-    let a: Answer | undefined;
-    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      if (a) {
-        this.ctx.onRetry();
-        await sleep(a.retryAfterSeconds !== undefined ? Math.min(a.retryAfterSeconds, 5) * 1000 : 200 * 2 ** attempt);
-      }
-      a = await this.ctx.call(step, method, path, { ...options, expect: [...(options.expect ?? []), 'IDEMPOTENCY_KEY_IN_USE'] });
-      if (!(a.status === 0 || a.status >= 500 || a.code === 'IDEMPOTENCY_KEY_IN_USE')) break;
-    }
-    return a!;
-  }
-
   /** Pays the hold with the same Idempotency-Key on every attempt. */
   private payOnce(expect: string[]): Promise<Answer> {
-    return this.retrying('pay', 'POST', '/payments', {
+    return retrying(this.ctx, 'pay', 'POST', '/payments', {
       token: this.token,
       queueToken: this.queueToken,
       idempotencyKey: `pay-${this.reservationId}`,
@@ -260,16 +301,22 @@ export class Journey {
     return 'leave';
   }
 
+  /** Cancels the paid seat; a repeat refused after a lost answer is done if the reservation reads CANCELLED. */
   private async cancel(): Promise<State> {
-    const a = await this.retrying('cancel', 'DELETE', `/reservations/${this.reservationId}`, { token: this.token });
-    if (a.status !== 200) return this.fail('cancel', a);
+    const a = await retrying(this.ctx, 'cancel', 'DELETE', `/reservations/${this.reservationId}`, { token: this.token }, ['RESERVATION_NOT_CANCELLABLE']);
+    if (a.status !== 200 && !(a.outcome === 'expected' && (await this.readsCancelled()))) return this.fail('cancel', a);
     this.ctx.sale.refunded(this.reservationId);
     this.ending = 'bought-cancelled';
     return 'leave';
   }
 
+  private async readsCancelled(): Promise<boolean> {
+    const a = await retrying(this.ctx, 'reservation', 'GET', `/reservations/${this.reservationId}`, { token: this.token });
+    return a.status === 200 && a.body.status === 'CANCELLED';
+  }
+
   private async leave(): Promise<State> {
-    const a = await this.retrying('leave', 'DELETE', `/concerts/${this.ctx.concertId}/queue`, { token: this.token, queueToken: this.queueToken });
+    const a = await retrying(this.ctx, 'leave', 'DELETE', `/concerts/${this.ctx.concertId}/queue`, { token: this.token, queueToken: this.queueToken });
     if (a.status !== 204 && this.ending !== 'failed') this.fail('leave', a);
     return 'done';
   }

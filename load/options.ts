@@ -30,6 +30,8 @@ export interface Options {
   /** DATABASE_POOL_SIZE of the started service (undefined: its default). */
   poolSize: number | undefined;
   progressSeconds: number;
+  /** Skip the SQL invariants (only with --target and no database to reach); the report says so. */
+  noInvariants: boolean;
   thresholds: Thresholds;
 }
 
@@ -42,7 +44,9 @@ const HELP = `npm run load -- [flags]        (docs/load.md)
   --instances N             service processes to start (3 with REDIS_URL, else 1)
   --target URL[,URL...]     drive a running deployment instead (needs --admin-token)
   --admin-token T           the deployment's ADMIN_TOKEN (with --target)
-  --database-url URL        the deployment's database, for the invariants (default DATABASE_URL)
+  --database-url URL        the deployment's database, for the invariants (default DATABASE_URL;
+                            --target refuses to run without one)
+  --no-invariants           with --target and no database: run anyway, report invariants "not checked"
   --out DIR                 write load.json, load.md and the charts there
   --schedules N             schedules of the sale's concert (2)
   --seats-per-schedule N    seats per schedule (users / 2 / schedules: half the users get a seat)
@@ -55,10 +59,11 @@ const HELP = `npm run load -- [flags]        (docs/load.md)
   --max-active N            QUEUE_MAX_ACTIVE of the started service (200)
   --pool-size N             DATABASE_POOL_SIZE of each started instance (the service's default)
   --progress-seconds S      progress line every S seconds (5)
-  --p95 MS|STEP=MS,...      p95 thresholds in ms (default: none; 'hold=300,pay=300')
+  --p95 MS|STEP=MS,...      p95 thresholds in ms (50 for every step; '50,hold=300,pay=300')
   --p99 MS|STEP=MS,...      p99 thresholds in ms (100 for every step)
   --max-unexpected-rate F   unexpected errors / requests (0.001)
   --max-5xx N               5xx answers allowed (0)
+  --max-unfinished N        users allowed not to finish: failed, cut off, never arrived (0)
   --no-latency-thresholds   check no p95/p99 (for CI on a shared machine)
 `;
 
@@ -66,6 +71,7 @@ const STRING_FLAGS = [
   'users', 'arrival-seconds', 'max-seconds', 'seed', 'instances', 'target', 'admin-token', 'database-url', 'out',
   'schedules', 'seats-per-schedule', 'abandon-share', 'cancel-share', 'think-seconds', 'hold-attempts', 'hold-ttl',
   'admit-per-second', 'max-active', 'pool-size', 'progress-seconds', 'p95', 'p99', 'max-unexpected-rate', 'max-5xx',
+  'max-unfinished',
 ];
 
 function int(name: string, value: string | undefined, fallback: number, min = 0): number {
@@ -91,7 +97,7 @@ function share(name: string, value: string | undefined, fallback: number): numbe
 
 /** Parses argv (without node and the script); prints the help and exits on --help. */
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { 'no-latency-thresholds': { type: 'boolean' }, help: { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean' }> = { 'no-latency-thresholds': { type: 'boolean' }, 'no-invariants': { type: 'boolean' }, help: { type: 'boolean' } };
   for (const name of STRING_FLAGS) options[name] = { type: 'string' };
   const v = parseArgs({ args: argv, strict: true, options }).values as Record<string, string | boolean | undefined>;
   const s = (name: string) => v[name] as string | undefined;
@@ -104,6 +110,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   const targets = (s('target') ?? '').split(',').map((t) => t.trim().replace(/\/$/, '')).filter(Boolean);
   const adminToken = s('admin-token');
   if (targets.length > 0 && !adminToken) throw new Error('--target needs --admin-token (the deployment\'s ADMIN_TOKEN)');
+  const databaseUrl = s('database-url') ?? (env.DATABASE_URL || undefined);
+  const noInvariants = v['no-invariants'] === true;
+  if (targets.length > 0 && !databaseUrl && !noInvariants) {
+    throw new Error('--target needs --database-url (or DATABASE_URL) to check the invariants; --no-invariants runs without them');
+  }
   const redisUrl = env.REDIS_URL || undefined;
   const instances = int('instances', s('instances'), redisUrl ? 3 : 1, 1);
   if (targets.length === 0 && instances > 1 && !redisUrl) {
@@ -118,7 +129,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     instances,
     targets,
     adminToken,
-    databaseUrl: s('database-url') ?? (env.DATABASE_URL || undefined),
+    databaseUrl,
     redisUrl,
     out: s('out'),
     schedules,
@@ -132,12 +143,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     maxActive: int('max-active', s('max-active'), 200, 1),
     poolSize: s('pool-size') === undefined ? undefined : int('pool-size', s('pool-size'), 0, 1),
     progressSeconds: int('progress-seconds', s('progress-seconds'), 5, 1),
+    noInvariants,
     thresholds: parseThresholds({
-      p95: s('p95'),
+      p95: s('p95') ?? '50',
       p99: s('p99') ?? '100',
       latency: !v['no-latency-thresholds'],
       maxUnexpectedRate: unexpected === undefined ? 0.001 : share('max-unexpected-rate', unexpected, 0.001),
       max5xx: int('max-5xx', s('max-5xx'), 0),
+      maxUnfinished: int('max-unfinished', s('max-unfinished'), 0),
     }),
   };
 }

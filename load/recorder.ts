@@ -78,14 +78,25 @@ export class Recorder {
     this.requests++;
     if (status >= 500) this.status5xx++;
     if (outcome === 'unexpected') this.unexpected++;
-    if (status >= 400 || status === 0) {
-      const label = `${status || 'network'} ${code ?? ''}`.trim();
-      b.errors[label] = (b.errors[label] ?? 0) + 1;
-      const key = `${step} ${label} ${outcome}`;
-      const e = this.errors.get(key) ?? { step, status, code: code ?? (status === 0 ? 'NETWORK' : ''), outcome, count: 0 };
-      e.count++;
-      this.errors.set(key, e);
-    }
+    if (status >= 400 || status === 0) this.countError(b, step, status, code ?? (status === 0 ? 'NETWORK' : ''), outcome);
+  }
+
+  private countError(b: SecondBucket, step: string, status: number, code: string, outcome: Outcome) {
+    const label = `${status || 'network'} ${code === 'NETWORK' ? '' : code}`.trim();
+    b.errors[label] = (b.errors[label] ?? 0) + 1;
+    const key = `${step} ${label} ${outcome}`;
+    const e = this.errors.get(key) ?? { step, status, code, outcome, count: 0 };
+    e.count++;
+    this.errors.set(key, e);
+  }
+
+  /**
+   * A journey ended on an answer the recorder counted as ok or expected (a line poll answered
+   * EXPIRED, say): one more unexpected error, under `status CODE`.
+   */
+  recordFailure(step: string, endMs: number, status: number, code: string) {
+    this.unexpected++;
+    this.countError(this.bucket(this.secondOf(endMs)), step, status, code, 'unexpected');
   }
 
   /** Per step: count and p50/p95/p99/max/mean in ms. */

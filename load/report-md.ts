@@ -15,6 +15,7 @@ const CAPTIONS: Record<string, string> = {
   'time-in-line': 'How long admitted users waited in line: the share admitted within x seconds.',
   sales: 'Seats sold (paid minus refunded) and admissions per second.',
   errors: 'Every non-2xx answer by step and code: designed refusals (expected) and the rest.',
+  'errors-over-time': 'Non-2xx answers per second by status and code (refusals and errors alike): when in the sale they came.',
 };
 
 export function renderMarkdown(r: LoadReport, chartNames: string[]): string {
@@ -26,14 +27,14 @@ export function renderMarkdown(r: LoadReport, chartNames: string[]): string {
     `${m.instances} instance(s), PostgreSQL ${m.postgres}, ${m.redis ? 'Redis' : 'no Redis (in-process stores)'}.`, '');
   lines.push('## Summary', '');
   lines.push(table(['figure', 'value'], [
-    ['duration', `${r.seconds} s`],
+    ['duration (until every user was done, or the deadline)', `${r.seconds} s`],
     ['requests', fmt(r.requests)],
-    ['requests/s (mean over the run)', fmt(r.requestsPerSecond)],
+    ['requests/s (mean, until the last request ended)', `${fmt(r.requestsPerSecond)} (over ${r.secondsWithGrace} s)`],
     ['peak requests/s (one second)', fmt(Math.max(0, ...r.series.requestsPerSecond))],
     ['retried requests', fmt(r.retries)],
-    ['every seat taken (first user told sold out)', r.firstToldSoldOutSeconds === null ? 'never' : `${r.firstToldSoldOutSeconds} s`],
-    ['every seat sold (paid, not refunded)', r.sellOutSeconds === null ? 'never (seats freed late found no buyer left)' : `${r.sellOutSeconds} s`],
-    ['time in line p50 / p95 / max', `${r.timeInLine.p50} / ${r.timeInLine.p95} / ${r.timeInLine.max} s (${fmt(r.timeInLine.users)} admitted)`],
+    ['every seat sold (paid, not refunded)', r.sellOutSeconds === null ? 'never' : `${r.sellOutSeconds} s`],
+    ['first user told sold out (every seat SOLD on the maps)', r.firstToldSoldOutSeconds === null ? 'never' : `${r.firstToldSoldOutSeconds} s`],
+    ['time in line p50 / p95 / max', `${r.timeInLine.p50} / ${r.timeInLine.p95} / ${r.timeInLine.max} s (${fmt(r.timeInLine.users)} admitted, ${fmt(r.neverAdmitted)} never)`],
     ['endings', Object.entries(r.endings).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')],
     ['CPU: generator / service / PostgreSQL', `${r.cpu.generatorSeconds} / ${r.cpu.serviceSeconds ?? '–'} / ${r.cpu.postgresSeconds ?? '–'} s`],
     ['generator event-loop delay p50 / p99 / max', `${r.loopDelayMs.p50} / ${r.loopDelayMs.p99} / ${r.loopDelayMs.max} ms`],
@@ -45,7 +46,7 @@ export function renderMarkdown(r: LoadReport, chartNames: string[]): string {
   lines.push('## Latency per step (ms)', '');
   lines.push(table(['step', 'requests', 'p50', 'p95', 'p99', 'max'], Object.entries(r.steps).map(([k, f]) => [k, fmt(f.count), f.p50, f.p95, f.p99, f.max])), '');
   lines.push('## Thresholds', '');
-  lines.push(table(['threshold', 'limit', 'observed', ''], r.verdicts.map((v) => [v.name, v.limit, v.observed, v.ok ? 'ok' : '**missed**'])), '');
+  lines.push(table(['threshold', 'limit', 'observed', ''], r.verdicts.map((v) => [v.name, v.limit, v.observed, v.skipped ? 'not checked' : v.ok ? 'ok' : '**missed**'])), '');
   lines.push('## Invariants (SQL, after the sale)', '');
   if (r.invariants) {
     const rows: (string | number)[][] = Object.entries(r.invariants).map(([k, v]) => [k, v, v === 0 ? 'ok' : '**violated**']);
@@ -54,7 +55,7 @@ export function renderMarkdown(r: LoadReport, chartNames: string[]): string {
     const c = r.counts!;
     lines.push(`Seats sold ${fmt(c.seatsSold)}, confirmed reservations ${fmt(c.confirmedReservations)}, paid payments ${fmt(c.paidPayments)}, refunded ${fmt(c.refundedPayments)}, expired holds ${fmt(c.expiredReservations)}.`, '');
   } else {
-    lines.push('Not checked: the run had no database to connect to.', '');
+    lines.push('**Not checked** (--no-invariants): nothing here says the sale kept them.', '');
   }
   lines.push('## Errors by step and code', '');
   lines.push(r.errors.length === 0 ? 'None.' : table(['step', 'status', 'code', 'kind', 'count'], r.errors.map((e) => [e.step, e.status || 'network', e.code, e.outcome, fmt(e.count)])), '');

@@ -4,6 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { percentile } from '../harness/percentile.js';
 import { charts } from './charts.js';
 import type { SaleCounts, SaleInvariants } from './invariants.js';
 import type { MachineInfo } from './machine.js';
@@ -21,7 +22,10 @@ export interface LoadReport {
   serviceSettings: Record<string, string>;
   machine: MachineInfo;
   seconds: number;
+  /** Until the last request ended: the grace period after the deadline included. */
+  secondsWithGrace: number;
   requests: number;
+  /** requests / secondsWithGrace. */
   requestsPerSecond: number;
   retries: number;
   seats: number;
@@ -38,6 +42,8 @@ export interface LoadReport {
   funnel: Samples;
   cpu: { generatorSeconds: number; serviceSeconds: number | null; postgresSeconds: number | null };
   loopDelayMs: { p50: number; p99: number; max: number };
+  /** Users who joined the line and were never admitted. */
+  neverAdmitted: number;
   timeInLine: { users: number; p50: number; p95: number; p99: number; max: number };
   series: {
     timeline: TimelinePoint[];
@@ -51,13 +57,14 @@ export interface LoadReport {
   };
 }
 
-const quantile = (sorted: number[], q: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+const quantile = (sorted: number[], q: number) => (sorted.length === 0 ? 0 : percentile(sorted, q));
 const round1 = (v: number) => Math.round(v * 10) / 10;
 
 export function buildReport(r: {
   options: Options;
   seats: number;
   seconds: number;
+  secondsWithGrace: number;
   sale: Sale;
   recorder: Recorder;
   verdicts: Verdict[];
@@ -81,8 +88,9 @@ export function buildReport(r: {
     serviceSettings: r.serviceSettings,
     machine: r.machine,
     seconds: round1(r.seconds),
+    secondsWithGrace: round1(r.secondsWithGrace),
     requests: recorder.requests,
-    requestsPerSecond: Math.round(recorder.requests / r.seconds),
+    requestsPerSecond: Math.round(recorder.requests / r.secondsWithGrace),
     retries: recorder.retries,
     seats: r.seats,
     sellOutSeconds: sale.sellOutSecond(r.seats),
@@ -102,6 +110,7 @@ export function buildReport(r: {
       postgresSeconds: r.cpu.postgresSeconds === null ? null : round1(r.cpu.postgresSeconds),
     },
     loopDelayMs: r.loopDelayMs,
+    neverAdmitted: sale.joined - sale.timeInLineMs.length,
     timeInLine: {
       users: inLine.length,
       p50: round1(quantile(inLine, 0.5)),
@@ -124,13 +133,13 @@ export function buildReport(r: {
 
 /** Prints the per-step table, the thresholds and the invariants. */
 export function printSummary(report: LoadReport) {
-  console.log(`\n${report.requests} requests in ${report.seconds} s (${report.requestsPerSecond} req/s), ${report.retries} retries`);
-  console.log(`endings: ${JSON.stringify(report.endings)}; every seat taken after ${report.firstToldSoldOutSeconds ?? '–'} s, every seat sold after ${report.sellOutSeconds ?? '–'} s`);
+  console.log(`\n${report.requests} requests in ${report.secondsWithGrace} s (${report.requestsPerSecond} req/s), ${report.retries} retries`);
+  console.log(`endings: ${JSON.stringify(report.endings)}; ${report.neverAdmitted} never admitted; every seat sold after ${report.sellOutSeconds ?? '–'} s`);
   console.log('step        count      p50 ms   p95 ms   p99 ms   max ms');
   for (const [step, f] of Object.entries(report.steps)) {
     console.log(`${step.padEnd(10)} ${String(f.count).padStart(7)} ${[f.p50, f.p95, f.p99, f.max].map((v) => String(v).padStart(8)).join(' ')}`);
   }
-  for (const v of report.verdicts) console.log(`${v.ok ? 'ok  ' : 'MISS'} ${v.name}: ${v.observed} (limit ${v.limit})`);
+  for (const v of report.verdicts) console.log(`${v.skipped ? 'SKIP' : v.ok ? 'ok  ' : 'MISS'} ${v.name}: ${v.observed} (limit ${v.limit})`);
   if (report.invariants) {
     for (const [name, n] of Object.entries(report.invariants)) console.log(`${n === 0 ? 'ok  ' : 'FAIL'} invariant ${name}: ${n}`);
   }

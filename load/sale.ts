@@ -18,6 +18,8 @@ export interface TimelinePoint {
 
 export class Sale {
   arrived = 0;
+  /** Users who took a place in the line (joined − admitted: never admitted). */
+  joined = 0;
   waiting = 0;
   active = 0;
   done = 0;
@@ -33,11 +35,14 @@ export class Sale {
   readonly abandonedHolds: string[] = [];
   /** Latest heldUntil of an abandoned hold (ms since epoch): the invariants wait past it. */
   lastAbandonedUntilMs = 0;
+  /** Cancellations answered 200 (or found CANCELLED after a lost answer): reservation ids. */
   readonly cancelled: string[] = [];
+  /** Every user who signed up → top-ups answered 201. */
+  readonly topUps = new Map<string, number>();
   /** Payments of abandoned holds that succeeded after heldUntil: each is a broken promise. */
   expiredHoldsPaid = 0;
   readonly timeline: TimelinePoint[] = [];
-  /** When a user first found every seat taken (held or sold); null if none did. */
+  /** When a user first found every seat sold; null if none did. */
   firstToldSoldOutSecond: number | null = null;
 
   constructor(readonly startMs: number) {}
@@ -55,6 +60,19 @@ export class Sale {
   admitted(timeInLineMs: number) {
     this.timeInLineMs.push(timeInLineMs);
     this.add(this.admissionsPerSecond, 1);
+  }
+
+  signedUp(userId: string) {
+    this.topUps.set(userId, 0);
+  }
+
+  toppedUp(userId: string) {
+    this.topUps.set(userId, (this.topUps.get(userId) ?? 0) + 1);
+  }
+
+  /** Users whose journey failed, was cut off, or who never arrived. */
+  unfinished(): { failed: number; cutOff: number; notArrived: number } {
+    return { failed: this.endings.failed ?? 0, cutOff: this.endings['cut-off'] ?? 0, notArrived: this.endings['not-arrived'] ?? 0 };
   }
 
   paid(id: string, reservationId: string) {

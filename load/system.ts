@@ -30,7 +30,8 @@ export interface System {
   stop(): Promise<void>;
 }
 
-export async function startSystem(s: SystemSettings): Promise<System> {
+/** `onStop` is given the stop at once, so an interrupt while starting can stop what started. */
+export async function startSystem(s: SystemSettings, onStop: (stop: () => Promise<void>) => void = () => {}): Promise<System> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-load-'));
   chmodSync(dataDir, 0o755);
   const adminToken = `load-${randomBytes(16).toString('hex')}`;
@@ -57,6 +58,7 @@ export async function startSystem(s: SystemSettings): Promise<System> {
     if (children[0]) await stopProcess(children[0]);
     rmSync(dataDir, { recursive: true, force: true });
   };
+  onStop(stop);
   try {
     const [port, pgPort] = [await freePort(), await freePort()];
     const first = startProcess('src/main.ts', {

@@ -15,6 +15,8 @@ export interface Thresholds {
   latency: boolean;
   maxUnexpectedRate: number;
   max5xx: number;
+  /** Users who did not finish their journey (failed, cut off, never arrived) allowed. */
+  maxUnfinished: number;
 }
 
 /** Parses `100` (every step) or `hold=300,pay=300` or both (`100,hold=300`). */
@@ -30,13 +32,21 @@ export function parseLatencyLimit(flag: string, text: string | undefined): Laten
   return limit;
 }
 
-export function parseThresholds(o: { p95: string | undefined; p99: string | undefined; latency: boolean; maxUnexpectedRate: number; max5xx: number }): Thresholds {
+export function parseThresholds(o: {
+  p95: string | undefined;
+  p99: string | undefined;
+  latency: boolean;
+  maxUnexpectedRate: number;
+  max5xx: number;
+  maxUnfinished: number;
+}): Thresholds {
   return {
     p95: parseLatencyLimit('p95', o.p95),
     p99: parseLatencyLimit('p99', o.p99),
     latency: o.latency,
     maxUnexpectedRate: o.maxUnexpectedRate,
     max5xx: o.max5xx,
+    maxUnfinished: o.maxUnfinished,
   };
 }
 
@@ -45,6 +55,8 @@ export interface Observed {
   requests: number;
   status5xx: number;
   unexpected: number;
+  /** Users whose journey failed, was cut off at the deadline, or who never arrived. */
+  unfinished: { failed: number; cutOff: number; notArrived: number };
   /** Per step: p95 and p99 in ms. */
   steps: Record<string, { p95: number; p99: number }>;
 }
@@ -54,6 +66,8 @@ export interface Verdict {
   limit: string;
   observed: string;
   ok: boolean;
+  /** Not judged, by request (invariants with --no-invariants): shown as "not checked". */
+  skipped?: boolean;
 }
 
 const limitOf = (limit: LatencyLimit, step: string) => limit.steps[step] ?? limit.all;
@@ -61,7 +75,15 @@ const limitOf = (limit: LatencyLimit, step: string) => limit.steps[step] ?? limi
 /** Every threshold with what was observed and whether it holds. */
 export function evaluateThresholds(t: Thresholds, o: Observed): Verdict[] {
   const rate = o.requests === 0 ? 0 : o.unexpected / o.requests;
+  const u = o.unfinished;
+  const unfinished = u.failed + u.cutOff + u.notArrived;
   const verdicts: Verdict[] = [
+    {
+      name: 'unfinished users',
+      limit: `<= ${t.maxUnfinished}`,
+      observed: `${unfinished} (failed ${u.failed}, cut off ${u.cutOff}, never arrived ${u.notArrived})`,
+      ok: unfinished <= t.maxUnfinished,
+    },
     { name: '5xx answers', limit: `<= ${t.max5xx}`, observed: String(o.status5xx), ok: o.status5xx <= t.max5xx },
     {
       name: 'unexpected errors',

@@ -34,10 +34,15 @@ describe('the recorder', () => {
     expect(rec.seconds[1]!.errors).toEqual({ '409 SEAT_UNAVAILABLE': 1, '503 UNAVAILABLE': 1 });
     expect(rec.seconds[2]!.errors).toEqual({ network: 1 });
     expect({ requests: rec.requests, status5xx: rec.status5xx, unexpected: rec.unexpected }).toEqual({ requests: 103, status5xx: 1, unexpected: 2 });
+    // A journey that ended on a 200 saying EXPIRED: one more unexpected error, not one more request.
+    rec.recordFailure('poll', start + 2500, 200, 'EXPIRED');
+    expect({ requests: rec.requests, unexpected: rec.unexpected }).toEqual({ requests: 103, unexpected: 3 });
+    expect(rec.seconds[2]!.errors).toEqual({ network: 1, '200 EXPIRED': 1 });
     expect([...rec.errors.values()].map((e) => [e.step, e.code, e.outcome, e.count])).toEqual([
       ['hold', 'SEAT_UNAVAILABLE', 'expected', 1],
       ['pay', 'UNAVAILABLE', 'unexpected', 1],
       ['pay', 'NETWORK', 'unexpected', 1],
+      ['poll', 'EXPIRED', 'unexpected', 1],
     ]);
   });
 });
