@@ -8,6 +8,16 @@ import { useAction } from './hooks.js';
 
 const STATUS = { HELD: 'Held', CONFIRMED: 'Confirmed', CANCELLED: 'Cancelled', EXPIRED: 'Expired' };
 
+/**
+ * On signing out: releases every seat the user holds, so it goes to others at once (the bearer token
+ * is forgotten with the user: nobody could pay for those holds any more). Paid seats are kept.
+ */
+export async function releaseAllHolds(user) {
+  const { data } = await request('/users/me/reservations?limit=100', { token: user.token });
+  const held = data.items.filter((r) => r.status === 'HELD');
+  await Promise.all(held.map((r) => request(`/reservations/${encodeURIComponent(r.id)}`, { method: 'DELETE', token: user.token })));
+}
+
 function Reservation({ r, concert, refund, onCancel, fail }) {
   const [asking, setAsking] = useState(false);
   // A second "Yes, cancel" while the first runs does nothing (it would be refused: already cancelled).

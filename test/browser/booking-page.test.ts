@@ -159,7 +159,7 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     await context.close();
   });
 
-  it('with one active fan per concert, the second waits as number 1 and is admitted on the page when the first leaves; signing out leaves the line', async () => {
+  it('with one active fan per concert, the second waits as number 1 and is admitted on the page when the first leaves; signing out leaves the line and releases the hold', async () => {
     const concert = await createConcert(narrow.t, [{ seatCount: 10 }], showcase('Strings at Dusk'));
     const first = await openPage(browser, narrow.url);
     await signUp(first.page, 'First');
@@ -179,16 +179,20 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     await first.page.getByRole('button', { name: 'Leave the line' }).click();
     await eventually(() => first.page.getByTestId('queue-status').textContent()).toBe('You left the line.');
     await eventually(() => status.textContent(), 5_000).toContain('It is your turn');
-    await seat(second.page, 1).waitFor();
-
-    // Signing out forgets the user and gives the place in line up at once.
     const user = await userOf(second.page);
     const queueToken = await second.page.evaluate((key) => JSON.parse(localStorage.getItem(key)!).token as string, `ticketing.queue.${user.id}.${concert.id}`);
+    await seat(second.page, 1).click();
+    await second.page.getByRole('heading', { name: /^Held for you: seat 1,/ }).waitFor();
+
+    // Signing out forgets the user, gives the place in line up at once and releases the seat held
+    // (released: CANCELLED, well before the four-second hold would have ended as EXPIRED).
     await second.page.getByRole('button', { name: 'Sign out' }).click();
     await second.page.getByLabel('Your name').waitFor();
     expect(await second.page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('ticketing.')))).toEqual([]);
     const place = () => narrow.t.app.inject({ url: `/concerts/${concert.id}/queue`, headers: { ...bearer(user.token), 'queue-token': queueToken } });
     await eventually(async () => (await place()).json().status).toBe('EXPIRED');
+    const reservations = () => narrow.t.app.inject({ url: '/users/me/reservations', headers: bearer(user.token) });
+    await eventually(async () => (await reservations()).json().items.map((r: { status: string }) => r.status)).toEqual(['CANCELLED']);
     expect([...first.problems, ...second.problems]).toEqual([]);
     await Promise.all([first.context.close(), second.context.close()]);
   });
