@@ -63,7 +63,9 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     await page.getByRole('heading', { name: 'Held for you: seat 2, ₩40,000' }).waitFor();
     losing = true;
     await page.getByRole('button', { name: 'Pay ₩40,000' }).click();
-    await notice(page).getByText('The ticket service cannot be reached.', { exact: false }).waitFor();
+    // Paying… until the retries give up (meanwhile the map may say the turn ended: it was paid).
+    await page.getByRole('button', { name: 'Paying…' }).waitFor();
+    await page.getByRole('button', { name: 'Pay ₩40,000' }).waitFor();
     losing = false;
     // The first payment went through and ended the turn; the page learns that only now.
     await page.getByRole('button', { name: 'Pay ₩40,000' }).click();
