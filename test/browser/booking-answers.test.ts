@@ -77,6 +77,28 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     await context.close();
   });
 
+  it('a seat map that keeps failing says so once: a dismissed alert stays dismissed while the map is retried, and the map comes back', async () => {
+    const concert = await createConcert(open.t, [{ seatCount: 10 }]);
+    const { page, problems, context } = await openPage(browser, open.url);
+    await signUp(page, 'Patient');
+    await joinLine(page, open.url, concert.id);
+    await seat(page, 1).waitFor();
+    let failing = true;
+    const unavailable = { status: 503, contentType: 'application/problem+json', headers: { 'retry-after': '1' }, body: JSON.stringify({ code: 'UNAVAILABLE', status: 503 }) };
+    await page.route('**/schedules/*/seats', (route) => (failing ? route.fulfill(unavailable) : route.continue()));
+    const alert = page.getByRole('alert');
+    await alert.getByText('The ticket service is briefly unavailable.', { exact: false }).waitFor();
+    await alert.getByRole('button', { name: 'Dismiss' }).click();
+    // Two more failed reads: the same problem is not said again.
+    for (let i = 0; i < 2; i++) await page.waitForRequest((r) => new URL(r.url()).pathname.endsWith('/seats'), { timeout: 10_000 });
+    expect(await alert.textContent()).toBe('');
+    failing = false;
+    await page.waitForResponse((r) => new URL(r.url()).pathname.endsWith('/seats') && r.status() === 200, { timeout: 10_000 });
+    expect(await seat(page, 1).getAttribute('data-status')).toBe('AVAILABLE');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
   it('a hold released under My reservations is no longer shown as yours; a seat someone else holds shows within 2 s, the page untouched', async () => {
     const concert = await createConcert(open.t, [{ seatCount: 10, price: 20_000 }]);
     const { page, problems, context } = await openPage(browser, open.url);
