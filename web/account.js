@@ -1,7 +1,7 @@
 // Signing up, the balance with its recent history, topping up and signing out.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from './html.js';
-import { request, sendOnce } from './api.js';
+import { newKey, outcomeUnknown, request, sendOnce } from './api.js';
 import { dateTime, money } from './format.js';
 import { useAction } from './hooks.js';
 
@@ -35,6 +35,9 @@ export function Account({ user, changes, changed, notify, fail, onSignOut }) {
   const [history, setHistory] = useState([]);
   const [amount, setAmount] = useState('100000');
   const [busy, run] = useAction(fail);
+  // The top-up's Idempotency-Key, kept until the amount is edited or an answer says what happened: a
+  // second press after a lost answer learns of the first top-up instead of adding the amount twice.
+  const attempt = useRef(null);
 
   useEffect(() => {
     let stale = false;
@@ -53,10 +56,20 @@ export function Account({ user, changes, changed, notify, fail, onSignOut }) {
 
   const topUp = (event) => {
     event.preventDefault();
+    const body = { amount: Number(amount) };
+    attempt.current ??= newKey();
+    const key = attempt.current;
     return run(async () => {
-      const { data } = await sendOnce('/users/me/balance/charges', { token: user.token, body: { amount: Number(amount) } });
-      notify('ok', `Added ${money(data.amount)}. Your balance is ${money(data.balance)}.`);
-      changed();
+      try {
+        const { data } = await sendOnce('/users/me/balance/charges', { token: user.token, body, key });
+        attempt.current = null;
+        notify('ok', `Added ${money(data.amount)}. Your balance is ${money(data.balance)}.`);
+      } catch (err) {
+        if (!outcomeUnknown(err)) attempt.current = null;
+        throw err;
+      } finally {
+        changed();
+      }
     });
   };
 
@@ -70,7 +83,10 @@ export function Account({ user, changes, changed, notify, fail, onSignOut }) {
       <form class="row" onSubmit=${topUp}>
         <label for="topup-amount">Top up (won)</label>
         <input id="topup-amount" type="number" inputmode="numeric" min="1" max="10000000" step="1" required
-          value=${amount} onInput=${(e) => setAmount(e.currentTarget.value)} />
+          value=${amount} onInput=${(e) => {
+            attempt.current = null;
+            setAmount(e.currentTarget.value);
+          }} />
         <button type="submit" disabled=${busy}>Top up</button>
       </form>
       ${history.length > 0 &&

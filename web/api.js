@@ -12,9 +12,10 @@ export class ApiProblem extends Error {
 }
 
 /**
- * One request. Resolves with `{ data, status, receivedAt, serverNow }`: `serverNow` is a lower bound
- * of the server's clock when it answered (its Date header has whole seconds), so a deadline computed
- * from it is never early.
+ * One request. Resolves with `{ data, status, receivedAt, serverNow }`: `receivedAt` is when the
+ * answer arrived on the page's monotonic clock (performance.now(), as hooks.js `useNow`); `serverNow`
+ * is a lower bound of the server's clock when it answered (its Date header has whole seconds), so a
+ * deadline computed from it is never early.
  */
 export async function request(path, { method = 'GET', body, token, queueToken, key } = {}) {
   const headers = { accept: 'application/json' };
@@ -28,9 +29,9 @@ export async function request(path, { method = 'GET', body, token, queueToken, k
   } catch {
     throw new ApiProblem({ code: 'NETWORK', status: 0 });
   }
-  const receivedAt = Date.now();
+  const receivedAt = performance.now();
   const date = Date.parse(res.headers.get('date') ?? '');
-  const serverNow = Number.isNaN(date) ? receivedAt : date;
+  const serverNow = Number.isNaN(date) ? Date.now() : date;
   let data = null;
   if (res.status !== 204) {
     try {
@@ -58,18 +59,29 @@ export function newKey() {
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
-/** Answers that say nothing about the work: the same request, with the same key, may be sent again. */
+/**
+ * Answers that say nothing about the work (it may have happened, or may still): the same request
+ * must go again with the same key, so the work happens at most once and its answer is learnt.
+ */
+export function outcomeUnknown(problem) {
+  const unknown = new Set(['NETWORK', 'IDEMPOTENCY_KEY_IN_USE', 'UNAVAILABLE', 'RATE_LIMITED']);
+  return problem instanceof ApiProblem && (unknown.has(problem.code) || problem.status >= 500);
+}
+
+/** Unknown outcomes worth an automatic retry at once (not a long Retry-After, not a 500). */
 function retryable(problem) {
   if (problem.code === 'NETWORK' || problem.code === 'IDEMPOTENCY_KEY_IN_USE' || problem.code === 'UNAVAILABLE') return true;
   return problem.code === 'RATE_LIMITED' && (problem.retryAfterSeconds ?? 1) <= 3;
 }
 
 /**
- * Sends a POST under one Idempotency-Key, again with the same key while the answer is not an outcome
- * (network failure, the first attempt still running, a brief outage): the work happens at most once.
+ * Sends a POST under one Idempotency-Key (`options.key`, a new one when not given), again with the
+ * same key while the answer is not an outcome (network failure, the first attempt still running, a
+ * brief outage): the work happens at most once. A caller that keeps the key for a later attempt
+ * (see `outcomeUnknown`) learns the first outcome then, even when this one was lost.
  */
 export async function sendOnce(path, options, tries = 4) {
-  const key = newKey();
+  const key = options.key ?? newKey();
   for (let attempt = 1; ; attempt++) {
     try {
       return await request(path, { ...options, method: 'POST', key });

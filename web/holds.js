@@ -5,9 +5,9 @@ import { countdown, money } from './format.js';
 import { useNow } from './hooks.js';
 
 /**
- * When a hold ends on this browser's clock: the time left at the server's answer (heldUntil minus a
- * lower bound of the server's clock then) after the moment the answer arrived. Never before the
- * server's own expiry, whatever this clock says.
+ * When a hold ends on the page's monotonic clock (see hooks.js `useNow`): the time left at the
+ * server's answer (heldUntil minus a lower bound of the server's clock then) after the moment the
+ * answer arrived. Never before the server's own expiry, whatever this device's clock says or does.
  */
 export function holdDeadline(reservation, { receivedAt, serverNow }) {
   const serverAtAnswer = Math.max(serverNow, Date.parse(reservation.createdAt));
@@ -24,7 +24,9 @@ function HoldCard({ hold, now, onPay, onRelease, onExpired, onDismiss }) {
   if (state === 'paid') {
     return html`<li class="hold paid"><div role="status">
       <h4>Booked: ${seat}</h4>
-      <p>Payment confirmed: ${money(hold.payment.amount)} charged, your balance is now ${money(hold.payment.balance)}.
+      <p>${hold.payment
+        ? `Payment confirmed: ${money(hold.payment.amount)} charged, your balance is now ${money(hold.payment.balance)}.`
+        : 'Payment confirmed.'}
         It is listed under My reservations.</p>
       <button type="button" class="link" onClick=${() => onDismiss(hold)}>Dismiss</button>
     </div></li>`;

@@ -8,7 +8,7 @@ import { Booking } from './booking.js';
 import { Concerts } from './concerts.js';
 import { messageFor } from './messages.js';
 import { leaveAllLines } from './queue.js';
-import { Reservations } from './reservations.js';
+import { releaseAllHolds, Reservations } from './reservations.js';
 
 const USER_KEY = 'ticketing.user';
 
@@ -57,7 +57,10 @@ function App() {
   }, []);
   const signOut = useCallback(() => {
     const leaving = storedUser();
-    if (leaving) leaveAllLines(leaving);
+    if (leaving) {
+      leaveAllLines(leaving);
+      releaseAllHolds(leaving).catch(() => {});
+    }
     for (const key of Object.keys(localStorage)) if (key.startsWith('ticketing.')) localStorage.removeItem(key);
     setUser(null);
     selectConcert(null);

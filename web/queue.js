@@ -1,9 +1,9 @@
 // The waiting room: join, your place refreshed on the server's cadence, leave; the Queue-Token kept per concert.
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { request } from './api.js';
-import { aboutSeconds } from './format.js';
-import { useAction, usePoll } from './hooks.js';
+import { aboutSeconds, timeOfDay } from './format.js';
+import { useAction, usePoll, useFirstProblem } from './hooks.js';
 
 const storeKey = (user, concertId) => `ticketing.queue.${user.id}.${concertId}`;
 const read = (key) => {
@@ -29,9 +29,18 @@ export function leaveAllLines(user) {
 /** Problems that mean this Queue-Token is of no use any more. */
 const TOKEN_GONE = new Set(['QUEUE_TOKEN_INVALID', 'QUEUE_TOKEN_MISMATCH', 'NOT_FOUND']);
 
+/** How long after the turn should have ended the line is asked again (the server's sweep, timers). */
+const AFTER_TURN_MS = 1000;
+
 /**
  * One concert's line for one user: `entry` ({ token, first: the position first seen }), the latest
  * `view` from the server, and the actions. `ended` says why a turn ended when the page ended it.
+ *
+ * While waiting, the line is polled on the server's cadence. While it is the user's turn it is not:
+ * every poll carries the bearer and would slide the active period, so an idle tab would keep its turn
+ * for ever. The page instead keeps the turn's end (`activeUntil`, moved on by the user's own holds and
+ * payments: `touched`) and asks the line once more only after that end has passed; the seat map,
+ * read with the Queue-Token alone, learns of the end within a second (QUEUE_NOT_ACTIVE).
  */
 export function useQueue(user, concertId, fail) {
   const key = storeKey(user, concertId);
@@ -40,24 +49,40 @@ export function useQueue(user, concertId, fail) {
   const [view, setView] = useState(null);
   const [ended, setEnded] = useState(null);
   const [busy, act] = useAction(fail);
+  const problems = useFirstProblem();
+  /** The turn: its length as first seen, and its end on the page's clock (performance.now()). */
+  const turn = useRef({ ttl: 0, deadline: 0 });
 
   const keep = (next) => {
     if (next) localStorage.setItem(key, JSON.stringify(next));
     else localStorage.removeItem(key);
     setEntry(next);
   };
+  /** Shows an answer of the line; an ACTIVE one sets the turn's end (never early: see api.js serverNow). */
+  const show = (data, { receivedAt, serverNow }) => {
+    if (data.status === 'ACTIVE' && data.activeUntil) {
+      const ttl = Date.parse(data.activeUntil) - serverNow;
+      turn.current = { ttl: Math.max(turn.current.ttl, ttl), deadline: receivedAt + ttl };
+    }
+    setView(data);
+  };
 
   usePoll(async (stopped) => {
     if (!entry) return null;
+    const left = turn.current.deadline - performance.now();
+    if (left > 0) return left + AFTER_TURN_MS;
     try {
-      const { data } = await request(path, { token: user.token, queueToken: entry.token });
+      const answer = await request(path, { token: user.token, queueToken: entry.token });
+      const { data } = answer;
       if (stopped()) return null;
-      setView(data);
+      problems.clear();
+      show(data, answer);
       if (data.status === 'EXPIRED') {
         keep(null);
         setEnded(statusText(data));
         return null;
       }
+      if (data.status === 'ACTIVE') return turn.current.deadline - performance.now() + AFTER_TURN_MS;
       if (data.position && data.position > entry.first) keep({ ...entry, first: data.position });
       return data.refreshAfterSeconds * 1000;
     } catch (err) {
@@ -66,8 +91,9 @@ export function useQueue(user, concertId, fail) {
         keep(null);
         setView(null);
       }
-      fail(err);
-      return TOKEN_GONE.has(err.code) || err.code === 'UNAUTHENTICATED' ? null : 5000;
+      if (problems.first(err)) fail(err);
+      if (TOKEN_GONE.has(err.code) || err.code === 'UNAUTHENTICATED') return null;
+      return Math.max(5000, (err.retryAfterSeconds ?? 0) * 1000);
     }
   }, [entry?.token]);
 
@@ -78,9 +104,10 @@ export function useQueue(user, concertId, fail) {
     busy,
     join: () =>
       act(async () => {
-        const { data } = await request(path, { method: 'POST', token: user.token });
+        const answer = await request(path, { method: 'POST', token: user.token });
+        const { data } = answer;
         setEnded(null);
-        setView(data);
+        show(data, answer);
         keep({ token: data.token, first: data.position ?? 0 });
       }),
     leave: () =>
@@ -92,9 +119,17 @@ export function useQueue(user, concertId, fail) {
       }),
     /** The server ended the turn (it expired, or everything held was paid for). */
     endTurn(reason) {
+      turn.current = { ttl: 0, deadline: 0 };
       keep(null);
       setView(null);
       setEnded(reason);
+    },
+    /** An answer to the user's own request with the Queue-Token (a hold, a payment): the turn slid. */
+    touched({ receivedAt, serverNow }) {
+      const { ttl } = turn.current;
+      if (!ttl || !entry) return;
+      turn.current = { ttl, deadline: receivedAt + ttl };
+      setView((v) => (v?.status === 'ACTIVE' ? { ...v, activeUntil: new Date(serverNow + ttl).toISOString() } : v));
     },
   };
 }
@@ -104,7 +139,9 @@ function statusText(view) {
   if (view.status === 'WAITING') {
     return `You are number ${view.position} in line. Estimated wait: ${aboutSeconds(view.estimatedWaitSeconds ?? 0)}.`;
   }
-  if (view.status === 'ACTIVE') return 'It is your turn: pick a date and a seat.';
+  if (view.status === 'ACTIVE') {
+    return `It is your turn: pick a date and a seat. It ends at ${timeOfDay(view.activeUntil)} if you do nothing; holding or paying for a seat keeps it.`;
+  }
   return 'Your turn has expired. Join the line again to book.';
 }
 

@@ -4,11 +4,24 @@ import { html } from './html.js';
 import { request } from './api.js';
 import { concertById } from './catalog.js';
 import { dateTime, money, timeOfDay } from './format.js';
+import { useAction } from './hooks.js';
 
 const STATUS = { HELD: 'Held', CONFIRMED: 'Confirmed', CANCELLED: 'Cancelled', EXPIRED: 'Expired' };
 
-function Reservation({ r, concert, refund, onCancel }) {
+/**
+ * On signing out: releases every seat the user holds, so it goes to others at once (the bearer token
+ * is forgotten with the user: nobody could pay for those holds any more). Paid seats are kept.
+ */
+export async function releaseAllHolds(user) {
+  const { data } = await request('/users/me/reservations?limit=100', { token: user.token });
+  const held = data.items.filter((r) => r.status === 'HELD');
+  await Promise.all(held.map((r) => request(`/reservations/${encodeURIComponent(r.id)}`, { method: 'DELETE', token: user.token })));
+}
+
+function Reservation({ r, concert, refund, onCancel, fail }) {
   const [asking, setAsking] = useState(false);
+  // A second "Yes, cancel" while the first runs does nothing (it would be refused: already cancelled).
+  const [busy, run] = useAction(fail);
   const schedule = concert?.schedules.find((s) => s.id === r.scheduleId);
   const cancellable = r.status === 'HELD' || (r.status === 'CONFIRMED' && (!schedule || Date.parse(schedule.startsAt) > Date.now()));
   return html`<li class=${`reservation r-${r.status.toLowerCase()}`}>
@@ -25,8 +38,8 @@ function Reservation({ r, concert, refund, onCancel }) {
     (asking
       ? html`<div class="row confirm" role="group" aria-label="Confirm the cancellation">
           <span>${r.status === 'CONFIRMED' ? `Cancel and refund ${money(r.price)}?` : 'Release this hold?'}</span>
-          <button type="button" onClick=${() => onCancel(r).finally(() => setAsking(false))}>Yes, cancel</button>
-          <button type="button" class="secondary" onClick=${() => setAsking(false)}>Keep it</button>
+          <button type="button" disabled=${busy} onClick=${() => run(() => onCancel(r).finally(() => setAsking(false)))}>Yes, cancel</button>
+          <button type="button" class="secondary" disabled=${busy} onClick=${() => setAsking(false)}>Keep it</button>
         </div>`
       : html`<button type="button" class="secondary" onClick=${() => setAsking(true)}>Cancel…</button>`)}
   </li>`;
@@ -74,7 +87,7 @@ export function Reservations({ user, changes, changed, notify, fail }) {
       ${items?.length === 0 && html`<p>No reservations yet.</p>`}
       <ul class="reservations">
         ${(items ?? []).map(
-          (r) => html`<${Reservation} key=${r.id} r=${r} concert=${concerts[r.concertId]} refund=${refunds[r.id]} onCancel=${cancel} />`,
+          (r) => html`<${Reservation} key=${r.id} r=${r} concert=${concerts[r.concertId]} refund=${refunds[r.id]} onCancel=${cancel} fail=${fail} />`,
         )}
       </ul>
     </section>`;

@@ -1,9 +1,9 @@
-// The seat map: a grid by number, re-read about every second with the Queue-Token, operable by keyboard.
+// The seat map: a grid by number, re-read about every second with the Queue-Token alone, operable by keyboard.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { request } from './api.js';
 import { money } from './format.js';
-import { usePoll } from './hooks.js';
+import { useFirstProblem, usePoll } from './hooks.js';
 
 /** Seats a row: Up and Down move by this many. */
 export const ROW = 10;
@@ -14,17 +14,23 @@ const STATUS_TEXT = { AVAILABLE: 'free', HELD: 'held by someone', SOLD: 'sold', 
 /** A glyph beside each number, so status never rests on colour alone. */
 const GLYPH = { AVAILABLE: '', HELD: '◔', SOLD: '✕', MINE: '★' };
 
-const statusOf = (seat, mine) => (mine.has(seat.number) ? 'MINE' : seat.status);
+/** Yours only while the server says the seat is HELD and your reservations say it is you who holds it. */
+const statusOf = (seat, mine) => (seat.status === 'HELD' && mine.has(seat.number) ? 'MINE' : seat.status);
 const describe = (seat, mine) => `Seat ${seat.number}, ${money(seat.price)}, ${STATUS_TEXT[statusOf(seat, mine)]}`;
 
 /**
- * `mine`: seat numbers this page holds. `refresh` changes when the map must be re-read at once (a hold
- * made, lost, paid or expired). `onPick(seat)` for a free seat; `onProblem(err)` when a read is refused.
+ * `mine`: seat numbers the user's reservations hold. `refresh` changes when the map must be re-read at
+ * once (a hold made, lost, paid or expired). `onPick(seat)` for a free seat; `onProblem(err)` when a
+ * read is refused (true: stop reading).
+ *
+ * The map is read with the Queue-Token alone, never the bearer: a read with the bearer would slide
+ * the turn's active period, and a tab left open on the map would then keep its turn for ever.
  */
-export function SeatMap({ user, scheduleId, queueToken, mine, refresh, onPick, onProblem }) {
+export function SeatMap({ scheduleId, queueToken, mine, refresh, onPick, onProblem }) {
   const [seats, setSeats] = useState(null);
   const [focused, setFocused] = useState(1);
   const grid = useRef(null);
+  const problems = useFirstProblem();
 
   // A hidden tab reads nothing (on sale day thousands of them would); shown again, it reads at once.
   const [shown, setShown] = useState(0);
@@ -37,12 +43,17 @@ export function SeatMap({ user, scheduleId, queueToken, mine, refresh, onPick, o
   usePoll(async (stopped) => {
     if (document.hidden) return null;
     try {
-      const { data } = await request(`/schedules/${encodeURIComponent(scheduleId)}/seats`, { token: user.token, queueToken });
-      if (!stopped()) setSeats(data.seats);
+      const { data } = await request(`/schedules/${encodeURIComponent(scheduleId)}/seats`, { queueToken });
+      if (stopped()) return null;
+      problems.clear();
+      setSeats(data.seats);
       return REFRESH_MS;
     } catch (err) {
       if (stopped()) return null;
-      return onProblem(err) ? null : REFRESH_MS * 3;
+      const later = Math.max(REFRESH_MS * 3, (err.retryAfterSeconds ?? 0) * 1000);
+      // The same problem again (still offline, still limited) is not said again.
+      if (!problems.first(err)) return later;
+      return onProblem(err) ? null : later;
     }
   }, [scheduleId, queueToken, refresh, shown]);
 

@@ -44,7 +44,8 @@ const bearerOf = (request: FastifyRequest): string | undefined =>
  * - per client address (IPv6 by /64), on every route except health, metrics and docs;
  * - per user, on routes that name a limit in `config.userRateLimit`. The user is the bearer
  *   token's SHA-256 (the hash the users table keys tokens by: one token, one user), so no lookup
- *   is needed; polls count per user and concert, so a fan in two lines polls both at their pace.
+ *   is needed; polls count per user and concert, so a fan in two lines polls both at their pace;
+ *   seat-map reads are polls too (the page re-reads the map every second), per user and schedule.
  * Counters are fixed windows of RATE_LIMIT_WINDOW_MS, in Redis when a client is given (shared by
  * every instance) and in process otherwise. A refusal is 429 RATE_LIMITED with Retry-After in
  * seconds until the window ends. If the store fails or stalls, the request passes (fail open), a
@@ -101,10 +102,11 @@ export async function registerRateLimits(
         max,
         keyGenerator: (request) => {
           if (name === 'poll') {
-            // The user the Queue-Token was signed for, else the bearer's; per concert either way.
-            const { concertId } = request.params as { concertId?: string };
+            // The user the Queue-Token was signed for, else the bearer's; per line (concert) or per
+            // seat map (schedule), so a fan reading a map and polling a line keeps both paces.
+            const { concertId, scheduleId } = request.params as { concertId?: string; scheduleId?: string };
             const user = pollUsers.get(request) ?? hashToken(bearerOf(request)!).slice(0, 32);
-            return `poll:${user}:${concertId ?? ''}`;
+            return `poll:${user}:${concertId ?? `map:${scheduleId ?? ''}`}`;
           }
           return `${name}:${hashToken(bearerOf(request)!).slice(0, 32)}`;
         },

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createConcert, invariants } from '../support/harness.js';
 import {
   accessibilityViolations,
+  browserSuite,
   eventually,
   hasChromium,
   joinLine,
@@ -21,7 +22,7 @@ import {
   type PageServer,
 } from '../support/browser.js';
 
-const title = hasChromium ? 'the booking page in Chromium' : 'the booking page in Chromium (skipped: /usr/bin/chromium is absent; apt-get install chromium)';
+const title = browserSuite('the booking page in Chromium');
 
 // A browser step waits on polls and countdowns: more time than a plain test's 30 s on a busy machine.
 describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
@@ -43,7 +44,7 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     await Promise.all([open?.close(), narrow?.close()]);
   });
 
-  it('books a seat end to end: sign up, top up, join, hold by keyboard, reload, pay (a double click charges once), see it, cancel, refund', async () => {
+  it('books a seat end to end: sign up, top up, join, hold by keyboard, reload, pay (a double click sends one payment), see it, cancel (a double click sends one), refund', async () => {
     const { page, problems } = await openPage(browser, open.url);
     const concert = await createConcert(open.t, [{ seatCount: 30, price: 50_000 }], showcase('Neon Harbour Live'));
     expect(await accessibilityViolations(page)).toEqual([]);
@@ -75,8 +76,16 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     expect(await page.getByTestId('countdown').textContent()).toMatch(/^(5:0\d|4:\d\d)$/);
     await eventually(() => seat(page, 13).getAttribute('data-status')).toBe('MINE');
 
+    // What the page sends, not only what the ledger shows: one POST /payments and one DELETE.
+    const sent: string[] = [];
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname;
+      if (r.method() === 'POST' && path === '/payments') sent.push(`pay ${r.headers()['idempotency-key']}`);
+      if (r.method() === 'DELETE' && path.startsWith('/reservations/')) sent.push('cancel');
+    });
     await page.getByRole('button', { name: 'Pay ₩50,000' }).dblclick();
     await page.getByRole('heading', { name: 'Booked: seat 13' }).waitFor();
+    expect(sent).toEqual([expect.stringMatching(/^pay [0-9a-f]{32}$/)]);
     await eventually(() => page.getByTestId('balance').textContent()).toBe('₩150,000');
     expect(await ledgerOf(open.t, page)).toEqual(['PAYMENT -50000', 'CHARGE 200000']);
     const mine = page.locator('.my-reservations');
@@ -86,8 +95,9 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
 
     await mine.getByRole('button', { name: 'Cancel…' }).click();
     await mine.getByText('Cancel and refund ₩50,000?').waitFor();
-    await mine.getByRole('button', { name: 'Yes, cancel' }).click();
+    await mine.getByRole('button', { name: 'Yes, cancel' }).dblclick();
     await notice(page).getByText('Cancelled seat 13. ₩50,000 was refunded to your balance.').waitFor();
+    expect(sent.slice(1)).toEqual(['cancel']);
     await mine.getByText('₩50,000 refunded').waitFor();
     await eventually(() => page.getByTestId('balance').textContent()).toBe('₩200,000');
     expect(await ledgerOf(open.t, page)).toEqual(['REFUND 50000', 'PAYMENT -50000', 'CHARGE 200000']);
@@ -149,7 +159,7 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     await context.close();
   });
 
-  it('with one active fan per concert, the second waits as number 1 and is admitted on the page when the first leaves; signing out leaves the line', async () => {
+  it('with one active fan per concert, the second waits as number 1 and is admitted on the page when the first leaves; signing out leaves the line and releases the hold', async () => {
     const concert = await createConcert(narrow.t, [{ seatCount: 10 }], showcase('Strings at Dusk'));
     const first = await openPage(browser, narrow.url);
     await signUp(first.page, 'First');
@@ -169,16 +179,20 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     await first.page.getByRole('button', { name: 'Leave the line' }).click();
     await eventually(() => first.page.getByTestId('queue-status').textContent()).toBe('You left the line.');
     await eventually(() => status.textContent(), 5_000).toContain('It is your turn');
-    await seat(second.page, 1).waitFor();
-
-    // Signing out forgets the user and gives the place in line up at once.
     const user = await userOf(second.page);
     const queueToken = await second.page.evaluate((key) => JSON.parse(localStorage.getItem(key)!).token as string, `ticketing.queue.${user.id}.${concert.id}`);
+    await seat(second.page, 1).click();
+    await second.page.getByRole('heading', { name: /^Held for you: seat 1,/ }).waitFor();
+
+    // Signing out forgets the user, gives the place in line up at once and releases the seat held
+    // (released: CANCELLED, well before the four-second hold would have ended as EXPIRED).
     await second.page.getByRole('button', { name: 'Sign out' }).click();
     await second.page.getByLabel('Your name').waitFor();
     expect(await second.page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('ticketing.')))).toEqual([]);
     const place = () => narrow.t.app.inject({ url: `/concerts/${concert.id}/queue`, headers: { ...bearer(user.token), 'queue-token': queueToken } });
     await eventually(async () => (await place()).json().status).toBe('EXPIRED');
+    const reservations = () => narrow.t.app.inject({ url: '/users/me/reservations', headers: bearer(user.token) });
+    await eventually(async () => (await reservations()).json().items.map((r: { status: string }) => r.status)).toEqual(['CANCELLED']);
     expect([...first.problems, ...second.problems]).toEqual([]);
     await Promise.all([first.context.close(), second.context.close()]);
   });

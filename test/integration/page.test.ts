@@ -42,10 +42,26 @@ describe('the booking page’s routes', () => {
     }
   });
 
-  it('sends gzip to a client that accepts it', async () => {
+  it('sends gzip to a client that accepts it, under an ETag of its own', async () => {
     const res = await t.app.inject({ url: '/assets/main.js', headers: { 'accept-encoding': 'gzip, br' } });
     expect(res.headers['content-encoding']).toBe('gzip');
     expect(res.headers.vary).toBe('accept-encoding');
+    const plain = await t.app.inject({ url: '/assets/main.js' });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.headers.etag).not.toBe(res.headers.etag);
+    // A cache holding the plain body may not be told its copy is the gzipped one, nor the reverse.
+    const crossed = await t.app.inject({ url: '/assets/main.js', headers: { 'if-none-match': String(res.headers.etag) } });
+    expect(crossed.statusCode).toBe(200);
+    expect(crossed.body).toBe(plain.body);
+  });
+
+  it('revalidates with If-None-Match as RFC 9110 reads it: a list, weak tags, *', async () => {
+    const url = '/assets/main.js';
+    const etag = String((await t.app.inject({ url })).headers.etag);
+    for (const header of [`"other", ${etag}`, `W/${etag}`, '*']) {
+      expect((await t.app.inject({ url, headers: { 'if-none-match': header } })).statusCode, header).toBe(304);
+    }
+    expect((await t.app.inject({ url, headers: { 'if-none-match': '"other", W/"another"' } })).statusCode).toBe(200);
   });
 
   it('keeps the page’s JavaScript within 60 kB gzipped', () => {

@@ -158,6 +158,28 @@ describe('fans behind one address (carrier NAT), registrations and proxies', () 
     expectRateLimited(await t.app.inject({ url: '/concerts', remoteAddress: nat }), 60);
   });
 
+  it('seat-map reads with genuine Queue-Tokens (no bearer) count per user and schedule as line polls do, never against their address', async () => {
+    const nat = randomAddress();
+    const concert = await createConcert(t, [{ seatCount: 5 }, { seatCount: 5 }]);
+    const [first, second] = concert.schedules.map((s) => s.id) as [string, string];
+    const fans = await Promise.all(Array.from({ length: 8 }, () => newUser()));
+    const tokens = await Promise.all(fans.map(async (f) => (await joinFrom(f, concert.id)).json().token as string));
+    const read = (scheduleId: string, token: string) =>
+      t.app.inject({ url: `/schedules/${scheduleId}/seats`, headers: { 'queue-token': token }, remoteAddress: nat });
+    // 8 fans × 5 reads from one address: past its limit of 30, every one answered.
+    for (let round = 0; round < 5; round++) {
+      for (const token of tokens) expect((await read(first, token)).statusCode).toBe(200);
+    }
+    // One fan reading far faster than once a second is refused for that user and that map only.
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++) statuses.push((await read(first, tokens[0]!)).statusCode);
+    expect(statuses.slice(0, 56)).toEqual(Array(56).fill(200)); // 5 + 56 = the poll limit of 61
+    expect(statuses.slice(56)).toEqual(Array(4).fill(429));
+    expectRateLimited(await read(first, tokens[0]!), 60);
+    expect((await read(second, tokens[0]!)).statusCode).toBe(200);
+    expect((await read(first, tokens[1]!)).statusCode).toBe(200);
+  });
+
   it('made-up bearers buy a poller no fresh budget: the genuine token is counted for the user it names', async () => {
     const concert = await createConcert(t);
     const owner = await newUser();

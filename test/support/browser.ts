@@ -10,6 +10,9 @@ import { bearer, createTestApp, type TestApp } from './harness.js';
 /** Debian's Chromium (package `chromium`); the browser tests skip, saying so, without it. */
 export const CHROMIUM = '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
+/** A browser suite's title, saying why it was skipped when it is. */
+export const browserSuite = (title: string) =>
+  hasChromium ? title : `${title} (skipped: ${CHROMIUM} is absent; apt-get install chromium)`;
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({

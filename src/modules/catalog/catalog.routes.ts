@@ -69,6 +69,9 @@ export function catalogRoutes(deps: { catalog: CatalogService; auth: Auth; gate:
         // The bearer is optional here (the contract lets the Queue-Token alone read the map); when
         // sent it must be the token's owner, and only then does the read slide the active period.
         preHandler: [auth.optionalUser, gate.forSchedule((request) => (request.params as { scheduleId: string }).scheduleId)],
+        // Read every second while a fan picks seats: counted as a line poll is (per user and
+        // schedule when the Queue-Token verifies, never against the address).
+        config: { userRateLimit: 'poll' },
         schema: {
           tags: ['catalog'],
           summary:

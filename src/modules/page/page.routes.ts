@@ -21,18 +21,31 @@ export function contentSecurityPolicy(importMapHash: string): string {
   ].join('; ');
 }
 
+/**
+ * Whether If-None-Match names `etag`: a list, `*`, or weak tags (W/"…") compared weakly, as RFC 9110
+ * has it for If-None-Match.
+ */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t.replace(/^W\//, '') === etag;
+  });
+}
+
 function send(request: FastifyRequest, reply: FastifyReply, asset: Asset): FastifyReply {
+  // The gzipped body is another representation: it has a tag of its own (RFC 9110, 8.8.3).
+  const gzip = /\bgzip\b/.test(request.headers['accept-encoding'] ?? '');
+  const etag = gzip ? `${asset.etag.slice(0, -1)}-gzip"` : asset.etag;
   reply
     .header('content-type', asset.contentType)
     .header('cache-control', asset.cacheControl)
-    .header('etag', asset.etag)
+    .header('etag', etag)
     .header('vary', 'accept-encoding')
     .header('x-content-type-options', 'nosniff')
     .header('referrer-policy', 'no-referrer');
-  if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
-  if (/\bgzip\b/.test(request.headers['accept-encoding'] ?? '')) {
-    return reply.header('content-encoding', 'gzip').send(asset.gzipped);
-  }
+  if (noneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send();
+  if (gzip) return reply.header('content-encoding', 'gzip').send(asset.gzipped);
   return reply.send(asset.body);
 }
 
