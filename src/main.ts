@@ -26,7 +26,8 @@ import { startRankingsGuard } from './modules/rankings/rankings.guard.js';
 import { createRedisRankingsStore } from './modules/rankings/rankings.store.redis.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { databaseReady } from './platform/db.js';
+import { pingDatabase } from './platform/db.js';
+import { watchReadiness } from './platform/readiness.js';
 import { traceLogFields } from './platform/tracing.log.js';
 
 /**
@@ -160,12 +161,22 @@ async function start(config: Config, log: Logger, resources: Resources) {
     });
     own('event consumers', consumers, (cs) => Promise.all(cs.map((c) => c.close())));
   }
+  // Admission pauses while the database is down, not while it is busy: the probe waits its turn on
+  // the background pool, and only no answer within the connect timeout counts as down.
+  const databaseWatch = own(
+    'database watch',
+    watchReadiness(() => pingDatabase(backgroundDb), {
+      everyMs: 1_000,
+      timeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    }),
+    (w) => w.stop(),
+  );
   own(
     'queue ticker',
     startQueueTicker({
       queue: services.queue,
       intervalMs: config.QUEUE_TICK_MS,
-      databaseReady: () => databaseReady(backgroundDb),
+      databaseReady: () => databaseWatch.ready,
       log,
     }),
     (t) => t.stop(),

@@ -169,9 +169,12 @@ export function pgCode(err: unknown): string | undefined {
     : undefined;
 }
 
+/** A trivial query: resolves when the database answers, rejects when it cannot. */
+export const pingDatabase = (db: Database): Promise<unknown> => sql`SELECT 1`.execute(db);
+
 /** True when the database answers a trivial query within `timeoutMs`. */
 export function databaseReady(db: Database, timeoutMs = 1_000): Promise<boolean> {
-  return settlesWithin(sql`SELECT 1`.execute(db), timeoutMs);
+  return settlesWithin(pingDatabase(db), timeoutMs);
 }
 
 /** PostgreSQL error codes that mean "the database cannot be reached right now". */

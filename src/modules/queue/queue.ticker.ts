@@ -12,7 +12,7 @@ import type { QueueService } from './queue.service.js';
 export function startQueueTicker(opts: {
   queue: QueueService;
   intervalMs: number;
-  databaseReady: () => Promise<boolean>;
+  databaseReady: () => boolean | Promise<boolean>;
   log: Logger;
   onPaused?: (paused: boolean) => void;
   /** How often ended entries are forgotten (QueueStore.purgeEnded). */
