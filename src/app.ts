@@ -231,7 +231,8 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   registerAppGauges(metrics, { db: deps.db, lines: () => services.queue.lines(), broker: deps.broker });
   await registerRateLimits(app, deps.config, deps.redis, (token) => {
     try {
-      return services.queue.verify(token).userId;
+      const { userId, concertId } = services.queue.verify(token);
+      return { userId, concertId };
     } catch {
       return undefined;
     }

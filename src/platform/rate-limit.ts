@@ -57,10 +57,10 @@ export async function registerRateLimits(
   config: Config,
   redis?: Redis,
   /**
-   * The user a Queue-Token was signed for, or undefined when it does not verify (no I/O: an HMAC).
-   * A poll with a genuine token is counted for that user alone, never against its address.
+   * The user and concert a Queue-Token was signed for, or undefined when it does not verify (no
+   * I/O: an HMAC). A poll with a genuine token is counted for that user alone, never against its address.
    */
-  queueTokenUser?: (token: string) => string | undefined,
+  queueTokenUser?: (token: string) => { userId: string; concertId: string } | undefined,
 ): Promise<void> {
   if (!config.RATE_LIMIT_ENABLED) return;
   const windowMs = config.RATE_LIMIT_WINDOW_MS;
@@ -102,11 +102,13 @@ export async function registerRateLimits(
         max,
         keyGenerator: (request) => {
           if (name === 'poll') {
-            // The user the Queue-Token was signed for, else the bearer's; per line (concert) or per
-            // seat map (schedule), so a fan reading a map and polling a line keeps both paces.
-            const { concertId, scheduleId } = request.params as { concertId?: string; scheduleId?: string };
-            const user = pollUsers.get(request) ?? hashToken(bearerOf(request)!).slice(0, 32);
-            return `poll:${user}:${concertId ?? `map:${scheduleId ?? ''}`}`;
+            // The user and concert the Queue-Token was signed for (never the URL's ids, which the
+            // client picks: one counter per made-up id would never fill), else the bearer's; the
+            // line and the concert's seat maps apart, so a fan reading a map and polling the line
+            // keeps both paces.
+            const signed = pollUsers.get(request);
+            const what = request.routeOptions.url?.startsWith('/schedules/') ? 'map' : 'line';
+            return signed ? `poll:u${signed.userId}:${what}:${signed.concertId}` : `poll:${hashToken(bearerOf(request)!).slice(0, 32)}:${what}`;
           }
           return `${name}:${hashToken(bearerOf(request)!).slice(0, 32)}`;
         },
@@ -114,13 +116,13 @@ export async function registerRateLimits(
     ]),
   ) as Record<UserRateLimit, ReturnType<FastifyInstance['createRateLimit']>>;
 
-  /** Polls whose Queue-Token verifies: the user it was signed for (the counter's key). */
-  const pollUsers = new WeakMap<FastifyRequest, string>();
+  /** Polls whose Queue-Token verifies: the user and concert it was signed for (the counter's key). */
+  const pollUsers = new WeakMap<FastifyRequest, { userId: string; concertId: string }>();
   const isGenuinePoll = (request: FastifyRequest): boolean => {
     const token = request.headers['queue-token'];
-    const user = queueTokenUser && typeof token === 'string' ? queueTokenUser(token) : undefined;
-    if (user === undefined) return false;
-    pollUsers.set(request, `u${user}`);
+    const signed = queueTokenUser && typeof token === 'string' ? queueTokenUser(token) : undefined;
+    if (signed === undefined) return false;
+    pollUsers.set(request, signed);
     return true;
   };
 

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
@@ -158,7 +158,7 @@ describe('fans behind one address (carrier NAT), registrations and proxies', () 
     expectRateLimited(await t.app.inject({ url: '/concerts', remoteAddress: nat }), 60);
   });
 
-  it('seat-map reads with genuine Queue-Tokens (no bearer) count per user and schedule as line polls do, never against their address', async () => {
+  it("seat-map reads with genuine Queue-Tokens (no bearer) count per user and the token's concert as line polls do, never against their address", async () => {
     const nat = randomAddress();
     const concert = await createConcert(t, [{ seatCount: 5 }, { seatCount: 5 }]);
     const [first, second] = concert.schedules.map((s) => s.id) as [string, string];
@@ -170,14 +170,23 @@ describe('fans behind one address (carrier NAT), registrations and proxies', () 
     for (let round = 0; round < 5; round++) {
       for (const token of tokens) expect((await read(first, token)).statusCode).toBe(200);
     }
-    // One fan reading far faster than once a second is refused for that user and that map only.
+    // One fan reading far faster than once a second is refused for that user's maps of the concert only.
     const statuses: number[] = [];
     for (let i = 0; i < 60; i++) statuses.push((await read(first, tokens[0]!)).statusCode);
     expect(statuses.slice(0, 56)).toEqual(Array(56).fill(200)); // 5 + 56 = the poll limit of 61
     expect(statuses.slice(56)).toEqual(Array(4).fill(429));
     expectRateLimited(await read(first, tokens[0]!), 60);
-    expect((await read(second, tokens[0]!)).statusCode).toBe(200);
+    // Made-up schedule ids buy no fresh budget: the counter is the token's, not the URL's.
+    expectRateLimited(await read(second, tokens[0]!), 60);
+    expectRateLimited(await read(randomUUID(), tokens[0]!), 60);
     expect((await read(first, tokens[1]!)).statusCode).toBe(200);
+    // The same fan's place in line is counted apart from the maps.
+    const poll = await t.app.inject({
+      url: `/concerts/${concert.id}/queue`,
+      headers: { authorization: `Bearer ${fans[0]!.token}`, 'queue-token': tokens[0]! },
+      remoteAddress: nat,
+    });
+    expect(poll.statusCode).toBe(200);
   });
 
   it('made-up bearers buy a poller no fresh budget: the genuine token is counted for the user it names', async () => {

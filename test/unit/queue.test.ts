@@ -1,4 +1,7 @@
+import type { FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { queueTokenVoucher } from '../../src/modules/queue/queue.gate.js';
+import type { QueueService } from '../../src/modules/queue/queue.service.js';
 import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from '../../src/modules/queue/queue.rules.js';
 import { createQueueTokens, keyIdOf } from '../../src/modules/queue/queue.token.js';
 import { bearerBinding } from '../../src/modules/users/users.auth.js';
@@ -90,5 +93,31 @@ describe('wait estimates', () => {
     let load = 0;
     for (let p = 1; p <= 100_000; p++) load += 1 / refreshAfterSeconds(estimatedWaitSeconds(p, 50));
     expect(load).toBeLessThan(5_000);
+  });
+});
+
+describe('a Queue-Token standing in for a bearer lookup', () => {
+  const OLD = 'o'.repeat(40);
+  const NEW = 'n'.repeat(40);
+  // Someone who has a secret signs a token naming a victim, bound to a bearer of their choosing.
+  const forgeWith = (secret: string) => createQueueTokens({ secret }).issue({ ...claims, userId: 'victim', bearer: bearerBinding('chosen') });
+  const tokens = createQueueTokens({ secret: NEW, previousSecrets: [OLD] });
+  const queue = { verify: tokens.verify, signedWithCurrentKey: tokens.signedWithCurrentKey } as unknown as QueueService;
+  const vouch = queueTokenVoucher(queue);
+  const request = (url: string, token: string) => ({ headers: { 'queue-token': token }, routeOptions: { url } }) as unknown as FastifyRequest;
+
+  it('vouches on the line, the seat map, holds and payments, with a token of the current secret', () => {
+    for (const url of ['/concerts/:concertId/queue', '/schedules/:scheduleId/seats', '/reservations', '/payments']) {
+      expect(vouch(request(url, forgeWith(NEW)), 'chosen')).toBe('victim');
+      expect(vouch(request(url, forgeWith(NEW)), 'another bearer')).toBeUndefined();
+    }
+  });
+
+  it('never on other routes (balance, top-ups, cancels), and never with a secret rotated out: the bearer is looked up', () => {
+    for (const url of ['/users/me', '/users/me/balance/charges', '/reservations/:id', '/users/me/reservations']) {
+      expect(vouch(request(url, forgeWith(NEW)), 'chosen')).toBeUndefined();
+    }
+    expect(tokens.verify(forgeWith(OLD)).userId).toBe('victim'); // still a valid Queue-Token for the gate
+    expect(vouch(request('/payments', forgeWith(OLD)), 'chosen')).toBeUndefined();
   });
 });

@@ -28,15 +28,20 @@ const queueTokenOf = (request: FastifyRequest): string | undefined => {
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 };
 
+/** The routes a Queue-Token is sent to: the line, the seat map, holds and payments. */
+const QUEUE_TOKEN_ROUTES = new Set(['/concerts/:concertId/queue', '/schedules/:scheduleId/seats', '/reservations', '/payments']);
+
 /**
  * Vouches for the bearer of a request whose Queue-Token (signature checked, no store touched) was
  * issued to a join authenticated with that very bearer token: a line poll, the seat map, a hold or
- * a payment is then authenticated with no user lookup. Any other request is left to the lookup.
+ * a payment is then authenticated with no user lookup. Any other request is left to the lookup:
+ * other routes (the balance, top-ups, cancels and refunds), and tokens signed with a previous
+ * TOKEN_SECRET, so a secret that leaked and was rotated out can never stand in for a user.
  */
 export function queueTokenVoucher(queue: QueueService): Voucher {
   return (request, bearerToken) => {
     const token = queueTokenOf(request);
-    if (token === undefined) return undefined;
+    if (token === undefined || !QUEUE_TOKEN_ROUTES.has(request.routeOptions.url ?? '') || !queue.signedWithCurrentKey(token)) return undefined;
     let claims: QueueTokenClaims;
     try {
       claims = queue.verify(token);

@@ -139,6 +139,7 @@ export function createQueueService(deps: {
 
     /** Checks a token's signature and format (401 QUEUE_TOKEN_INVALID); touches no store. */
     verify: (token: string | undefined) => tokens.verify(token),
+    signedWithCurrentKey: (token: string) => tokens.signedWithCurrentKey(token),
 
     assertOwnedBy,
 

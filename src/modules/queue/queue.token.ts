@@ -60,6 +60,12 @@ export function createQueueTokens(opts: { secret: string; previousSecrets?: stri
       return `${head}.${sign(current.secret, head).toString('base64url')}`;
     },
 
+    /**
+     * Whether a token names the current secret as its signer (not one of the previous ones kept
+     * for a rotation). Says nothing of the signature: verify that first.
+     */
+    signedWithCurrentKey: (token: string): boolean => token.split('.')[1] === current.kid,
+
     /** Checks format and signature; throws QUEUE_TOKEN_INVALID for anything else. */
     verify(token: string | undefined): QueueTokenClaims {
       if (!token) throw invalid('is missing');
