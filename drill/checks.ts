@@ -68,25 +68,70 @@ export async function checkSink(databaseUrl: string, concertId: string, sink: Si
 }
 
 export interface StreamOrder {
-  /** Entries of the stream that are outbox events (the stream may have been trimmed already). */
+  /** Entries the stream received that are outbox events. */
   entries: number;
   /** Adjacent entries whose outbox seq goes down: published out of commit order. */
   inversions: number;
+  /** Entries that came after a later-committed event of the same aggregate (a reservation's confirmation before its hold, say). */
+  aggregateInversions: number;
 }
 
-/** Reads the event stream of the Redis Streams broker and compares its order with the outbox's seq. */
-export async function streamOrder(redisUrl: string, databaseUrl: string): Promise<StreamOrder> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  try {
-    const entries = await redis.xrange(`events:${EVENTS_TOPIC}`, '-', '+');
-    const ids = entries.map(([, fields]) => fields[fields.indexOf('id') + 1]!);
-    const seqs = await withClient(databaseUrl, async (c) =>
-      new Map((await c.query('SELECT id::text, seq FROM outbox WHERE id = ANY($1::uuid[])', [ids])).rows.map((r) => [r.id as string, Number(r.seq)])));
-    const ordered = ids.map((id) => seqs.get(id)).filter((s): s is number => s !== undefined);
-    let inversions = 0;
-    for (let i = 1; i < ordered.length; i++) if (ordered[i]! < ordered[i - 1]!) inversions++;
-    return { entries: ordered.length, inversions };
-  } finally {
-    redis.disconnect();
+export interface StreamWatch {
+  /** Event ids in the order the stream received them. */
+  readonly ids: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Reads the Redis Streams broker's event stream as it grows (XREAD, no consumer group, so it holds
+ * nothing back from the trim), keeping every event id in stream order; while the server is down
+ * it tries again every half second and goes on from the last id it read.
+ */
+export function watchStream(redisUrl: string): StreamWatch {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, retryStrategy: () => 500 });
+  redis.on('error', () => {});
+  const ids: string[] = [];
+  let last = '0';
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const read = await redis.xread('COUNT', 1000, 'BLOCK', 500, 'STREAMS', `events:${EVENTS_TOPIC}`, last);
+        for (const [, entries] of read ?? []) {
+          for (const [id, fields] of entries) {
+            last = id;
+            ids.push(fields[fields.indexOf('id') + 1]!);
+          }
+        }
+      } catch {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  })();
+  return {
+    ids,
+    stop: async () => {
+      stopped = true;
+      await loop;
+      redis.disconnect();
+    },
+  };
+}
+
+/** Compares the order the stream received the events in with the order they were committed in (outbox seq). */
+export async function streamOrder(ids: string[], databaseUrl: string): Promise<StreamOrder> {
+  const rows = await withClient(databaseUrl, async (c) =>
+    new Map((await c.query('SELECT id::text, seq, aggregate_id::text AS aggregate FROM outbox WHERE id = ANY($1::uuid[])', [ids])).rows
+      .map((r) => [r.id as string, { seq: Number(r.seq), aggregate: String(r.aggregate) }])));
+  const ordered = ids.map((id) => rows.get(id)).filter((r) => r !== undefined);
+  let inversions = 0;
+  let aggregateInversions = 0;
+  const lastOf = new Map<string, number>();
+  for (let i = 0; i < ordered.length; i++) {
+    const { seq, aggregate } = ordered[i]!;
+    if (i > 0 && seq < ordered[i - 1]!.seq) inversions++;
+    if (seq < (lastOf.get(aggregate) ?? -Infinity)) aggregateInversions++;
+    lastOf.set(aggregate, Math.max(seq, lastOf.get(aggregate) ?? -Infinity));
   }
+  return { entries: ordered.length, inversions, aggregateInversions };
 }

@@ -1,7 +1,8 @@
 /**
  * What the drill watches while the sale runs: the users' requests through a balancer in front of
- * the instances (round-robin over the instances that answer; one that drops a connection is taken
- * out until its readiness probe gets an HTTP answer again, as a TCP health check would), each
+ * the instances (round-robin over the instances that answer; one that drops a connection or whose
+ * probe is refused is taken out until a probe gets an HTTP answer again, as a TCP health check
+ * would), each
  * request recorded with its start and end; every instance's /health/ready every 250 ms; and each
  * second, the instances' resident memory (RSS) and the database's outbox backlog.
  */
@@ -11,6 +12,9 @@ import { createClient, type Call, type Client } from '../load/client.js';
 import type { Recorder } from '../load/recorder.js';
 import type { Instance } from './instances.js';
 import type { ReadinessSample, RequestRecord } from './timeline.js';
+
+/** Errors of a connection nobody took: nothing listens there (yet). */
+const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
 
 export interface MemorySample {
   atMs: number;
@@ -63,11 +67,13 @@ export class Observer {
         busy = true;
         const atMs = Date.now();
         fetch(`${instance.url}/health/ready`, { signal: AbortSignal.timeout(1_000) })
-          .then(async (r) => (await r.arrayBuffer(), r.status), () => 0)
-          .then((status) => {
+          .then(async (r) => ({ status: r.status, refused: (await r.arrayBuffer(), false) }), (e: Error & { cause?: { code?: string } }) => ({ status: 0, refused: REFUSED.has(e.cause?.code ?? '') }))
+          .then(({ status, refused }) => {
             this.readiness.push({ atMs, instance: instance.index, status });
+            // Any HTTP answer puts it back; only a refused connection takes it out: a probe that
+            // timed out on a busy instance says nothing a balancer should act on.
             if (status > 0) this.out.delete(instance.index);
-            else this.out.add(instance.index);
+            else if (refused) this.out.add(instance.index);
           })
           .finally(() => (busy = false));
       }, probeMs));

@@ -3,8 +3,10 @@ import { fmt } from '../harness/format.js';
 import type { DrillReport } from './report.js';
 import { PHASES } from './timeline.js';
 
-const table = (head: string[], rows: (string | number)[][]) =>
-  [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+/** A Markdown table; `right` lists the columns aligned right (numbers). */
+const table = (head: string[], rows: (string | number)[][], right: number[] = []) =>
+  [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (right.includes(i) ? '---:' : '---')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const signed = (v: number) => (v < 0 ? `${-v} s before it` : `+${v} s`);
 const s = (v: number | null) => (v === null ? 'never' : `${v} s`);
 const codes = (c: Record<string, number>) => (Object.keys(c).length === 0 ? 'none' : Object.entries(c).sort((a, b) => b[1] - a[1]).map(([k, v]) => `\`${k}\` ${fmt(v)}`).join(', '));
 
@@ -33,18 +35,18 @@ export function renderDrillMarkdown(r: DrillReport): string {
     ['readiness noticed the fault (first /health/ready not 200, probes every 250 ms)', rec.readinessNoticedSeconds === null ? 'never' : `+${rec.readinessNoticedSeconds} s after it started`],
     ['first successful request after the dependency was back', s(rec.firstSuccessSeconds)],
     ['every instance ready again', s(rec.readinessBackSeconds)],
-    ['**full service again** (every step succeeded since, no later request failed)', `**${s(rec.fullServiceSeconds)}**`],
+    ['**full service again** (every step that failed has succeeded since its last failure)', `**${s(rec.fullServiceSeconds)}**${rec.lastStepBack ? ` (last back: ${rec.lastStepBack})` : ''}`],
     ['failed requests started after the return', codes(rec.failedAfterReturn)],
-    ['alerts (Prometheus, rules of ops/, 1 s scrapes and evaluation)', rec.alertsNotEvaluated ? `not evaluated: ${rec.alertsNotEvaluated}` : rec.alerts.length === 0 ? 'none went pending' : rec.alerts.map((a) => `${a.alert} ${a.state} +${a.afterFaultSeconds} s${a.instance ? ` (${a.instance})` : ''}`).join('; ')],
+    ['alerts (Prometheus, rules of ops/, 1 s scrapes and evaluation)', rec.alertsNotEvaluated ? `not evaluated: ${rec.alertsNotEvaluated}` : rec.alerts.length === 0 ? 'none went pending' : rec.alerts.map((a) => `${a.alert} ${a.state} ${signed(a.afterFaultSeconds)}${a.instance ? ` (${a.instance})` : ''}`).join('; ')],
   ]), '');
   out.push('![timeline](timeline.svg)', '', 'Requests that succeeded and failed per second, the fault\'s window, and how many instances answered readiness 200.', '');
   out.push('## Timeline (seconds since the sale opened)', '');
-  out.push(table(['s', 'what'], r.timeline.map((e) => [e.second, e.what])), '');
+  out.push(table(['s', 'what'], r.timeline.map((e) => [e.second, e.what]), [0]), '');
   out.push('## Targets', '');
   out.push(table(['target', 'limit', 'observed', ''], r.verdicts.map((v) => [v.name, v.limit, v.observed, v.ok ? 'ok' : '**missed**'])), '');
   out.push('## Requests and failures by phase', '');
   out.push('Before the fault, during it (started while broken), and after the dependency was back. Failures are answers the users did not expect (designed refusals such as `SEAT_UNAVAILABLE` left out), by status and problem code; `network` is no HTTP answer.', '');
-  out.push(table(['phase', 'requests', 'failed, by status and code'], PHASES.map((p) => [p, fmt(r.requests[p]), codes(r.failures[p])])), '');
+  out.push(table(['phase', 'requests', 'failed, by status and code', 'designed refusals'], PHASES.map((p) => [p, fmt(r.requests[p]), codes(r.failures[p]), codes(r.refusals?.[p] ?? {})]), [1]), '');
   out.push(r.fiveXx.length === 0 ? 'No 5xx answer.' : `5xx answers: ${r.fiveXx.map((e) => `${e.step} \`${e.label}\` ${fmt(e.count)} ${e.retryAfter ? 'with' : '**without**'} Retry-After`).join(', ')}.`, '');
   out.push(`Journeys: ${Object.entries(r.sale.endings).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}; ${fmt(r.sale.requests)} requests, ${fmt(r.sale.retries)} retried. ` +
     (Object.keys(r.sale.failures).length > 0 ? `Journeys that stopped on an answer: ${codes(r.sale.failures)}.` : ''), '');
@@ -54,7 +56,7 @@ export function renderDrillMarkdown(r: DrillReport): string {
     return f ? `${f.p50} / ${f.p95} / ${f.p99} (${fmt(f.count)})` : '–';
   })])), '');
   out.push('## Invariants (SQL, after the sale)', '');
-  out.push(table(['invariant', 'violations'], Object.entries(r.invariants).map(([k, v]) => [k, v])), '');
+  out.push(table(['invariant', 'violations'], Object.entries(r.invariants).map(([k, v]) => [k, v]), [1]), '');
   const reported = Object.entries(r.reportedInvariants).filter(([, v]) => v > 0);
   if (reported.length > 0) out.push('Reported, not a target of this drill: ' + reported.map(([k, v]) => `\`${k}\` ${v} (${WHY[k] ?? ''})`).join('; ') + '.', '');
   const c = r.counts;
@@ -66,7 +68,7 @@ export function renderDrillMarkdown(r: DrillReport): string {
     ['peak RSS per instance', Object.entries(r.peakRssMb).map(([k, v]) => `${k} ${v} MB`).join(', ')],
   ];
   if (r.sink) rows.push(['data platform: confirmations / delivered / missing / ids received twice / answered 500 / left hanging', [r.sink.confirmations, r.sink.delivered, r.sink.missing, r.sink.duplicatedIds, r.sink.refused, r.sink.hung].join(' / ')]);
-  if (r.streamOrder) rows.push(['event stream entries / out of commit order', `${r.streamOrder.entries} / ${r.streamOrder.inversions}`]);
+  if (r.streamOrder) rows.push(['event stream entries / adjacent pairs out of commit order / out of order within their aggregate', `${r.streamOrder.entries} / ${r.streamOrder.inversions} / ${r.streamOrder.aggregateInversions ?? '–'}`]);
   out.push(table(['figure', 'value'], rows), '');
   out.push('## Settings and machine', '');
   out.push(table(['setting', 'value'], [

@@ -41,6 +41,7 @@ export interface DrillReport {
     readinessBackSeconds: number | null;
     firstSuccessSeconds: number | null;
     fullServiceSeconds: number | null;
+    lastStepBack?: string;
     stepsNeverBack: string[];
     failedAfterReturn: Record<string, number>;
     alerts: { alert: string; state: string; instance: string | undefined; afterFaultSeconds: number }[];
@@ -48,6 +49,7 @@ export interface DrillReport {
   };
   requests: Analysis['requests'];
   failures: Analysis['failures'];
+  refusals: Analysis['refusals'];
   fiveXx: Analysis['fiveXx'];
   latency: Analysis['latency'];
   verdicts: Verdict[];
@@ -94,7 +96,7 @@ export function buildDrillReport(r: {
   after(fault.startMs, a.readinessNoticedMs, 'readiness noticed: a /health/ready probe answered other than 200');
   after(fault.endMs, a.readinessBackMs, 'readiness back: every instance answers /health/ready 200');
   after(fault.endMs, a.firstSuccessMs, 'first successful request started after the return');
-  after(fault.endMs, a.fullServiceMs, 'full service again: every step succeeded since, and no request started later failed');
+  after(fault.endMs, a.fullServiceMs, `full service again: every step that failed has succeeded since its last failure${a.lastStepBack ? ` (last back: ${a.lastStepBack})` : ''}`);
   for (const s of r.alerts.seen) derived.push({ atMs: s.atMs, what: `alert ${s.alert} ${s.state}${s.labels.instance ? ` (${s.labels.instance})` : ''}` });
   const timeline = [...r.timeline, ...derived].sort((x, y) => x.atMs - y.atMs).map((e) => ({ second: at(e.atMs), what: e.what }));
 
@@ -138,6 +140,7 @@ export function buildDrillReport(r: {
       readinessBackSeconds: sec(a.readinessBackMs),
       firstSuccessSeconds: sec(a.firstSuccessMs),
       fullServiceSeconds: sec(a.fullServiceMs),
+      lastStepBack: a.lastStepBack,
       stepsNeverBack: a.stepsNeverBack,
       failedAfterReturn: a.failedAfterReturn,
       alerts: r.alerts.seen.map((s) => ({ alert: s.alert, state: s.state, instance: s.labels.instance, afterFaultSeconds: sec(s.atMs - fault.startMs)! })),
@@ -145,6 +148,7 @@ export function buildDrillReport(r: {
     },
     requests: a.requests,
     failures: a.failures,
+    refusals: a.refusals,
     fiveXx: a.fiveXx,
     latency: a.latency,
     verdicts: r.verdicts,

@@ -14,7 +14,7 @@ import { drive, type Driven } from '../load/drive.js';
 import { checkSale } from '../load/invariants.js';
 import { machineInfo } from '../load/machine.js';
 import { redisServerAvailable, redisServerBinary, startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from '../test/support/dependencies.js';
-import { checkSink, doubleDebits, streamOrder, type SinkCheck, type StreamOrder } from './checks.js';
+import { checkSink, doubleDebits, streamOrder, watchStream, type SinkCheck, type StreamOrder, type StreamWatch } from './checks.js';
 import { startInstances, type Exit, type Instance } from './instances.js';
 import { Observer } from './observe.js';
 import { parseDrillOptions, type DrillOptions } from './options.js';
@@ -106,6 +106,7 @@ async function main(): Promise<number> {
     const instances = owned.instances;
     owned.prometheus = o.prometheus ? await startPrometheus(instances.map((i) => i.url)) : undefined;
     const observer = (owned.observer = new Observer(instances, owned.pg.url));
+    const stream: StreamWatch | undefined = owned.eventsRedis ? watchStream(owned.eventsRedis.url) : undefined;
     const sinkDeliveries = owned.sink;
     observer.start(sinkDeliveries ? () => sinkDeliveries.deliveries.size : undefined);
     const concert = await createConcert(instances[0]!.url, adminToken, {
@@ -146,7 +147,8 @@ async function main(): Promise<number> {
     const checked = await checkSale(owned.pg.url, { concertId: concert.id, payments: sale.payments, abandonedHolds: sale.abandonedHolds, cancelled: sale.cancelled, topUps: sale.topUps }, 60);
     const debits = await doubleDebits(owned.pg.url, concert.id);
     const sink: SinkCheck | undefined = owned.sink ? await checkSink(owned.pg.url, concert.id, owned.sink) : undefined;
-    const order: StreamOrder | undefined = owned.eventsRedis ? await streamOrder(owned.eventsRedis.url, owned.pg.url) : undefined;
+    await stream?.stop();
+    const order: StreamOrder | undefined = stream ? await streamOrder(stream.ids, owned.pg.url) : undefined;
     await observer.stop();
     const alerts = owned.prometheus;
     await alerts?.stop();

@@ -54,6 +54,8 @@ export interface Analysis {
    * succeeded again after its last failure (0: no step failed; null: some step never did).
    */
   fullServiceMs: number | null;
+  /** The step whose return set fullServiceMs (the last to succeed again), if any failed. */
+  lastStepBack: string | undefined;
   /** Steps with no success after their last failure (why fullServiceMs is null). */
   stepsNeverBack: string[];
   /** Failed requests started after the return (they set fullServiceMs): `step status CODE` → count. */
@@ -61,6 +63,8 @@ export interface Analysis {
   /** Requests per phase, and failures per phase by `status CODE` (designed refusals left out). */
   requests: Record<Phase, number>;
   failures: Record<Phase, Record<string, number>>;
+  /** Designed refusals per phase by `status CODE` (SEAT_UNAVAILABLE; IDEMPOTENCY_KEY_IN_USE on a retry, ...). */
+  refusals: Record<Phase, Record<string, number>>;
   /** Every 5xx by step, `status CODE` and whether it carried Retry-After. */
   fiveXx: { step: string; label: string; retryAfter: boolean; count: number }[];
   /** Per step, the latency of its requests in each phase (ms). */
@@ -106,25 +110,29 @@ export function analyse(records: RequestRecord[], readiness: ReadinessSample[], 
   for (const r of records) if (r.endMs >= fault.startMs && failed(r)) lastFailure.set(r.step, Math.max(lastFailure.get(r.step) ?? 0, r.startMs));
   const stepsNeverBack: string[] = [];
   let fullService: number | null = fault.endMs;
+  let lastStepBack: string | undefined;
   for (const [step, last] of lastFailure) {
     const since = Math.max(last + 1, fault.endMs);
     const back = after.filter((r) => r.step === step && r.startMs >= since && !failed(r)).reduce((m, r) => Math.min(m, r.endMs), Infinity);
     if (back === Infinity) stepsNeverBack.push(step);
-    else if (fullService !== null) fullService = Math.max(fullService, back);
+    else if (fullService !== null && back > fullService) {
+      fullService = back;
+      lastStepBack = step;
+    }
   }
   stepsNeverBack.sort();
   if (stepsNeverBack.length > 0) fullService = null;
 
   const requests: Record<Phase, number> = { before: 0, during: 0, after: 0 };
   const failures: Record<Phase, Record<string, number>> = { before: {}, during: {}, after: {} };
+  const refusals: Record<Phase, Record<string, number>> = { before: {}, during: {}, after: {} };
   const fiveXx = new Map<string, Analysis['fiveXx'][number]>();
   const durations = new Map<string, Record<Phase, number[]>>();
   for (const r of records) {
     const phase = phaseOf(r.startMs, fault);
     requests[phase]++;
-    if (r.outcome === 'unexpected') {
-      failures[phase][label(r)] = (failures[phase][label(r)] ?? 0) + 1;
-    }
+    const counts = r.outcome === 'unexpected' ? failures : r.outcome === 'expected' ? refusals : undefined;
+    if (counts) counts[phase][label(r)] = (counts[phase][label(r)] ?? 0) + 1;
     if (r.status >= 500) {
       const key = `${r.step} ${label(r)} ${r.retryAfter}`;
       const e = fiveXx.get(key) ?? { step: r.step, label: label(r), retryAfter: r.retryAfter, count: 0 };
@@ -147,10 +155,12 @@ export function analyse(records: RequestRecord[], readiness: ReadinessSample[], 
     readinessBackMs: since(readyAt, fault.endMs),
     firstSuccessMs: since(firstSuccess, fault.endMs),
     fullServiceMs: since(fullService, fault.endMs),
+    lastStepBack,
     stepsNeverBack,
     failedAfterReturn,
     requests,
     failures,
+    refusals,
     fiveXx: [...fiveXx.values()].sort((a, b) => b.count - a.count),
     latency,
   };

@@ -49,9 +49,10 @@ describe('the recovery timeline', () => {
     expect(a.readinessBackMs).toBe(2_000);
   });
 
-  it('full service waits for the last failure started after the return and for every step to succeed again', () => {
+  it('full service waits until every step that failed has succeeded after its last failure', () => {
     expect(a.firstSuccessMs).toBe(210); // seats started at 25.2 s, 10 ms long
     expect(a.fullServiceMs).toBe(3_030); // pay: failed at 26 s, succeeded at 28 s (30 ms)
+    expect(a.lastStepBack).toBe('pay');
     expect(a.failedAfterReturn).toEqual({ 'pay 503 UNAVAILABLE': 1 });
   });
 
@@ -66,6 +67,7 @@ describe('the recovery timeline', () => {
     expect(a.failures.before).toEqual({});
     expect(a.failures.during).toEqual({ '503 UNAVAILABLE': 3, network: 1 });
     expect(a.failures.after).toEqual({ '503 UNAVAILABLE': 1 });
+    expect(a.refusals).toEqual({ before: { '409 SEAT_UNAVAILABLE': 1 }, during: {}, after: {} });
     expect(a.latency.pay).toMatchObject({ before: { count: 1 }, during: { count: 1, max: 40 }, after: { count: 2 } });
     expect(a.latency.seats!.during).toMatchObject({ count: 1, max: 400 }); // the network failure has no latency
   });
@@ -120,13 +122,15 @@ describe("the scenarios' own targets", () => {
     expect(scenarioVerdicts('postgres-restart', facts({ observer: { requests: hung, readiness, memory: [], outbox: [], extra: [] } }))[0]!.ok).toBe(false);
   });
 
-  it('broker-outage wants payments through the outage, the outbox grown and drained, the stream in order', () => {
+  it('broker-outage wants payments through the outage, the outbox grown and drained, each reservation\'s events in order', () => {
     const outbox = [{ atMs: T0 + 5_000, unsent: 2 }, { atMs: T0 + 20_000, unsent: 40 }, { atMs: T0 + 26_000, unsent: 9 }, { atMs: T0 + 27_500, unsent: 0 }];
     const pays = [...records.filter((r) => r.step !== 'pay' || r.startMs < fault.startMs || r.startMs >= fault.endMs), req('pay', 15, 201)];
     expect(outboxDrain({ observer: { outbox }, fault } as ScenarioFacts)).toEqual({ peak: 40, before: 2, drainedMs: 2_500 });
-    const f = facts({ observer: { requests: pays, readiness, memory: [], outbox, extra: [] }, order: { entries: 50, inversions: 0 } });
+    const f = facts({ observer: { requests: pays, readiness, memory: [], outbox, extra: [] }, order: { entries: 50, inversions: 3, aggregateInversions: 0 } });
     expect(scenarioVerdicts('broker-outage', f).filter((v) => !v.ok)).toEqual([]);
-    expect(scenarioVerdicts('broker-outage', { ...f, order: { entries: 50, inversions: 1 } }).filter((v) => !v.ok).map((v) => v.name)).toEqual(['events in the stream out of commit order']);
+    expect(scenarioVerdicts('broker-outage', { ...f, order: { entries: 50, inversions: 3, aggregateInversions: 1 } }).filter((v) => !v.ok).map((v) => v.name)).toEqual([
+      'events in the stream before an earlier-committed event of the same reservation or user',
+    ]);
     // the 503 on a payment during the fault: payments did not go on
     expect(scenarioVerdicts('broker-outage', facts({ observer: { requests: records, readiness, memory: [], outbox, extra: [] } }))[0]!.ok).toBe(false);
   });
