@@ -31,6 +31,13 @@ export interface FaultWindow {
   endMs: number;
 }
 
+/**
+ * Failures started this long after the return still count against recovery; later ones are listed
+ * (failedAfterReturn) but are another matter than the fault (a keep-alive connection the server
+ * closed as the client reused it, say).
+ */
+export const RECOVERY_WINDOW_MS = 60_000;
+
 export type Phase = 'before' | 'during' | 'after';
 export const PHASES: Phase[] = ['before', 'during', 'after'];
 
@@ -50,8 +57,9 @@ export interface Analysis {
   /** ms from the dependency's return to the end of the first successful request started after it. */
   firstSuccessMs: number | null;
   /**
-   * ms from the dependency's return until every step that failed from the fault's start on had
-   * succeeded again after its last failure (0: no step failed; null: some step never did).
+   * ms from the dependency's return until every step that failed from the fault's start on (up to
+   * RECOVERY_WINDOW_MS after the return) had succeeded again after its last failure (0: no step
+   * failed; null: some step never did).
    */
   fullServiceMs: number | null;
   /** The step whose return set fullServiceMs (the last to succeed again), if any failed. */
@@ -107,7 +115,8 @@ export function analyse(records: RequestRecord[], readiness: ReadinessSample[], 
   // succeeded: the step was broken by the fault (or after) and serves again. Full service: every
   // step that failed from the fault's start on is back.
   const lastFailure = new Map<string, number>();
-  for (const r of records) if (r.endMs >= fault.startMs && failed(r)) lastFailure.set(r.step, Math.max(lastFailure.get(r.step) ?? 0, r.startMs));
+  const counted = (r: RequestRecord) => r.endMs >= fault.startMs && r.startMs < fault.endMs + RECOVERY_WINDOW_MS && failed(r);
+  for (const r of records) if (counted(r)) lastFailure.set(r.step, Math.max(lastFailure.get(r.step) ?? 0, r.startMs));
   const stepsNeverBack: string[] = [];
   let fullService: number | null = fault.endMs;
   let lastStepBack: string | undefined;

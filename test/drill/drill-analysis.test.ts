@@ -56,6 +56,12 @@ describe('the recovery timeline', () => {
     expect(a.failedAfterReturn).toEqual({ 'pay 503 UNAVAILABLE': 1 });
   });
 
+  it('a failure long after the return is listed, not counted against recovery', () => {
+    const late = analyse([...records, req('seats', 25 + 61, 0), req('seats', 87, 200)], readiness, fault);
+    expect(late.fullServiceMs).toBe(3_030);
+    expect(late.failedAfterReturn).toEqual({ 'pay 503 UNAVAILABLE': 1, 'seats network': 1 });
+  });
+
   it('a step that never succeeds again means no full service', () => {
     const stuck = analyse([...records, req('cancel', 29, 500, { code: 'INTERNAL' })], readiness, fault);
     expect(stuck.fullServiceMs).toBeNull();

@@ -19,7 +19,8 @@ describe.skipIf(!redisServerAvailable)(`npm run drill -- kill-instance, tiny${re
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('kills an instance mid-sale, sees it come back by itself, and writes a report that meets every target', { timeout: 120_000 }, async () => {
-    const args = ['kill-instance', '--users', '60', '--arrival-seconds', '12', '--fault-at', '4', '--fault-seconds', '3', '--max-seconds', '40', '--hold-ttl', '3', '--no-prometheus', '--out', out];
+    // Holds last 6 s: longer than a user's longest think (4 s) between holding and paying.
+    const args = ['kill-instance', '--users', '60', '--arrival-seconds', '12', '--fault-at', '4', '--fault-seconds', '3', '--max-seconds', '40', '--hold-ttl', '6', '--no-prometheus', '--out', out];
     const { DATABASE_URL: _d, REDIS_URL: _r, ...env } = process.env;
     const child = spawn(process.execPath, ['--import', 'tsx', 'drill/run.ts', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
