@@ -10,7 +10,7 @@ import {
   stringDeserializers,
   stringSerializers,
 } from '@platformatic/kafka';
-import { settlesWithin } from '../../platform/timeout.js';
+import { settlesWithin, withTimeout } from '../../platform/timeout.js';
 import {
   openSubscription,
   UnpublishableMessageError,
@@ -223,9 +223,10 @@ export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
 
     subscribe,
 
+    // A scrape must not wait on a Kafka that does not answer: no reading within 2 s, no series.
     lag(topic) {
       admin ??= new Admin({ clientId: `${clientId}-admin`, bootstrapBrokers: opts.brokers });
-      return kafkaConsumerLag(admin, topic, [...(groupsOf.get(topic)?.keys() ?? [])]);
+      return withTimeout(kafkaConsumerLag(admin, topic, [...(groupsOf.get(topic)?.keys() ?? [])]), 2_000, 'kafka lag: no answer within 2 s');
     },
 
     ping: () => settlesWithin(producer.metadata({ topics: [], forceUpdate: true }), 2_000),
