@@ -108,6 +108,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
       clock: services.clock,
       intervalMs: config.HOLD_SWEEP_INTERVAL_MS,
       log,
+      tracer: tracing?.tracer,
       ...sweeperMetrics(metrics),
       onSeatsFreed: (seats) => services.catalog.seatsChanged(seats),
       housekeeping: () => services.idempotency.purgeExpired(),

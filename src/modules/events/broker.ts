@@ -130,9 +130,9 @@ export interface Broker {
   room?(topic: string): Array<{ group: string; room: number }>;
   /**
    * Each consumer group of the topic with the messages it has not handled yet: queued for it, or
-   * delivered and not acknowledged (for the consumer-lag gauge). The in-process and Redis adapters
-   * report it; the Kafka adapter does not (a group's lag there is the committed offsets against the
-   * partitions' ends, which Kafka's own tooling or an exporter reads).
+   * delivered and not acknowledged (for the consumer-lag gauge). In process and on Redis, every
+   * group of the topic; on Kafka, the groups this process consumes the topic with, each the sum
+   * over partitions of the end offset minus the group's committed offset.
    */
   lag?(topic: string): Promise<Array<{ group: string; lag: number }>>;
   /**
