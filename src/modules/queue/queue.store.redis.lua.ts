@@ -124,7 +124,8 @@ return result`,
 
   /**
    * KEYS: waiting, active, entries, admitted, joined, orders, epoch, restored, paused. ARGV: user, entryId,
-   * order, epoch, activeUntil|'', newEpoch, now, maxActive, perSecond, ttl, logMs.
+   * order, epoch, activeUntil|'', newEpoch, now, maxActive, perSecond, ttl, logMs, restorable (1|0:
+   * the token is recent enough, see `restorable` in queue.store.ts).
    * Returns view .. {admitted}, or false when the entry is not to be put back (QueueStore.restore).
    */
   restore: {
@@ -140,6 +141,7 @@ if rec then
   result[5] = 0
   return result
 end
+if ARGV[12] ~= '1' then return false end
 local current = redis.call('GET', epochKey)
 if current == ARGV[4] or redis.call('SISMEMBER', restoredKey, entryId) == 1 then return false end
 if not current then redis.call('SET', epochKey, ARGV[6]) end

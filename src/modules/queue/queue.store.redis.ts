@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { defineScripts } from './queue.store.redis.lua.js';
 import {
   admissionLogMsOf,
+  restorable,
   type JoinResult,
   type LineSnapshot,
   type QueueEntry,
@@ -118,7 +119,7 @@ export function createRedisQueueStore(
       const k = keysOf(concertId);
       const reply = (await scripts.restore(
         [k.waiting, k.active, k.entries, k.admitted, k.joined, k.orders, k.epoch, k.restored, k.paused],
-        [userId, entry.entryId, entry.order, entry.epoch, entry.activeUntil ?? '', entry.newEpoch, ...limitArgs(now, limits)],
+        [userId, entry.entryId, entry.order, entry.epoch, entry.activeUntil ?? '', entry.newEpoch, ...limitArgs(now, limits), restorable(entry, now) ? 1 : 0],
       )) as EntryReply | null;
       if (!reply) return null;
       await redis.sadd(registryKey, concertId);
