@@ -72,10 +72,13 @@ export const ConfigSchema = Type.Object({
   EVENT_MAX_BYTES: Type.Integer({ minimum: 1_024, maximum: 16_777_216, default: 1_048_576 }),
   IDEMPOTENCY_RETENTION_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
   /**
-   * How long a claimed Idempotency-Key is held for its request: a retry meanwhile answers 409
-   * IDEMPOTENCY_KEY_IN_USE, and one after it (the process holding the key died) runs the work.
+   * How long a claimed Idempotency-Key is held for its request past the last renewal: the request
+   * renews it every third of this while it works, so a retry meanwhile answers 409
+   * IDEMPOTENCY_KEY_IN_USE however slow the work; once the process holding the key died, a retry
+   * runs the work at most this long after. Keep it above 1.5 × DATABASE_CONNECT_TIMEOUT_MS, the
+   * longest a renewal may wait for a connection.
    */
-  IDEMPOTENCY_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
+  IDEMPOTENCY_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 10_000 }),
   /** Rate limits (429 RATE_LIMITED): per client address on every route but health, metrics and docs... */
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 60_000 }),

@@ -14,6 +14,7 @@ import { startSweeper } from './modules/reservations/reservations.sweeper.js';
 import { startQueueTicker } from './modules/queue/queue.ticker.js';
 import { createRedisQueueStore } from './modules/queue/queue.store.redis.js';
 import { createRedis } from './platform/redis.js';
+import { watchEvictionPolicy } from './platform/redis.policy.js';
 import { createRedisBus } from './cache/invalidation.js';
 import type { Broker } from './modules/events/broker.js';
 import { createKafkaBroker } from './modules/events/broker.kafka.js';
@@ -68,6 +69,8 @@ async function start(config: Config, log: Logger, resources: Resources) {
         onError: (err) => log.warn({ err }, 'redis connection error (repeats within 5 s not logged)'),
       }), (r) => r.quit())
     : undefined;
+  // A Redis that may evict keys can drop people from a line: said at start and after every reconnection.
+  if (redis) own('redis eviction policy check', watchEvictionPolicy(redis, log), (w) => w.stop());
   const cacheBus = redis ? own('cache bus', await createRedisBus(redis, redis.duplicate()), (b) => b.close()) : undefined;
   const metrics = createMetrics();
   // Events go to Kafka when configured, else Redis Streams, else an in-process broker.

@@ -102,15 +102,19 @@ export interface OwnRedis {
   readonly running: boolean;
 }
 
-/** A redis-server on a free port that keeps nothing on disk (`--save "" --appendonly no`). */
-export async function startOwnRedis(): Promise<OwnRedis> {
+/**
+ * A redis-server on a free port that keeps nothing on disk (`--save "" --appendonly no`); `args`
+ * are further options of the server (e.g. `['--maxmemory-policy', 'allkeys-lru']`), applied at
+ * every start.
+ */
+export async function startOwnRedis(opts: { args?: string[] } = {}): Promise<OwnRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
     if (child) return;
     const started = spawn(
       redisServerBinary,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...(opts.args ?? [])],
       { stdio: 'ignore' },
     );
     child = started;

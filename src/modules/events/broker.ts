@@ -143,6 +143,17 @@ export interface Broker {
    */
   publish(topic: string, messages: BrokerMessage[], options?: { groups?: string[] }): Promise<void>;
   subscribe(topic: string, options: SubscribeOptions, handler: (message: BrokerMessage) => Promise<void>): Promise<Subscription>;
+  /**
+   * Durable brokers that can lose what they accepted (Redis restarted empty): the topic's epoch, a
+   * marker kept beside the topic that a loss takes with it (made anew when missing). A changed
+   * epoch tells the relay to publish again what consumers may not have handled (outbox.loss.ts).
+   */
+  epoch?(topic: string): Promise<string>;
+  /**
+   * With `epoch`: a time (the broker's clock) before which every consumer group of the topic has
+   * handled every message, or null when unknown (the topic has no group, or no stream).
+   */
+  handledBefore?(topic: string): Promise<Date | null>;
   /** True when the broker answers (for /health/ready). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -94,9 +94,22 @@ export function createQueueService(deps: {
   async function restore(claims: QueueTokenClaims, now: number, slide: boolean): Promise<QueueEntry | null> {
     if (!claims.place || now - claims.issuedAt > LINE_RETENTION_MS) return null;
     const { concertId, userId, entryId } = claims;
-    const lost = { entryId, ...claims.place, activeUntil: claims.activeUntil ?? null, newEpoch: newId() };
+    const lost = { entryId, ...claims.place, issuedAt: claims.issuedAt, activeUntil: claims.activeUntil ?? null, newEpoch: newId() };
     const entry = await store.restore(concertId, userId, lost, now, limits);
     return entry?.state === 'ACTIVE' && slide ? store.touch(concertId, userId, entryId, now, limits.activeTtlMs) : entry;
+  }
+
+  /**
+   * The token a poll answers: re-issued with the time of the poll (and an ACTIVE entry's new
+   * activeUntil), so the token a user holds says how recently the entry was known to be in line;
+   * a line lost meanwhile puts back only entries whose token is recent (see `restorable` in
+   * queue.store.ts). Null for an entry that has ended: its token stays as it was.
+   */
+  function reissued(claims: QueueTokenClaims, entry: QueueEntry | null, now: number): string | null {
+    if (entry?.state === 'ACTIVE') return tokens.issue({ ...claims, issuedAt: now, activeUntil: entry.activeUntil! });
+    if (entry?.state !== 'WAITING') return null;
+    const { activeUntil: _known, ...waiting } = claims;
+    return tokens.issue({ ...waiting, issuedAt: now });
   }
 
   return {
@@ -119,17 +132,16 @@ export function createQueueService(deps: {
     },
 
     /**
-     * The caller's place; a request made with the token, so it also slides an active period. An
-     * ACTIVE answer carries a token re-issued with the new activeUntil (the same entry), so a line
-     * lost meanwhile can put the user back as ACTIVE.
+     * The caller's place; a request made with the token, so it also slides an active period. A
+     * WAITING or ACTIVE answer carries the token re-issued (the same entry; see `reissued`), so a
+     * line lost meanwhile can put the user back.
      */
     async status(userId: string, concertId: string, token: string | undefined): Promise<QueueView> {
       const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
       const now = clock.now().getTime();
       const entry =
         (await store.touch(concertId, userId, claims.entryId, now, limits.activeTtlMs)) ?? (await restore(claims, now, true));
-      const answer = entry?.state === 'ACTIVE' ? tokens.issue({ ...claims, issuedAt: now, activeUntil: entry.activeUntil! }) : token!;
-      return view(answer, concertId, entry);
+      return view(reissued(claims, entry, now) ?? token!, concertId, entry);
     },
 
     async leave(userId: string, concertId: string, token: string | undefined): Promise<void> {

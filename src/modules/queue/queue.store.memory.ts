@@ -3,6 +3,7 @@ import {
   admissionLogMsOf,
   nextOrder,
   ORDERS_PER_MS,
+  restorable,
   PER_SECOND_WINDOW_MS,
   type JoinResult,
   type LineSnapshot,
@@ -166,6 +167,7 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
       const queue = queueOf(concertId);
       const entry = queue.entries.get(userId);
       if (entry) return entry.entryId === lost.entryId ? view(queue, userId, entry, now) : expired(lost.entryId);
+      if (!restorable(lost, now)) return null;
       const putBack = restored.get(concertId) ?? new Set<string>();
       if (epochs.get(concertId) === lost.epoch || putBack.has(lost.entryId)) return null;
       if (!epochs.has(concertId)) epochs.set(concertId, lost.newEpoch);
