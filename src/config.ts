@@ -56,6 +56,8 @@ export const ConfigSchema = Type.Object({
   QUEUE_ADMIT_PER_SECOND: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50 }),
   QUEUE_ACTIVE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 600 }),
   QUEUE_TICK_MS: Type.Integer({ minimum: 10, maximum: 1_000, default: 100 }),
+  /** Line polls held open at once per instance (GET …/queue?wait=S); beyond it a poll answers at once. 0 turns holding off. */
+  QUEUE_LONG_POLL_MAX: Type.Integer({ minimum: 0, maximum: 100_000, default: 5000 }),
   CACHE_ENABLED: Type.Boolean({ default: true }),
   CACHE_STRATEGY: Type.Union(['none', 'lock', 'singleflight', 'xfetch', 'swr'].map((x) => Type.Literal(x)), { default: 'swr' }),
   /** Per-cache overrides, e.g. "seats=lock,concert=xfetch" (caches: seats, concert, concerts). */

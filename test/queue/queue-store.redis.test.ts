@@ -74,7 +74,7 @@ function redisSuite(url: string) {
       expect(await a.zcard(`${keyPrefix}:{${c}}:admitted`)).toBe(5);
       await store.admit(c, T0 + 60_000, limits);
       expect(await a.zcard(`${keyPrefix}:{${c}}:admitted`)).toBe(0);
-      expect(await store.stats(c, T0, 60_000)).toEqual({ admittedInWindow: 0, waiting: 0, active: 0 });
+      expect(await store.stats(c, T0, 60_000)).toEqual({ admittedInWindow: 0, waiting: 0, active: 0, headOrder: null });
     });
 
     it('refuses a key prefix that would break the hash tag', () => {
