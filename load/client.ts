@@ -26,6 +26,8 @@ export interface CallOptions {
   body?: unknown;
   /** Problem codes that are designed refusals here (counted as expected, not as errors). */
   expect?: string[];
+  /** Seconds the server may hold the answer on purpose (a line poll's ?wait=): added to the timeout. */
+  holdSeconds?: number;
 }
 
 export type Call = (step: string, method: string, path: string, options?: CallOptions) => Promise<Answer>;
@@ -60,7 +62,8 @@ function send(agent: http.Agent, base: string, method: string, path: string, o: 
   if (o.queueToken) headers['queue-token'] = o.queueToken;
   if (o.idempotencyKey) headers['idempotency-key'] = o.idempotencyKey;
   return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${path}`, { method, agent, headers, timeout: TIMEOUT_MS }, (res) => {
+    const timeout = TIMEOUT_MS + (o.holdSeconds ?? 0) * 1000;
+    const req = http.request(`${base}${path}`, { method, agent, headers, timeout }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

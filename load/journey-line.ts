@@ -32,8 +32,9 @@ async function pollLater(refreshAfterSeconds: number | null, sinceMs: number): P
 
 export async function wait(u: User): Promise<State> {
   const startedMs = Date.now();
-  const held = u.ctx.pollWaitSeconds ? `?wait=${u.ctx.pollWaitSeconds}` : '';
-  const a = await retrying(u.ctx, 'poll', 'GET', `/concerts/${u.ctx.concertId}/queue${held}`, { token: u.token, queueToken: u.queueToken });
+  const holdSeconds = u.ctx.pollWaitSeconds ?? 0;
+  const held = holdSeconds > 0 ? `?wait=${holdSeconds}` : '';
+  const a = await retrying(u.ctx, 'poll', 'GET', `/concerts/${u.ctx.concertId}/queue${held}`, { token: u.token, queueToken: u.queueToken, holdSeconds });
   if (a.status !== 200) return u.fail('poll', a);
   if (a.body.status === 'ACTIVE') return admitted(u);
   if (a.body.status === 'EXPIRED') return u.fail('poll', { ...a, code: 'EXPIRED' });
