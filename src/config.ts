@@ -24,6 +24,11 @@ export const ConfigSchema = Type.Object({
    */
   DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
   EMBEDDED_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 54329 }),
+  /**
+   * Extra settings of the embedded PostgreSQL, `name=value` separated by `;` (passed as `-c`), e.g.
+   * "shared_preload_libraries=pg_stat_statements,auto_explain;auto_explain.log_min_duration=200".
+   */
+  EMBEDDED_PG_SETTINGS: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_.]*=[^;]*(;[a-z_][a-z0-9_.]*=[^;]*)*$' })),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', url: true, ...secret })),
   /** Longest a Redis command may wait for its answer; then the request answers 503 UNAVAILABLE. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
