@@ -1,5 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisQueueStore } from '../../src/modules/queue/queue.store.redis.js';
+import { deleteKeys } from '../support/redis-keys.js';
 import { bearer, createConcert, createTestApp, createUser, expectProblem, type TestApp, type TestUser } from '../support/harness.js';
 import { join } from '../support/queue-requests.js';
 
@@ -130,5 +134,39 @@ describe('long poll over real connections', () => {
     expect(res.status).toBe(200);
     expect((await res.json()).status).toBe('WAITING');
     await closing;
+  });
+});
+
+const redisUrl = process.env.REDIS_URL;
+
+describe.skipIf(!redisUrl)(`long poll across instances sharing Redis${redisUrl ? '' : ' (REDIS_URL unset: skipped)'}`, () => {
+  const keyPrefix = `test-longpoll-${randomUUID()}`;
+  let redis: Redis;
+  let a: TestApp;
+  let b: TestApp;
+  beforeAll(async () => {
+    redis = new Redis(redisUrl!);
+    const env = { QUEUE_MAX_ACTIVE: '1', QUEUE_ADMIT_PER_SECOND: '1000' };
+    a = await createTestApp(env, { queueStore: createRedisQueueStore(redis, { keyPrefix }) });
+    b = await createTestApp(env, { queueStore: createRedisQueueStore(redis, { keyPrefix }) });
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await deleteKeys(redis, keyPrefix);
+    await redis.quit();
+  });
+
+  it('wakes a poll held by one instance when another admits its user, at the holder\'s next pass', async () => {
+    const { concert, first, firstToken, second, secondToken } = await lineOfTwo(a);
+    const held = watch(b, second, concert.id, secondToken, 30);
+    await untilHeld(b, 1);
+    expect((await leave(a, first, concert.id, firstToken)).statusCode).toBe(204);
+    expect(await a.services.queue.tick()).toBe(1); // admitted by the other instance
+    expect(b.services.longPolls.held()).toBe(1);
+    expect(await b.services.queue.tick()).toBe(0); // admits nobody, but sees the head move past its poll
+    const res = await held;
+    expect(res.json()).toMatchObject({ status: 'ACTIVE', position: null });
+    expect(heldMs(res)).toBeLessThan(30_000);
   });
 });
