@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createMemoryQueueStore } from '../../src/modules/queue/queue.store.memory.js';
 import { createRedisQueueStore } from '../../src/modules/queue/queue.store.redis.js';
 import { deleteKeys } from '../support/redis-keys.js';
 import { bearer, createConcert, createTestApp, createUser, expectProblem, type TestApp, type TestUser } from '../support/harness.js';
@@ -39,8 +40,9 @@ async function untilHeld(t: TestApp, n: number) {
 
 describe('long poll of the line', () => {
   let t: TestApp;
+  const store = createMemoryQueueStore();
   beforeAll(async () => {
-    t = await createTestApp({ QUEUE_MAX_ACTIVE: '1', QUEUE_ADMIT_PER_SECOND: '1000', QUEUE_LONG_POLL_MAX: '2' });
+    t = await createTestApp({ QUEUE_MAX_ACTIVE: '1', QUEUE_ADMIT_PER_SECOND: '1000', QUEUE_LONG_POLL_MAX: '2' }, { queueStore: store });
   });
   afterAll(() => t.close());
 
@@ -71,14 +73,17 @@ describe('long poll of the line', () => {
     expect(heldMs(res)).toBeGreaterThanOrEqual(990);
   });
 
-  it('answers at once when the caller is not waiting, or asks for no wait', async () => {
+  it('answers at once when the caller is not waiting, or asks for no wait, reading the line once', async () => {
     const { concert, first, firstToken, second, secondToken } = await lineOfTwo(t);
+    const touches = vi.spyOn(store, 'touch');
     const active = await watch(t, first, concert.id, firstToken, 30);
     expect(active.json().status).toBe('ACTIVE');
     expect(heldMs(active)).toBeUndefined();
     const now = await watch(t, second, concert.id, secondToken, 0);
     expect(now.json()).toMatchObject({ status: 'WAITING', position: 1 });
     expect(heldMs(now)).toBeUndefined();
+    expect(touches).toHaveBeenCalledTimes(2);
+    touches.mockRestore();
   });
 
   it('refuses a wait beyond 30 s, or not a whole number, and holds nothing', async () => {

@@ -157,7 +157,8 @@ export function createQueueService(deps: {
       const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
       const first = await statusOf(claims, token!);
       const order = claims.place?.order;
-      const held = first.status === 'WAITING' && order !== undefined ? longPolls?.hold(concertId, order, waitSeconds * 1000, signal) : undefined;
+      const wanted = waitSeconds > 0 && first.status === 'WAITING' && order !== undefined;
+      const held = wanted ? longPolls?.hold(concertId, order, waitSeconds * 1000, signal) : undefined;
       if (!held) return { view: first, heldMs: 0 };
       const heldMs = await held;
       return { view: signal?.aborted ? first : await statusOf(claims, token!), heldMs };
