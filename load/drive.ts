@@ -23,6 +23,8 @@ export interface DriveSettings {
   thinkSeconds: number;
   holdAttempts: number;
   progressSeconds: number;
+  /** Seconds a line poll asks the server to hold its answer (`?wait=`); 0 or absent: plain polls. */
+  pollWaitSeconds?: number;
 }
 
 /** Seconds a journey may still need after the deadline (one request's timeout, with margin). */
@@ -60,6 +62,7 @@ export async function drive(s: DriveSettings): Promise<Driven> {
     onRetry: () => recorder.retries++,
     onFailure: (step: string, a: Answer) => recorder.recordFailure(step, Date.now(), a.status, a.code ?? ''),
     lookAgainMs: LOOK_AGAIN_MS,
+    pollWaitSeconds: s.pollWaitSeconds ?? 0,
   };
   const journeys: Promise<unknown>[] = [];
   const timers = Array.from({ length: s.users }, (_, i) => {

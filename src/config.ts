@@ -24,6 +24,11 @@ export const ConfigSchema = Type.Object({
    */
   DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
   EMBEDDED_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 54329 }),
+  /**
+   * Extra settings of the embedded PostgreSQL, `name=value` separated by `;` (passed as `-c`), e.g.
+   * "shared_preload_libraries=pg_stat_statements,auto_explain;auto_explain.log_min_duration=200".
+   */
+  EMBEDDED_PG_SETTINGS: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_.]*=[^;]*(;[a-z_][a-z0-9_.]*=[^;]*)*$' })),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', url: true, ...secret })),
   /** Longest a Redis command may wait for its answer; then the request answers 503 UNAVAILABLE. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
@@ -56,6 +61,8 @@ export const ConfigSchema = Type.Object({
   QUEUE_ADMIT_PER_SECOND: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50 }),
   QUEUE_ACTIVE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 600 }),
   QUEUE_TICK_MS: Type.Integer({ minimum: 10, maximum: 1_000, default: 100 }),
+  /** Line polls held open at once per instance (GET …/queue?wait=S); beyond it a poll answers at once. 0 turns holding off. */
+  QUEUE_LONG_POLL_MAX: Type.Integer({ minimum: 0, maximum: 100_000, default: 5000 }),
   CACHE_ENABLED: Type.Boolean({ default: true }),
   CACHE_STRATEGY: Type.Union(['none', 'lock', 'singleflight', 'xfetch', 'swr'].map((x) => Type.Literal(x)), { default: 'swr' }),
   /** Per-cache overrides, e.g. "seats=lock,concert=xfetch" (caches: seats, concert, concerts). */

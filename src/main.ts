@@ -45,7 +45,12 @@ async function start(config: Config, log: Logger, resources: Resources) {
     log.info({ dataDir: config.DATA_DIR }, 'DATABASE_URL is unset: starting embedded PostgreSQL');
     const embedded = own(
       'embedded PostgreSQL',
-      await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, password: secrets.databasePassword }),
+      await startEmbeddedPostgres({
+        dataDir: config.DATA_DIR,
+        port: config.EMBEDDED_PG_PORT,
+        password: secrets.databasePassword,
+        settings: config.EMBEDDED_PG_SETTINGS?.split(';'),
+      }),
       (e) => e.stop(),
     );
     connectionString = embedded.connectionString;

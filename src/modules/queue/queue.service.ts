@@ -1,6 +1,7 @@
 import type { Clock } from '../../platform/clock.js';
 import { DomainError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
+import type { LongPolls } from './queue.longpoll.js';
 import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from './queue.rules.js';
 import { LINE_RETENTION_MS, type QueueEntry, type QueueLimits, type QueueStore } from './queue.store.js';
 import type { QueueTokenClaims, QueueTokens } from './queue.token.js';
@@ -43,8 +44,10 @@ export function createQueueService(deps: {
   /** Throws NOT_FOUND for an unknown concert. */
   assertConcertExists: (concertId: string) => Promise<void>;
   observe?: QueueObserver;
+  /** Holds line polls that ask to wait (`watch`); without it every poll answers at once. */
+  longPolls?: LongPolls;
 }) {
-  const { store, tokens, clock, limits } = deps;
+  const { store, tokens, clock, limits, longPolls } = deps;
   const observe = deps.observe ?? {};
   /** Admissions per second per concert, measured by the ticker; read by every status answer. */
   const rates = new Map<string, number>();
@@ -112,6 +115,15 @@ export function createQueueService(deps: {
     return tokens.issue({ ...waiting, issuedAt: now });
   }
 
+  /** The caller's place (see `status`), for claims already checked against the caller. */
+  async function statusOf(claims: QueueTokenClaims, token: string): Promise<QueueView> {
+    const { concertId, userId } = claims;
+    const now = clock.now().getTime();
+    const entry =
+      (await store.touch(concertId, userId, claims.entryId, now, limits.activeTtlMs)) ?? (await restore(claims, now, true));
+    return view(reissued(claims, entry, now) ?? token, concertId, entry);
+  }
+
   return {
     /** `bearer`: the binding of the bearer token the user joined with, which the token then carries (see QueueTokenClaims). */
     async join(userId: string, concertId: string, bearer?: string): Promise<{ created: boolean; view: QueueView }> {
@@ -137,11 +149,31 @@ export function createQueueService(deps: {
      * line lost meanwhile can put the user back.
      */
     async status(userId: string, concertId: string, token: string | undefined): Promise<QueueView> {
+      return statusOf(assertOwnedBy(tokens.verify(token), concertId, userId), token!);
+    },
+
+    /**
+     * `status`, held open while the caller WAITS: answered as soon as an admission pass sees the
+     * head of the line move past the caller (admitted, most likely) or after `waitSeconds`,
+     * whichever is first, with the status read again then. Answered at once when not WAITING, when
+     * the token carries no place in line, when this process holds as many polls as it may, or for
+     * `waitSeconds` 0. `signal` (the caller hung up) ends the hold. `heldMs`: how long it was held.
+     */
+    async watch(
+      userId: string,
+      concertId: string,
+      token: string | undefined,
+      waitSeconds: number,
+      signal?: AbortSignal,
+    ): Promise<{ view: QueueView; heldMs: number }> {
       const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
-      const now = clock.now().getTime();
-      const entry =
-        (await store.touch(concertId, userId, claims.entryId, now, limits.activeTtlMs)) ?? (await restore(claims, now, true));
-      return view(reissued(claims, entry, now) ?? token!, concertId, entry);
+      const first = await statusOf(claims, token!);
+      const order = claims.place?.order;
+      const wanted = waitSeconds > 0 && first.status === 'WAITING' && order !== undefined;
+      const held = wanted ? longPolls?.hold(concertId, order, waitSeconds * 1000, signal) : undefined;
+      if (!held) return { view: first, heldMs: 0 };
+      const heldMs = await held;
+      return { view: signal?.aborted ? first : await statusOf(claims, token!), heldMs };
     },
 
     async leave(userId: string, concertId: string, token: string | undefined): Promise<void> {
@@ -196,11 +228,13 @@ export function createQueueService(deps: {
         if (!firstSeen.has(concertId)) firstSeen.set(concertId, now);
         const windowMs = Math.min(RATE_WINDOW_MS, Math.max(1_000, now - firstSeen.get(concertId)!));
         rates.set(concertId, measuredRate(stats.admittedInWindow, windowMs, limits.perSecond));
+        longPolls?.headMoved(concertId, stats.headOrder);
       }
       for (const concertId of firstSeen.keys()) {
         if (!concerts.includes(concertId)) {
           firstSeen.delete(concertId);
           rates.delete(concertId);
+          longPolls?.headMoved(concertId, null);
         }
       }
       return admitted;

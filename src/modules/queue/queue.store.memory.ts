@@ -266,11 +266,12 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
 
     async stats(concertId, now, windowMs) {
       const queue = concerts.get(concertId);
-      if (!queue) return { admittedInWindow: 0, waiting: 0, active: 0 };
+      if (!queue) return { admittedInWindow: 0, waiting: 0, active: 0, headOrder: null };
       return {
         admittedInWindow: queue.admissions.countAfter(now - windowMs) - queue.admissions.countAfter(now),
         waiting: queue.line.size,
         active: activeAt(queue, now),
+        headOrder: queue.line.peek()?.order ?? null,
       };
     },
 

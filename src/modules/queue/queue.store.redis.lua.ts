@@ -230,15 +230,20 @@ local admitted = admitStep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3
 return {admitted, occupancy() == 0 and 1 or 0}`,
   },
 
-  /** KEYS: waiting, active, entries, admitted. ARGV: now, windowMs. Read-only. */
+  /**
+   * KEYS: waiting, active, entries, admitted. ARGV: now, windowMs. Read-only. Returns
+   * {admittedInWindow, waiting, active, headOrder|false} (the order as text: exact).
+   */
   stats: {
     keys: 4,
     lua: `${LUA_COMMON}
 local now = tonumber(ARGV[1])
+local head = redis.call('ZRANGE', waitingKey, 0, 0, 'WITHSCORES')
 return {
   redis.call('ZCOUNT', KEYS[4], '(' .. fmt(now - tonumber(ARGV[2])), fmt(now)),
   redis.call('ZCARD', waitingKey),
   redis.call('ZCOUNT', activeKey, '(' .. fmt(now), '+inf'),
+  head[2] or false,
 }`,
   },
 

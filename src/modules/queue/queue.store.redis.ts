@@ -213,11 +213,11 @@ export function createRedisQueueStore(
 
     async stats(concertId, now, windowMs) {
       const k = keysOf(concertId);
-      const [admittedInWindow, waiting, active] = (await scripts.stats(
+      const [admittedInWindow, waiting, active, head] = (await scripts.stats(
         [k.waiting, k.active, k.entries, k.admitted],
         [now, windowMs],
-      )) as [number, number, number];
-      return { admittedInWindow, waiting, active };
+      )) as [number, number, number, string | null];
+      return { admittedInWindow, waiting, active, headOrder: head === null || head === undefined ? null : Number(head) };
     },
 
     /** The client belongs to the caller, who quits it. */

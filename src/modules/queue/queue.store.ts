@@ -122,6 +122,13 @@ export interface LineSnapshot {
   headJoinedAt: number | null;
 }
 
+export interface QueueStats {
+  admittedInWindow: number;
+  waiting: number;
+  active: number;
+  headOrder: number | null;
+}
+
 export interface QueueStore {
   /**
    * Puts the user in line (or returns their live entry), then runs one admission step so a user
@@ -194,8 +201,12 @@ export interface QueueStore {
    */
   lines(now: number): Promise<LineSnapshot[]>;
 
-  /** Admissions in the last `windowMs` (for the measured admission rate) and how many wait. */
-  stats(concertId: string, now: number, windowMs: number): Promise<{ admittedInWindow: number; waiting: number; active: number }>;
+  /**
+   * Admissions in the last `windowMs` (for the measured admission rate), how many wait and are
+   * active, and the join order (LinePlace.order) of the head of the line, null when nobody waits:
+   * an entry whose order is below it is no longer waiting (admitted, or gone).
+   */
+  stats(concertId: string, now: number, windowMs: number): Promise<QueueStats>;
 
   close(): Promise<void>;
 }
