@@ -36,6 +36,9 @@ export async function wait(u: User): Promise<State> {
   const held = holdSeconds > 0 ? `?wait=${holdSeconds}` : '';
   const a = await retrying(u.ctx, 'poll', 'GET', `/concerts/${u.ctx.concertId}/queue${held}`, { token: u.token, queueToken: u.queueToken, holdSeconds });
   if (a.status !== 200) return u.fail('poll', a);
+  // The answer's token is re-issued with this poll's time: keep it, as a client must, so a line
+  // lost meanwhile puts the user back in their place.
+  if (typeof a.body.token === 'string') u.queueToken = a.body.token;
   if (a.body.status === 'ACTIVE') return admitted(u);
   if (a.body.status === 'EXPIRED') return u.fail('poll', { ...a, code: 'EXPIRED' });
   return pollLater(a.body.refreshAfterSeconds, startedMs);
