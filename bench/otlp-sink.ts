@@ -23,18 +23,35 @@ export async function startOtlpSink(): Promise<{ url: string; received: () => nu
   };
 }
 
-/** The services' OTEL_* variables for `--tracing off|<ratio>`; a ratio starts a sink for the run. */
-export async function tracingEnv(tracing: string): Promise<Record<string, string>> {
-  if (tracing === 'off') return {};
-  const ratio = Number(tracing);
-  if (!(ratio > 0 && ratio <= 1)) throw new Error(`--tracing: off or a sampling ratio in (0, 1], not ${tracing}`);
-  const sink = await startOtlpSink();
-  console.log(`tracing: ${ratio * 100}% of requests sampled, exported to ${sink.url}`);
-  process.on('exit', () => console.log(`tracing: the services exported ${(sink.received() / 1e6).toFixed(1)} MB of spans`));
+/** The services' OTEL_* variables that sample `ratio` of the traces and export them to `sinkUrl`. */
+export function tracedEnv(sinkUrl: string, ratio: number): Record<string, string> {
   return {
-    OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+    OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
     OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
     OTEL_TRACES_SAMPLER_ARG: String(ratio),
     OTEL_SERVICE_NAME: 'ticketing-bench',
   };
+}
+
+/** A sampling ratio in (0, 1] read from a flag's value, or an error naming the flag. */
+export function samplingRatio(flag: string, value: string): number {
+  const ratio = Number(value);
+  if (!(ratio > 0 && ratio <= 1)) throw new Error(`${flag}: a sampling ratio in (0, 1], not ${value}`);
+  return ratio;
+}
+
+/** A sink that says at the end of the run how much the services exported to it. */
+export async function reportingSink(): Promise<string> {
+  const sink = await startOtlpSink();
+  process.on('exit', () => console.log(`tracing: the services exported ${(sink.received() / 1e6).toFixed(1)} MB of spans`));
+  return sink.url;
+}
+
+/** The services' OTEL_* variables for `--tracing off|<ratio>`; a ratio starts a sink for the run. */
+export async function tracingEnv(tracing: string): Promise<Record<string, string>> {
+  if (tracing === 'off') return {};
+  const ratio = samplingRatio('--tracing', tracing);
+  const url = await reportingSink();
+  console.log(`tracing: ${ratio * 100}% of requests sampled, exported to ${url}`);
+  return tracedEnv(url, ratio);
 }

@@ -32,6 +32,8 @@ export interface Processes {
   databaseUrl: string;
   /** The embedded PostgreSQL's postmaster (undefined with DATABASE_URL), whose processes' CPU a measurement counts. */
   postgresPid: number | undefined;
+  /** Starts one more instance on the same database (relay on, cache on) with `env` added; stopped by `stop()` or with the rest. */
+  startInstance(env: Record<string, string>): Promise<Instance & { stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -43,7 +45,12 @@ const startProcess = (script: string, env: Record<string, string>) =>
  * Starts the processes and waits until each is ready. Should one fail to start, the ones already
  * running are stopped before the error is thrown.
  */
-export async function startProcesses(options: { rateLimits: boolean; tracing: string }): Promise<Processes> {
+export async function startProcesses(options: {
+  rateLimits: boolean;
+  tracing: string;
+  /** False: the first instance does not relay the outbox (instances started later do). Default true. */
+  relay?: boolean;
+}): Promise<Processes> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-bench-'));
   chmodSync(dataDir, 0o755);
   const [barePort, servicePort, pgPort] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -63,23 +70,25 @@ export async function startProcesses(options: { rateLimits: boolean; tracing: st
     ...(options.rateLimits
       ? { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '10000000', RATE_LIMIT_JOIN: '1000000', RATE_LIMIT_POLL: '1000000', RATE_LIMIT_HOLD: '1000000', RATE_LIMIT_PAY: '1000000', RATE_LIMIT_SIGNUP: '1000000' }
       : { RATE_LIMIT_ENABLED: 'false' }),
-    ...(await tracingEnv(options.tracing)),
   };
+  const tracing = await tracingEnv(options.tracing);
   const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
   const service = startProcess('src/main.ts', {
     ...serviceEnv,
+    ...tracing,
     PORT: String(servicePort),
     DATA_DIR: dataDir,
     EMBEDDED_PG_PORT: String(pgPort),
     // With Redis, only the Redis instance relays, as in a deployment where every relay publishes
     // to the same broker (a relay here would send half the events to an in-process broker).
-    OUTBOX_RELAY_ENABLED: redisUrl ? 'false' : 'true',
+    OUTBOX_RELAY_ENABLED: redisUrl || options.relay === false ? 'false' : 'true',
   });
   let uncached: ChildProcess | undefined;
   let redis: ChildProcess | undefined;
+  const extra = new Set<ChildProcess>();
   const stopAll = async () => {
     // The other instances first: the first one owns the embedded PostgreSQL they use.
-    await Promise.all([stop(bare), ...[redis, uncached].filter((c) => c !== undefined).map(stop)]);
+    await Promise.all([stop(bare), ...[redis, uncached, ...extra].filter((c) => c !== undefined).map(stop)]);
     await stop(service);
     rmSync(dataDir, { recursive: true, force: true });
   };
@@ -96,6 +105,7 @@ export async function startProcesses(options: { rateLimits: boolean; tracing: st
     const uncachedBase = `http://127.0.0.1:${uncachedPort}`;
     uncached = startProcess('src/main.ts', {
       ...serviceEnv,
+      ...tracing,
       PORT: String(uncachedPort),
       DATABASE_URL: sharedDatabaseUrl,
       CACHE_ENABLED: 'false',
@@ -110,6 +120,7 @@ export async function startProcesses(options: { rateLimits: boolean; tracing: st
       redisBase = `http://127.0.0.1:${redisPort}`;
       redis = startProcess('src/main.ts', {
         ...serviceEnv,
+        ...tracing,
         PORT: String(redisPort),
         DATABASE_URL: sharedDatabaseUrl,
         REDIS_URL: redisUrl,
@@ -123,6 +134,23 @@ export async function startProcesses(options: { rateLimits: boolean; tracing: st
       redis: redisBase && redis ? { url: redisBase, pid: redis.pid } : undefined,
       databaseUrl: sharedDatabaseUrl,
       postgresPid: databaseUrl ? undefined : await postmasterPid(sharedDatabaseUrl),
+      async startInstance(env) {
+        const port = await freePort();
+        const url = `http://127.0.0.1:${port}`;
+        const child = startProcess('src/main.ts', { ...serviceEnv, ...env, PORT: String(port), DATABASE_URL: sharedDatabaseUrl, OUTBOX_RELAY_ENABLED: 'true' });
+        extra.add(child);
+        const stopIt = async () => {
+          await stop(child);
+          extra.delete(child);
+        };
+        try {
+          await waitReady(`${url}/health/ready`, child);
+        } catch (error) {
+          await stopIt();
+          throw error;
+        }
+        return { url, pid: child.pid, stop: stopIt };
+      },
       stop: stopAll,
     };
   } catch (error) {

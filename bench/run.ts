@@ -11,15 +11,17 @@
  *   npm run bench -- --rate-limits                    # count every request against the rate limits
  *   npm run bench -- --tracing 0.1                     # services traced at 10%, exporting to a local sink
  *   npm run bench -- --rate 200                        # every scenario at 200 req/s: CPU per request at the same load
+ *   npm run bench -- --tracing-compare 0.1 --rounds 6 --duration 3   # off and 0.1 interleaved: medians of the ratios
  *
  * The processes are in processes.ts, the shared data in fixtures.ts, one file per scenario group in
  * scenarios/, the SQL checks in invariants.ts and the table and JSON in report.ts.
  */
 import { parseArgs } from 'node:util';
-import { createFixtures } from './fixtures.js';
+import { createFixtures, type Fixtures } from './fixtures.js';
 import { checkInvariants } from '../harness/invariants.js';
-import { createMeasure } from './measure.js';
-import { startProcesses } from './processes.js';
+import { createMeasure, type Measure, type Measured } from './measure.js';
+import { samplingRatio } from './otlp-sink.js';
+import { startProcesses, type Processes } from './processes.js';
 import { createRows, writeReport } from './report.js';
 import { chargeScenarios } from './scenarios/charges.js';
 import type { ScenarioContext } from './scenarios/context.js';
@@ -28,13 +30,14 @@ import { holdScenarios, type Held } from './scenarios/holds.js';
 import { paymentScenarios } from './scenarios/payments.js';
 import { queueScenarios } from './scenarios/queue.js';
 import { seatMapScenarios } from './scenarios/seat-map.js';
+import { compareTracing, writeCompareReport } from './tracing-compare.js';
 
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '100' },
     users: { type: 'string', default: '1000' },
-    out: { type: 'string', default: 'bench/results/core.json' },
+    out: { type: 'string' },
     // Comma-separated scenario groups to run (default all): seatmap,holds,charges,payments,queue,events
     only: { type: 'string', default: '' },
     // Payments without and with an Idempotency-Key: this many pairs, alternating (each a share of the holds).
@@ -46,6 +49,10 @@ const { values: args } = parseArgs({
     // Requests per second in every scenario instead of as fast as the service answers: CPU per
     // request then compares runs at the same load (batch sizes follow the load).
     rate: { type: 'string' },
+    // Instead of the scenarios: rounds of holds and payments on an instance with tracing off and one
+    // traced at this ratio, interleaved (tracing-compare.ts).
+    'tracing-compare': { type: 'string' },
+    rounds: { type: 'string', default: '6' },
   },
 });
 const groups = new Set(args.only.split(',').map((g) => g.trim()).filter(Boolean));
@@ -57,14 +64,32 @@ const connections = Number(args.connections);
 const database = process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded';
 
 console.log(`bench: ${duration} s per scenario, ${connections} connections, ${database === 'embedded' ? 'embedded PostgreSQL' : database}`);
-const processes = await startProcesses({ rateLimits: args['rate-limits'], tracing: args.tracing });
+const compareRatio = args['tracing-compare'] === undefined ? undefined : samplingRatio('--tracing-compare', args['tracing-compare']);
+// Comparing: the first instance only owns the database; the compared instances relay their own events.
+const processes = await startProcesses({ rateLimits: args['rate-limits'], tracing: args.tracing, relay: compareRatio === undefined });
 try {
   const fixtures = await createFixtures(processes.service.url, Number(args.users));
   const rate = args.rate ? Number(args.rate) : undefined;
   const measure = createMeasure({ connections, duration, servicePid: processes.service.pid ?? 0, postgresPid: processes.postgresPid, rate });
 
   console.log('results:');
-  const { rows, add } = createRows(await measure('bare route', processes.bare, {}));
+  const bare = await measure('bare route', processes.bare, {});
+  if (compareRatio !== undefined) {
+    const runs = await compareTracing({ processes, fixtures, measure, ratio: compareRatio, rounds: Math.max(1, Number(args.rounds)) });
+    const bareAfter = await measure('bare route, after', processes.bare, {});
+    const out = args.out ?? 'bench/results/tracing-compare.json';
+    const meta = { duration, connections, database, ratio: compareRatio, bare: [bare, bareAfter] };
+    if (writeCompareReport(out, meta, runs, await checkInvariants(processes.databaseUrl)) > 0) process.exitCode = 1;
+  } else {
+    await runScenarios(processes, fixtures, measure, bare);
+  }
+} finally {
+  await processes.stop();
+}
+
+/** The scenarios of a plain run, and their report. */
+async function runScenarios(processes: Processes, fixtures: Fixtures, measure: Measure, bare: Measured) {
+  const { rows, add } = createRows(bare);
   const context: ScenarioContext = { processes, fixtures, measure, add };
 
   if (want('seatmap')) await seatMapScenarios(context);
@@ -82,7 +107,7 @@ try {
     eventLag = await eventLagScenario(context, process.env.REDIS_URL!, redis, held.slice((1 + 2 * pairs) * share, (2 + 2 * pairs) * share), duration);
   }
 
-  const violations = writeReport(args.out, {
+  const violations = writeReport(args.out ?? 'bench/results/core.json', {
     duration,
     connections,
     database,
@@ -91,6 +116,4 @@ try {
     invariants: await checkInvariants(processes.databaseUrl),
   });
   if (violations > 0) process.exitCode = 1;
-} finally {
-  await processes.stop();
 }

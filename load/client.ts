@@ -1,7 +1,7 @@
 /**
  * The virtual users' HTTP client: keep-alive connections (node:http Agent, as many as requests in
  * flight), requests spread over the instances round-robin as a load balancer would, and every
- * request timed into the recorder.
+ * request timed into the recorder (a line poll the server held on purpose: the time beyond the hold).
  */
 import http from 'node:http';
 import type { Outcome, Recorder } from './recorder.js';
@@ -15,6 +15,8 @@ export interface Answer {
   retryAfterSeconds: number | undefined;
   /** How the recorder counted it (outcomeOf). */
   outcome: Outcome;
+  /** How long the server held the answer on purpose (a line poll with ?wait=): its Server-Timing `held`. */
+  heldMs?: number;
 }
 
 export interface CallOptions {
@@ -24,6 +26,8 @@ export interface CallOptions {
   body?: unknown;
   /** Problem codes that are designed refusals here (counted as expected, not as errors). */
   expect?: string[];
+  /** Seconds the server may hold the answer on purpose (a line poll's ?wait=): added to the timeout. */
+  holdSeconds?: number;
 }
 
 export type Call = (step: string, method: string, path: string, options?: CallOptions) => Promise<Answer>;
@@ -37,7 +41,20 @@ export interface Client {
 
 const TIMEOUT_MS = 30_000;
 
-function send(agent: http.Agent, base: string, method: string, path: string, o: CallOptions): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
+/** The `held` duration of a Server-Timing header (`held;dur=1234`), in ms; 0 when absent. */
+export function heldMsOf(serverTiming: string | undefined): number {
+  const m = serverTiming === undefined ? null : /(?:^|,)\s*held;dur=([0-9.]+)/.exec(serverTiming);
+  return m ? Number(m[1]) : 0;
+}
+
+interface Sent {
+  status: number;
+  text: string;
+  retryAfter: string | undefined;
+  serverTiming: string | undefined;
+}
+
+function send(agent: http.Agent, base: string, method: string, path: string, o: CallOptions): Promise<Sent> {
   const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
   const headers: Record<string, string> = {};
   if (payload !== undefined) headers['content-type'] = 'application/json';
@@ -45,12 +62,14 @@ function send(agent: http.Agent, base: string, method: string, path: string, o: 
   if (o.queueToken) headers['queue-token'] = o.queueToken;
   if (o.idempotencyKey) headers['idempotency-key'] = o.idempotencyKey;
   return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${path}`, { method, agent, headers, timeout: TIMEOUT_MS }, (res) => {
+    const timeout = TIMEOUT_MS + (o.holdSeconds ?? 0) * 1000;
+    const req = http.request(`${base}${path}`, { method, agent, headers, timeout }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const retryAfter = res.headers['retry-after'];
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter });
+        const serverTiming = res.headers['server-timing'];
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter, serverTiming: Array.isArray(serverTiming) ? serverTiming.join(',') : serverTiming });
       });
       res.on('error', reject);
     });
@@ -76,7 +95,7 @@ export function createClient(targets: string[], recorder: Recorder): Client {
     const started = performance.now();
     let answer: Omit<Answer, 'outcome'>;
     try {
-      const { status, text, retryAfter } = await send(agent, base, method, path, options);
+      const { status, text, retryAfter, serverTiming } = await send(agent, base, method, path, options);
       let body: unknown;
       try {
         body = text ? JSON.parse(text) : undefined;
@@ -85,11 +104,12 @@ export function createClient(targets: string[], recorder: Recorder): Client {
       }
       const code = status >= 400 && body && typeof body === 'object' ? (body as { code?: string }).code : undefined;
       const seconds = Number(retryAfter);
-      answer = { status, body, code, retryAfterSeconds: retryAfter !== undefined && Number.isFinite(seconds) ? seconds : undefined };
+      answer = { status, body, code, retryAfterSeconds: retryAfter !== undefined && Number.isFinite(seconds) ? seconds : undefined, heldMs: heldMsOf(serverTiming) };
     } catch {
       answer = { status: 0, body: undefined, code: undefined, retryAfterSeconds: undefined };
     }
-    const durationMs = performance.now() - started;
+    // A held line poll's latency is what the server took beyond the hold it was asked for.
+    const durationMs = Math.max(0, performance.now() - started - (answer.heldMs ?? 0));
     const outcome = outcomeOf(answer.status, answer.code, options.expect);
     // Date.now(): the clock the sale's seconds are counted on (drive.ts).
     recorder.record(step, Date.now(), durationMs, answer.status, answer.code, outcome);

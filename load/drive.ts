@@ -25,6 +25,8 @@ export interface DriveSettings {
   progressSeconds: number;
   /** Builds the users' client (default createClient: round-robin over the targets); a failure drill passes its own balancer. */
   client?: (targets: string[], recorder: Recorder) => Client;
+  /** Seconds a line poll asks the server to hold its answer (`?wait=`); 0 or absent: plain polls. */
+  pollWaitSeconds?: number;
 }
 
 /** Seconds a journey may still need after the deadline (one request's timeout, with margin). */
@@ -62,6 +64,7 @@ export async function drive(s: DriveSettings): Promise<Driven> {
     onRetry: () => recorder.retries++,
     onFailure: (step: string, a: Answer) => recorder.recordFailure(step, Date.now(), a.status, a.code ?? ''),
     lookAgainMs: LOOK_AGAIN_MS,
+    pollWaitSeconds: s.pollWaitSeconds ?? 0,
   };
   const journeys: Promise<unknown>[] = [];
   const timers = Array.from({ length: s.users }, (_, i) => {

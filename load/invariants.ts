@@ -64,7 +64,9 @@ const ABANDONED_NOT_EXPIRED = `SELECT count(*) AS n FROM reservations r WHERE r.
 const PAYMENTS_MISSING = `SELECT count(*) AS n FROM unnest($1::uuid[], $2::uuid[]) AS a(id, reservation_id)
   WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = a.id AND p.reservation_id = a.reservation_id)`;
 
-const OUTBOX_PENDING = `SELECT count(*) AS n FROM outbox WHERE published_at IS NULL`;
+// Unpublished events of the run: about its concert, or one of its users (a top-up names only the user).
+const OUTBOX_PENDING = `SELECT count(*) AS n FROM outbox WHERE published_at IS NULL
+  AND (payload->>'concertId' = $1::text OR payload->>'userId' = ANY($2::text[]))`;
 
 // Every reservation ever confirmed has exactly one reservation.confirmed event, and the rankings
 // consumer applied it (processed_events; its key makes "more than once" impossible). One pass over
@@ -100,8 +102,9 @@ export async function checkSale(databaseUrl: string, records: SaleRecords, drain
   await client.connect();
   try {
     const { concertId } = records;
+    const userIds = [...records.topUps.keys()];
     for (let i = 0; i < drainSeconds * 4; i++) {
-      const pending = (await count(client, OUTBOX_PENDING)) + (await count(client, NOT_CONSUMED_ONCE, [concertId]));
+      const pending = (await count(client, OUTBOX_PENDING, [concertId, userIds])) + (await count(client, NOT_CONSUMED_ONCE, [concertId]));
       if (pending === 0) break;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -113,7 +116,6 @@ export async function checkSale(databaseUrl: string, records: SaleRecords, drain
       refundedPayments: Number(row.refunded),
       expiredReservations: Number(row.expired),
     };
-    const userIds = [...records.topUps.keys()];
     const general = await checkInvariants(databaseUrl, { concertId, userIds });
     const invariants: SaleInvariants = {
       seatsSoldTwice: (await count(client, SEATS_SOLD_TWICE, [concertId])) + general.seatsWithTwoActiveReservations,
@@ -128,7 +130,7 @@ export async function checkSale(databaseUrl: string, records: SaleRecords, drain
       cancellationsNotRefunded: await count(client, CANCELLATIONS_NOT_REFUNDED, [records.cancelled]),
       paidNotAsAnswered: Math.abs(counts.paidPayments - (records.payments.length - records.cancelled.length)),
       topUpsNotAsAnswered: await count(client, TOPUPS_NOT_AS_ANSWERED, [userIds, [...records.topUps.values()]]),
-      outboxNotDrained: await count(client, OUTBOX_PENDING),
+      outboxNotDrained: await count(client, OUTBOX_PENDING, [concertId, userIds]),
       confirmationsNotConsumedOnce: await count(client, NOT_CONSUMED_ONCE, [concertId]),
     };
     return { invariants, counts };

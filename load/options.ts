@@ -30,6 +30,8 @@ export interface Options {
   /** DATABASE_POOL_SIZE of the started service (undefined: its default). */
   poolSize: number | undefined;
   progressSeconds: number;
+  /** Seconds a line poll asks the server to hold its answer while the user waits (0: plain polls). */
+  pollWaitSeconds: number;
   /** Skip the SQL invariants (only with --target and no database to reach); the report says so. */
   noInvariants: boolean;
   thresholds: Thresholds;
@@ -59,6 +61,8 @@ const HELP = `npm run load -- [flags]        (docs/load.md)
   --max-active N            QUEUE_MAX_ACTIVE of the started service (200)
   --pool-size N             DATABASE_POOL_SIZE of each started instance (the service's default)
   --progress-seconds S      progress line every S seconds (5)
+  --poll-wait S             line polls ask the server to hold the answer up to S s until the turn
+                            comes (GET .../queue?wait=S; at most 30; 0: plain polls) (20)
   --p95 MS|STEP=MS,...      p95 thresholds in ms (50 for every step; '50,hold=300,pay=300')
   --p99 MS|STEP=MS,...      p99 thresholds in ms (100 for every step)
   --max-unexpected-rate F   unexpected errors / requests (0.001)
@@ -70,7 +74,7 @@ const HELP = `npm run load -- [flags]        (docs/load.md)
 const STRING_FLAGS = [
   'users', 'arrival-seconds', 'max-seconds', 'seed', 'instances', 'target', 'admin-token', 'database-url', 'out',
   'schedules', 'seats-per-schedule', 'abandon-share', 'cancel-share', 'think-seconds', 'hold-attempts', 'hold-ttl',
-  'admit-per-second', 'max-active', 'pool-size', 'progress-seconds', 'p95', 'p99', 'max-unexpected-rate', 'max-5xx',
+  'admit-per-second', 'max-active', 'pool-size', 'progress-seconds', 'poll-wait', 'p95', 'p99', 'max-unexpected-rate', 'max-5xx',
   'max-unfinished',
 ];
 
@@ -92,6 +96,12 @@ function share(name: string, value: string | undefined, fallback: number): numbe
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error(`--${name} must be between 0 and 1, got '${value}'`);
+  return n;
+}
+
+function pollWait(value: string | undefined): number {
+  const n = int('poll-wait', value, 20);
+  if (n > 30) throw new Error(`--poll-wait must be at most 30 (the server's longest hold), got '${value}'`);
   return n;
 }
 
@@ -143,6 +153,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     maxActive: int('max-active', s('max-active'), 200, 1),
     poolSize: s('pool-size') === undefined ? undefined : int('pool-size', s('pool-size'), 0, 1),
     progressSeconds: int('progress-seconds', s('progress-seconds'), 5, 1),
+    pollWaitSeconds: pollWait(s('poll-wait')),
     noInvariants,
     thresholds: parseThresholds({
       p95: s('p95') ?? '50',

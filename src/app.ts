@@ -34,6 +34,7 @@ import { paymentRoutes } from './modules/payments/payments.routes.js';
 import { createPaymentService } from './modules/payments/payments.service.js';
 import { queueAdminRoutes } from './modules/queue/queue.admin.routes.js';
 import { createQueueGate, queueTokenVoucher } from './modules/queue/queue.gate.js';
+import { createLongPolls } from './modules/queue/queue.longpoll.js';
 import { queueRoutes } from './modules/queue/queue.routes.js';
 import { createQueueService } from './modules/queue/queue.service.js';
 import { createMemoryQueueStore } from './modules/queue/queue.store.memory.js';
@@ -110,6 +111,7 @@ export function createServices(deps: AppDeps) {
       })
     : undefined;
   const catalog = createCatalogService({ db, clock, caches });
+  const longPolls = createLongPolls({ max: config.QUEUE_LONG_POLL_MAX });
   const queue = createQueueService({
     store: deps.queueStore ?? createMemoryQueueStore(deps.metrics && queueStoreMetrics(deps.metrics)),
     tokens: createQueueTokens({ secret: deps.tokenSecret, previousSecrets: deps.previousTokenSecrets }),
@@ -123,6 +125,7 @@ export function createServices(deps: AppDeps) {
       await catalog.concert(concertId);
     },
     observe: observe?.queue,
+    longPolls,
   });
   const rankings = createRankingsService({ db, store: deps.rankingsStore ?? createMemoryRankingsStore(), catalog, clock });
   const batch = { maxBatch: config.BOOKING_BATCH_SIZE, maxInFlight: config.BOOKING_BATCH_CONCURRENCY };
@@ -138,6 +141,7 @@ export function createServices(deps: AppDeps) {
     users,
     catalog,
     queue,
+    longPolls,
     idempotency,
     rankings,
     gate: createQueueGate({ queue, catalog, db, idempotency }),
@@ -222,6 +226,8 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   });
   app.decorateRequest('user', null);
   app.decorateRequest('queueAdmission', null);
+  // Held line polls are answered at once when the server closes, not after their wait.
+  app.addHook('preClose', async () => services.longPolls.wakeAll());
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -24,6 +24,11 @@ export const ConfigSchema = Type.Object({
    */
   DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
   EMBEDDED_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 54329 }),
+  /**
+   * Extra settings of the embedded PostgreSQL, `name=value` separated by `;` (passed as `-c`), e.g.
+   * "shared_preload_libraries=pg_stat_statements,auto_explain;auto_explain.log_min_duration=200".
+   */
+  EMBEDDED_PG_SETTINGS: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_.]*=[^;]*(;[a-z_][a-z0-9_.]*=[^;]*)*$' })),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', url: true, ...secret })),
   /** Longest a Redis command may wait for its answer; then the request answers 503 UNAVAILABLE. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
@@ -58,6 +63,8 @@ export const ConfigSchema = Type.Object({
   QUEUE_ADMIT_PER_SECOND: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50 }),
   QUEUE_ACTIVE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 600 }),
   QUEUE_TICK_MS: Type.Integer({ minimum: 10, maximum: 1_000, default: 100 }),
+  /** Line polls held open at once per instance (GET …/queue?wait=S); beyond it a poll answers at once. 0 turns holding off. */
+  QUEUE_LONG_POLL_MAX: Type.Integer({ minimum: 0, maximum: 100_000, default: 5000 }),
   CACHE_ENABLED: Type.Boolean({ default: true }),
   CACHE_STRATEGY: Type.Union(['none', 'lock', 'singleflight', 'xfetch', 'swr'].map((x) => Type.Literal(x)), { default: 'swr' }),
   /** Per-cache overrides, e.g. "seats=lock,concert=xfetch" (caches: seats, concert, concerts). */
@@ -74,10 +81,13 @@ export const ConfigSchema = Type.Object({
   EVENT_MAX_BYTES: Type.Integer({ minimum: 1_024, maximum: 16_777_216, default: 1_048_576 }),
   IDEMPOTENCY_RETENTION_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
   /**
-   * How long a claimed Idempotency-Key is held for its request: a retry meanwhile answers 409
-   * IDEMPOTENCY_KEY_IN_USE, and one after it (the process holding the key died) runs the work.
+   * How long a claimed Idempotency-Key is held for its request past the last renewal: the request
+   * renews it every third of this while it works, so a retry meanwhile answers 409
+   * IDEMPOTENCY_KEY_IN_USE however slow the work; once the process holding the key died, a retry
+   * runs the work at most this long after. Keep it above 1.5 × DATABASE_CONNECT_TIMEOUT_MS, the
+   * longest a renewal may wait for a connection.
    */
-  IDEMPOTENCY_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
+  IDEMPOTENCY_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 10_000 }),
   /** Rate limits (429 RATE_LIMITED): per client address on every route but health, metrics and docs... */
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 60_000 }),

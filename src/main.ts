@@ -14,6 +14,7 @@ import { startSweeper } from './modules/reservations/reservations.sweeper.js';
 import { startQueueTicker } from './modules/queue/queue.ticker.js';
 import { createRedisQueueStore } from './modules/queue/queue.store.redis.js';
 import { createRedis } from './platform/redis.js';
+import { watchEvictionPolicy } from './platform/redis.policy.js';
 import { createRedisBus } from './cache/invalidation.js';
 import type { Broker } from './modules/events/broker.js';
 import { createKafkaBroker } from './modules/events/broker.kafka.js';
@@ -44,7 +45,12 @@ async function start(config: Config, log: Logger, resources: Resources) {
     log.info({ dataDir: config.DATA_DIR }, 'DATABASE_URL is unset: starting embedded PostgreSQL');
     const embedded = own(
       'embedded PostgreSQL',
-      await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, password: secrets.databasePassword }),
+      await startEmbeddedPostgres({
+        dataDir: config.DATA_DIR,
+        port: config.EMBEDDED_PG_PORT,
+        password: secrets.databasePassword,
+        settings: config.EMBEDDED_PG_SETTINGS?.split(';'),
+      }),
       (e) => e.stop(),
     );
     connectionString = embedded.connectionString;
@@ -68,6 +74,8 @@ async function start(config: Config, log: Logger, resources: Resources) {
         onError: (err) => log.warn({ err }, 'redis connection error (repeats within 5 s not logged)'),
       }), (r) => r.quit())
     : undefined;
+  // A Redis that may evict keys can drop people from a line: said at start and after every reconnection.
+  if (redis) own('redis eviction policy check', watchEvictionPolicy(redis, log), (w) => w.stop());
   // The bus's subscriber is a connection of its own, with its own error listener: a duplicate has
   // none, and ioredis prints every failed reconnection of such a client as "Unhandled error event".
   const cacheBus = redis && config.REDIS_URL
@@ -122,6 +130,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
       clock: services.clock,
       intervalMs: config.HOLD_SWEEP_INTERVAL_MS,
       log,
+      tracer: tracing?.tracer,
       ...sweeperMetrics(metrics),
       onSeatsFreed: (seats) => services.catalog.seatsChanged(seats),
       housekeeping: () => services.idempotency.purgeExpired(),

@@ -33,7 +33,8 @@ const TOKEN_GONE = new Set(['QUEUE_TOKEN_INVALID', 'QUEUE_TOKEN_MISMATCH', 'NOT_
 const AFTER_TURN_MS = 1000;
 
 /**
- * One concert's line for one user: `entry` ({ token, first: the position first seen }), the latest
+ * One concert's line for one user: `entry` ({ token: the newest, first: the position first seen,
+ * since: the token the entry was joined with, once a poll re-issued it }), the latest
  * `view` from the server, and the actions. `ended` says why a turn ended when the page ended it.
  *
  * While waiting, the line is polled on the server's cadence. While it is the user's turn it is not:
@@ -71,8 +72,11 @@ export function useQueue(user, concertId, fail) {
     if (!entry) return null;
     const left = turn.current.deadline - performance.now();
     if (left > 0) return left + AFTER_TURN_MS;
+    // The newest token of this entry: each answer re-issues it, and keeping it tells a line lost
+    // meanwhile (Redis restarted empty) that this user is still in it.
+    const held = read(key) ?? entry;
     try {
-      const answer = await request(path, { token: user.token, queueToken: entry.token });
+      const answer = await request(path, { token: user.token, queueToken: held.token });
       const { data } = answer;
       if (stopped()) return null;
       problems.clear();
@@ -82,8 +86,11 @@ export function useQueue(user, concertId, fail) {
         setEnded(statusText(data));
         return null;
       }
+      const first = data.position && data.position > held.first ? data.position : held.first;
+      if (data.token !== held.token || first !== held.first) {
+        keep({ ...held, token: data.token, first, since: held.since ?? held.token });
+      }
       if (data.status === 'ACTIVE') return turn.current.deadline - performance.now() + AFTER_TURN_MS;
-      if (data.position && data.position > entry.first) keep({ ...entry, first: data.position });
       return data.refreshAfterSeconds * 1000;
     } catch (err) {
       if (stopped()) return null;
@@ -95,7 +102,7 @@ export function useQueue(user, concertId, fail) {
       if (TOKEN_GONE.has(err.code) || err.code === 'UNAUTHENTICATED') return null;
       return Math.max(5000, (err.retryAfterSeconds ?? 0) * 1000);
     }
-  }, [entry?.token]);
+  }, [entry?.since ?? entry?.token]);
 
   return {
     entry,

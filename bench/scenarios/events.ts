@@ -43,7 +43,7 @@ export async function eventLagScenario(
     last = Math.max(last, now);
   });
   const paid = holds.slice(0, 1_000 * duration);
-  context.add(await payOn(context, `payments @1000/s, Redis relay (${paid.length})`, instance, paid, 1_000));
+  context.add(await payOn(context, `payments @1000/s, Redis relay (${paid.length})`, instance, paid, { rate: 1_000 }));
   const deadline = Date.now() + 10_000;
   while (lags.length < paid.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await sub.close();

@@ -7,14 +7,16 @@ import type { Instance } from '../processes.js';
 import type { ScenarioContext } from './context.js';
 import type { Held } from './holds.js';
 
-/** Pays each of `holds` once on `instance`, as fast as it answers or at `rate` per second. */
+/**
+ * Pays each of `holds` once on `instance`, as fast as it answers or at `rate` per second, each with
+ * an Idempotency-Key when `keyed`; the holds are on `concertId` (default the spread concert).
+ */
 export function payOn(
-  { fixtures, measure }: ScenarioContext,
+  { fixtures, measure }: Pick<ScenarioContext, 'fixtures' | 'measure'>,
   label: string,
   instance: Instance,
   holds: Held[],
-  rate?: number,
-  keyed = false,
+  { rate, keyed = false, concertId = fixtures.spreadConcert.id }: { rate?: number; keyed?: boolean; concertId?: string } = {},
 ) {
   let p = 0;
   return measure(label, `${instance.url}/payments`, {
@@ -27,7 +29,7 @@ export function payOn(
         setupRequest: (req: Request) => {
           const h = holds[p++ % holds.length]!;
           const headers = {
-            ...fixtures.booking(h.user, fixtures.spreadConcert.id, instance.url),
+            ...fixtures.booking(h.user, concertId, instance.url),
             ...(keyed ? { 'idempotency-key': `bench-pay-${h.id}` } : {}),
           };
           return { ...req, headers, body: JSON.stringify({ reservationId: h.id }) };
@@ -58,7 +60,7 @@ export async function paymentScenarios(context: ScenarioContext, held: Held[], s
     const [plain, keyed] = [1 + 2 * i, 2 + 2 * i].map((s) => held.slice(s * share, (s + 1) * share));
     const runs = [
       () => payOn(context, `payments, relay off${nth(i)} (${share})`, uncached, plain!),
-      () => payOn(context, `payments, relay off, keyed${nth(i)} (${share})`, uncached, keyed!, undefined, true),
+      () => payOn(context, `payments, relay off, keyed${nth(i)} (${share})`, uncached, keyed!, { keyed: true }),
     ];
     // Every other pair runs keyed first, so that neither kind always comes second (on a warmer process).
     for (const run of i % 2 === 0 ? runs : runs.reverse()) add(await run());

@@ -114,6 +114,12 @@ export interface ProcessedEventsTable {
   processed_at: Generated<Date>;
 }
 
+export interface BrokerEpochsTable {
+  topic: string;
+  epoch: string;
+  acked_through: Timestamp | null;
+}
+
 export interface DB {
   users: UsersTable;
   wallets: WalletsTable;
@@ -126,4 +132,5 @@ export interface DB {
   idempotency_keys: IdempotencyKeysTable;
   outbox: OutboxTable;
   processed_events: ProcessedEventsTable;
+  broker_epochs: BrokerEpochsTable;
 }

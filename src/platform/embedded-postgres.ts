@@ -52,6 +52,8 @@ export async function startEmbeddedPostgres(opts: {
   port: number;
   password: string;
   log?: (line: string) => void;
+  /** Extra `name=value` settings (EMBEDDED_PG_SETTINGS), after the service's own. */
+  settings?: string[];
 }): Promise<EmbeddedDatabase> {
   const databaseDir = resolve(join(opts.dataDir, 'pg'));
   // A socket path must fit in 107 bytes; past that, connect over TCP only.
@@ -81,7 +83,9 @@ export async function startEmbeddedPostgres(opts: {
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
     createPostgresUser: asRoot,
     // Loopback TCP for tools, and a Unix socket in the data directory for the service: cheaper per query.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir}`, '-c', 'max_connections=200'],
+    postgresFlags: [
+      ...['listen_addresses=127.0.0.1', `unix_socket_directories=${socketDir}`, 'max_connections=200', ...(opts.settings ?? [])].flatMap((x) => ['-c', x]),
+    ],
     onLog: remember,
     onError: remember,
   });

@@ -4,6 +4,7 @@ import type { Broker, BrokerMessage, SubscribeOptions, Subscription } from '../.
 import { lateBound } from '../support/late-bound.js';
 import { describeDeliveryContract } from './contract/delivery.js';
 import { describeFlowContract } from './contract/flow.js';
+import { describeLagContract } from './contract/lag.js';
 import { REDELIVER_MS, uid, type BrokerSuite } from './contract/support.js';
 
 export interface BrokerFixture {
@@ -92,5 +93,6 @@ export function describeBrokerContract(
     };
     describeDeliveryContract(suite);
     describeFlowContract(suite);
+    describeLagContract(suite, waitMs);
   });
 }

@@ -117,21 +117,21 @@ describe('batched holds against one-by-one holds', () => {
     expect(await invariants.seatsDisagreeingWithReservations(t.db, [s.id])).toEqual([]);
   });
 
-  it('stores a keyed hold\'s answer with it, and refuses the whole statement when a lease was lost', async () => {
+  it('stores a keyed hold\'s answer with it, and refuses the whole statement when its claim was lost', async () => {
     const [s] = await twinSchedules();
     const user = users[2]!;
-    const lease = minutes(1);
+    const claimedAt = minutes(-1);
     const key = `batch-key-${newId()}`;
     await sql`INSERT INTO idempotency_keys (user_id, key, fingerprint, state, locked_until, created_at)
-              VALUES (${user.id}, ${key}, 'f', 'IN_PROGRESS', ${lease}, now())`.execute(t.db);
+              VALUES (${user.id}, ${key}, 'f', 'IN_PROGRESS', ${minutes(1)}, ${claimedAt})`.execute(t.db);
     const plain = request(s, users[3]!.id, 8);
-    const keyed = { ...request(s, user.id, 9), claim: { key, lease: minutes(2), status: 201 } };
-    // A lease that is not the key's (another request took the key over): nothing at all is done.
+    const keyed = { ...request(s, user.id, 9), claim: { key, claimedAt: minutes(-2), status: 201 } };
+    // A claim that is not the key's (another request took the key over): nothing at all is done.
     await expect(holdSeats(t.db, [plain, keyed], { limit: LIMIT, now: new Date(), heldUntil: minutes(5) })).rejects.toThrow(/IDEMPOTENCY_LEASE_LOST/);
     expect(await t.db.selectFrom('reservations').select('id').where('id', 'in', [plain.id, keyed.id]).execute()).toEqual([]);
-    // Under its own lease the answer is stored with the hold, as the response will show it.
+    // Under its own claim the answer is stored with the hold, as the response will show it.
     const now = new Date();
-    const [, held] = await holdSeats(t.db, [plain, { ...keyed, claim: { key, lease, status: 201 } }], { limit: LIMIT, now, heldUntil: minutes(5, now.getTime()) });
+    const [, held] = await holdSeats(t.db, [plain, { ...keyed, claim: { key, claimedAt, status: 201 } }], { limit: LIMIT, now, heldUntil: minutes(5, now.getTime()) });
     const row = await t.db.selectFrom('idempotency_keys').select(['state', 'response_status', 'response_body']).where('key', '=', key).executeTakeFirstOrThrow();
     expect(row).toEqual({
       state: 'DONE',
@@ -154,10 +154,10 @@ describe('batched holds against one-by-one holds', () => {
     const [s] = await twinSchedules();
     const user = users[0]!;
     const key = `batch-key-${newId()}`;
-    const lease = minutes(1);
+    const claimedAt = new Date();
     await sql`INSERT INTO idempotency_keys (user_id, key, fingerprint, state, locked_until, created_at)
-              VALUES (${user.id}, ${key}, 'f', 'IN_PROGRESS', ${lease}, now())`.execute(t.db);
-    const keyed = { ...request(s, user.id, 6), claim: keyClaim({ userId: user.id, key, lease, status: 201 }) };
+              VALUES (${user.id}, ${key}, 'f', 'IN_PROGRESS', ${minutes(1)}, ${claimedAt})`.execute(t.db);
+    const keyed = { ...request(s, user.id, 6), claim: keyClaim({ userId: user.id, key, claimedAt, status: 201 }) };
     const bad = { ...request(s, users[1]!.id, 7), concertId: newId() };
     const [sent, failed] = await t.services.reservations.holdBatch([keyed, bad]);
     expect(sent).toMatchObject({ status: 'fulfilled', value: { id: keyed.id, status: 'HELD' } });

@@ -65,6 +65,25 @@ describe('polling the waiting room (in-process counters, 10 s windows)', () => {
     expect((await poll(t, bot, concert.id, botToken)).statusCode).toBe(200);
   });
 
+  it('counts a held poll (?wait=) once, when it arrives; past the limit it is refused at once, not held', async () => {
+    const concert = await createConcert(t);
+    const [first, fan] = [await createUser(t.app), await createUser(t.app)];
+    const firstToken = (await join(t, first, concert.id)).json().token;
+    const fanToken = (await join(t, fan, concert.id)).json().token;
+    const longPoll = () => t.app.inject({ url: `/concerts/${concert.id}/queue?wait=30`, headers: { ...bearer(fan.token), 'queue-token': fanToken } });
+    for (let i = 0; i < 10; i++) expect((await poll(t, fan, concert.id, fanToken)).statusCode).toBe(200);
+
+    const held = longPoll(); // the 11th poll of the window: allowed, and held
+    for (let i = 0; i < 400 && t.services.longPolls.held() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(t.services.longPolls.held()).toBe(1);
+    await t.app.inject({ method: 'DELETE', url: `/concerts/${concert.id}/queue`, headers: { ...bearer(first.token), 'queue-token': firstToken } });
+    await t.services.queue.tick();
+    expect((await held).json().status).toBe('ACTIVE');
+
+    expectRateLimited(await longPoll(), 10); // the 12th
+    expect(t.services.longPolls.held()).toBe(0);
+  });
+
   it('refuses a poll limit that a one-second cadence would exceed', async () => {
     await expect(createTestApp({ RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_WINDOW_MS: '10000', RATE_LIMIT_POLL: '10' })).rejects.toThrow(
       /RATE_LIMIT_POLL must be at least 11/,

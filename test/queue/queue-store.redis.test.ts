@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisQueueStore } from '../../src/modules/queue/queue.store.redis.js';
+import { LINE_RETENTION_MS } from '../../src/modules/queue/queue.store.js';
+import { sleep } from '../support/wait.js';
 import { describeQueueStoreContract } from './queue-store.contract.js';
 import { deleteKeys, scanKeys } from '../support/redis-keys.js';
 
@@ -74,7 +76,35 @@ function redisSuite(url: string) {
       expect(await a.zcard(`${keyPrefix}:{${c}}:admitted`)).toBe(5);
       await store.admit(c, T0 + 60_000, limits);
       expect(await a.zcard(`${keyPrefix}:{${c}}:admitted`)).toBe(0);
-      expect(await store.stats(c, T0, 60_000)).toEqual({ admittedInWindow: 0, waiting: 0, active: 0 });
+      expect(await store.stats(c, T0, 60_000)).toEqual({ admittedInWindow: 0, waiting: 0, active: 0, headOrder: null });
+    });
+
+    it('keeps the set of entries put back for as long as the line: a join renews it, so an entry put back and ended is not put back again', async () => {
+      const store = createRedisQueueStore(a, { keyPrefix });
+      const c = randomUUID();
+      const closed = { ...limits, maxActive: 0 };
+      const key = (name: string) => `${keyPrefix}:{${c}}:${name}`;
+      const u0 = await store.join(c, 'u0', randomUUID(), T0, closed);
+      const lost = { entryId: u0.entryId, ...u0.place!, issuedAt: T0, activeUntil: null, newEpoch: randomUUID() };
+      await deleteKeys(a, `${keyPrefix}:{${c}}`); // the line is lost
+      expect(await store.restore(c, 'u0', lost, T0 + 1, closed)).toMatchObject({ state: 'WAITING', position: 1 });
+      await store.leave(c, 'u0', u0.entryId);
+      await store.join(c, 'n0', randomUUID(), T0 + 2, closed); // someone stays: the purge visits the line
+      await store.purgeEnded(T0 + 3);
+      // Days of joins later, nobody put back since: the set is as old as the last put-back.
+      for (const name of ['restored', 'seq']) await a.pexpire(key(name), 1_500);
+      await store.join(c, 'n1', randomUUID(), T0 + 4, closed);
+      await sleep(1_600);
+      expect(await a.pttl(key('restored'))).toBeGreaterThan(LINE_RETENTION_MS - 60_000);
+      expect(await store.restore(c, 'u0', lost, T0 + 5, closed)).toBeNull();
+      // And a put-back renews the last join's order as a join does.
+      await a.pexpire(key('seq'), 1_500);
+      const u1 = await store.join(c, 'u1', randomUUID(), T0 + 6, closed);
+      await deleteKeys(a, `${keyPrefix}:{${c}}`);
+      await store.join(c, 'n2', randomUUID(), T0 + 7, closed);
+      await a.pexpire(key('seq'), 1_500);
+      await store.restore(c, 'u1', { entryId: u1.entryId, ...u1.place!, issuedAt: T0 + 6, activeUntil: null, newEpoch: randomUUID() }, T0 + 8, closed);
+      expect(await a.pttl(key('seq'))).toBeGreaterThan(LINE_RETENTION_MS - 60_000);
     });
 
     it('refuses a key prefix that would break the hash tag', () => {

@@ -105,17 +105,19 @@ export interface OwnRedis {
 /**
  * A redis-server on a free port that keeps nothing on disk (`--save "" --appendonly no`), or with
  * `appendOnlyDir` one that logs every write to an append-only file there before answering it
- * (`--appendfsync always`), so a kill and a start bring its data back, as a durable broker's would.
+ * (`--appendfsync always`), so a kill and a start bring its data back, as a durable broker's would;
+ * `args` are further options of the server (e.g. `['--maxmemory-policy', 'allkeys-lru']`), applied
+ * at every start.
  */
-export async function startOwnRedis({ appendOnlyDir }: { appendOnlyDir?: string } = {}): Promise<OwnRedis> {
+export async function startOwnRedis(opts: { args?: string[]; appendOnlyDir?: string } = {}): Promise<OwnRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
-  const persistence = appendOnlyDir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', appendOnlyDir] : ['--appendonly', 'no'];
+  const persistence = opts.appendOnlyDir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.appendOnlyDir] : ['--appendonly', 'no'];
   const start = async () => {
     if (child) return;
     const started = spawn(
       redisServerBinary,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no', '--loglevel', 'warning'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no', '--loglevel', 'warning', ...(opts.args ?? [])],
       { stdio: 'ignore' },
     );
     child = started;

@@ -1,4 +1,5 @@
 import {
+  Admin,
   Consumer,
   GenericError,
   type Message,
@@ -9,7 +10,7 @@ import {
   stringDeserializers,
   stringSerializers,
 } from '@platformatic/kafka';
-import { settlesWithin } from '../../platform/timeout.js';
+import { settlesWithin, withTimeout } from '../../platform/timeout.js';
 import {
   openSubscription,
   UnpublishableMessageError,
@@ -18,6 +19,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './broker.js';
+import { kafkaConsumerLag } from './broker.kafka.lag.js';
 
 /**
  * The broker on Apache Kafka through `@platformatic/kafka` 1.x (2.x needs Node 22). A thin
@@ -41,6 +43,8 @@ import {
  *   uncommitted messages to the member that gets the partition after the rebalance.
  * - `close()` stops taking messages and waits up to `redeliverAfterMs` for handlers in flight,
  *   then leaves the group (so a hung handler cannot hold its partitions), then waits for the rest.
+ * - Lag: for the groups this process consumes a topic with, the partitions' end offsets against
+ *   the groups' committed offsets, read through an admin client when asked (broker.kafka.lag.ts).
  */
 export interface KafkaBrokerOptions {
   brokers: string[];
@@ -86,7 +90,18 @@ export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
     autocreateTopics: true,
   });
   const subscriptions = new Set<Subscription>();
+  /** Per topic, the groups subscribed to it here, with how many subscriptions each. */
+  const groupsOf = new Map<string, Map<string, number>>();
+  let admin: Admin | undefined;
   let closed = false;
+
+  function countGroup(topic: string, group: string, by: 1 | -1) {
+    const groups = groupsOf.get(topic) ?? new Map<string, number>();
+    const n = (groups.get(group) ?? 0) + by;
+    if (n > 0) groups.set(group, n);
+    else groups.delete(group);
+    groupsOf.set(topic, groups);
+  }
 
   async function subscribe(
     topic: string,
@@ -169,9 +184,11 @@ export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
       drain();
     });
     stream.on('error', (err) => onError(err, 'stream'));
+    countGroup(topic, options.group, 1);
 
     return openSubscription(subscriptions, async () => {
       stopping = true;
+      countGroup(topic, options.group, -1);
       stream.pause();
       queue.length = 0;
       let timer: NodeJS.Timeout | undefined;
@@ -206,12 +223,19 @@ export function createKafkaBroker(opts: KafkaBrokerOptions): Broker {
 
     subscribe,
 
+    // A scrape must not wait on a Kafka that does not answer: no reading within 2 s, no series.
+    lag(topic) {
+      admin ??= new Admin({ clientId: `${clientId}-admin`, bootstrapBrokers: opts.brokers });
+      return withTimeout(kafkaConsumerLag(admin, topic, [...(groupsOf.get(topic)?.keys() ?? [])]), 2_000, 'kafka lag: no answer within 2 s');
+    },
+
     ping: () => settlesWithin(producer.metadata({ topics: [], forceUpdate: true }), 2_000),
 
     async close() {
       closed = true;
       await Promise.all([...subscriptions].map((s) => s.close()));
       await producer.close();
+      await admin?.close();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { withTimeout } from '../../platform/timeout.js';
 import {
@@ -27,6 +28,9 @@ import { headerFields, replyIs, startMember } from './broker.redis.member.js';
  *                        `maxLen` is an optional safety cap, off by default: past it the pass
  *                        drops the oldest entries even though a group still needs them, counts
  *                        them (`droppedUnread()`) and reports each such pass as an error.
+ * - `p:<topic>:epoch` STRING a random marker made by the relay's first look (`epoch`): gone after
+ *                        Redis lost its data, which tells the relay to publish again what the
+ *                        groups may not have read (src/modules/events/outbox.loss.ts).
  * - consumer groups live on that stream under their own name, created at id 0 with
  *   `XGROUP CREATE … MKSTREAM`, so a new group reads the topic from its start; members are
  *   stream consumers named by `SubscribeOptions.consumer`.
@@ -175,6 +179,20 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
     },
 
     subscribe,
+
+    /** `p:<topic>:epoch`, set (NX) to a new random value when missing: a Redis that lost the stream lost it too. */
+    async epoch(topic) {
+      const key = `${streamKey(topic)}:epoch`;
+      const made = randomUUID();
+      if ((await redis.set(key, made, 'NX')) === 'OK') return made;
+      return (await redis.get(key)) ?? made;
+    },
+
+    /** The time part of the lowest id any group still needs (see trim); null without groups. */
+    async handledBefore(topic) {
+      const low = await lowestNeeded(streamKey(topic));
+      return low === undefined ? null : new Date(Number(low.split('-')[0]));
+    },
 
     /**
      * Redis 7's `lag` (entries not yet delivered to the group) plus its pending entries (delivered,

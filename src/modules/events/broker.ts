@@ -130,9 +130,9 @@ export interface Broker {
   room?(topic: string): Array<{ group: string; room: number }>;
   /**
    * Each consumer group of the topic with the messages it has not handled yet: queued for it, or
-   * delivered and not acknowledged (for the consumer-lag gauge). The in-process and Redis adapters
-   * report it; the Kafka adapter does not (a group's lag there is the committed offsets against the
-   * partitions' ends, which Kafka's own tooling or an exporter reads).
+   * delivered and not acknowledged (for the consumer-lag gauge). In process and on Redis, every
+   * group of the topic; on Kafka, the groups this process consumes the topic with, each the sum
+   * over partitions of the end offset minus the group's committed offset.
    */
   lag?(topic: string): Promise<Array<{ group: string; lag: number }>>;
   /**
@@ -143,6 +143,17 @@ export interface Broker {
    */
   publish(topic: string, messages: BrokerMessage[], options?: { groups?: string[] }): Promise<void>;
   subscribe(topic: string, options: SubscribeOptions, handler: (message: BrokerMessage) => Promise<void>): Promise<Subscription>;
+  /**
+   * Durable brokers that can lose what they accepted (Redis restarted empty): the topic's epoch, a
+   * marker kept beside the topic that a loss takes with it (made anew when missing). A changed
+   * epoch tells the relay to publish again what consumers may not have handled (outbox.loss.ts).
+   */
+  epoch?(topic: string): Promise<string>;
+  /**
+   * With `epoch`: a time (the broker's clock) before which every consumer group of the topic has
+   * handled every message, or null when unknown (the topic has no group, or no stream).
+   */
+  handledBefore?(topic: string): Promise<Date | null>;
   /** True when the broker answers (for /health/ready). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -7,6 +7,7 @@ import { startLoop } from '../../platform/loop.js';
 import type { Broker } from './broker.js';
 import { inPublishSpan } from './events.tracing.js';
 import { EVENTS_TOPIC } from './outbox.event.js';
+import { checkTopicLoss, recordHandledBefore } from './outbox.loss.js';
 import { publishBatch, type Outcome } from './outbox.publish.js';
 import { purgeProcessedEvents, purgePublishedOutbox } from './outbox.purge.js';
 import {
@@ -37,6 +38,12 @@ export interface RelayOptions {
   onParked?: (count: number, err: unknown) => void;
   /** When tracing is on: each publish is a span linked to the requests that wrote its events. */
   tracer?: Tracer;
+  /** Durable brokers with an epoch: how often the relay looks for a lost topic (default 1 s; see outbox.loss.ts)... */
+  lossCheckEveryMs?: number;
+  /** ...and records how far every consumer group has handled it (default 10 s). */
+  handledRecordEveryMs?: number;
+  /** Told how many published rows were marked to publish again after the broker lost the topic. */
+  onRepublished?: (count: number) => void;
 }
 
 const DEFAULT_BATCH = 500;
@@ -68,11 +75,13 @@ interface RelayState {
   downPasses: number;
   /** While the broker is down: when the next single-row probe may go. */
   probeAt: number;
+  /** Looking for a lost topic: when next, and when next to record how far the groups are. */
+  loss: { checkAt: number; recordAt: number };
 }
 const states = new WeakMap<Broker, RelayState>();
 function stateOf(broker: Broker): RelayState {
   let state = states.get(broker);
-  if (!state) states.set(broker, (state = { relayId: randomUUID(), inFlight: new Map(), renewedAt: 0, downPasses: 0, probeAt: 0 }));
+  if (!state) states.set(broker, (state = { relayId: randomUUID(), inFlight: new Map(), renewedAt: 0, downPasses: 0, probeAt: 0, loss: { checkAt: 0, recordAt: 0 } }));
   return state;
 }
 
@@ -119,6 +128,8 @@ async function settleInFlight(opts: RelayOptions, state: RelayState, now: Date, 
  *   attempts; the first probe that goes through ends it, and full batches resume at once.
  * - If the process dies after publishing and before marking, the lease runs out and the rows are
  *   published again: consumers deduplicate by event id.
+ * - With a durable broker that can lose what it accepted (Redis Streams), a lost topic is noticed
+ *   by its epoch and the rows its consumers may not have handled are published again (guardLoss).
  * - With a non-durable broker (in-process), rows are marked once every consumer group has handled
  *   them; until then their lease is renewed, and after a restart they are published again. A group
  *   whose queue is full (its endpoint is down) misses rows without holding up the other groups:
@@ -133,6 +144,7 @@ export async function relayOnce(opts: RelayOptions): Promise<number> {
   const state = stateOf(opts.broker);
   const now = opts.clock.now();
   if (!opts.broker.durable) await settleInFlight(opts, state, now, leaseMs);
+  else await guardLoss(opts, state, now.getTime());
   const probing = state.downPasses > 0;
   if (probing && now.getTime() < state.probeAt) return 0;
 
@@ -141,6 +153,26 @@ export async function relayOnce(opts: RelayOptions): Promise<number> {
   if (rows.length === 0) return sent;
   sent += (await publishAndSettle(opts, state, rows, now)).sent;
   return sent;
+}
+
+/**
+ * Durable brokers with an epoch: about every lossCheckEveryMs, looks whether the broker lost the
+ * topic and, if so, has the rows it may have lost marked unsent (checkTopicLoss); a look that
+ * fails (the broker down) is made again at the next pass, before anything is published.
+ */
+async function guardLoss(opts: RelayOptions, state: RelayState, now: number) {
+  if (!opts.broker.epoch || now < state.loss.checkAt) return;
+  try {
+    const check = (await checkTopicLoss(opts.db, opts.broker, EVENTS_TOPIC))!;
+    state.loss.checkAt = now + (opts.lossCheckEveryMs ?? 1_000);
+    if (check.republished > 0) opts.onRepublished?.(check.republished);
+    if (now >= state.loss.recordAt) {
+      await recordHandledBefore(opts.db, opts.broker, EVENTS_TOPIC, check.epoch);
+      state.loss.recordAt = now + (opts.handledRecordEveryMs ?? 10_000);
+    }
+  } catch {
+    state.loss.checkAt = 0; // the broker is down: the publish path finds out and backs off
+  }
 }
 
 /** Publishes claimed rows (to `groups` alone, if given) and records what it did; in a span when tracing is on. */
@@ -211,7 +243,13 @@ export interface PurgeOptions {
  * serialises committing transactions on one lock, which the payment path cannot afford.
  * With `purge`, it also deletes old published rows and deduplication records, in bounded batches.
  */
-export function startRelay(opts: RelayOptions & { idleMs?: number; log: Logger; purge?: PurgeOptions }) {
+export function startRelay(options: RelayOptions & { idleMs?: number; log: Logger; purge?: PurgeOptions }) {
+  const opts = {
+    ...options,
+    onRepublished:
+      options.onRepublished ??
+      ((count: number) => options.log.warn({ count }, 'the broker lost the event stream (Redis restarted empty?): publishing again what consumers may not have read')),
+  };
   let lastPurge = 0;
   return startLoop({
     intervalMs: opts.idleMs ?? 50,

@@ -83,31 +83,54 @@ export async function findKey(db: Database, userId: string, key: string, created
   return query.executeTakeFirst();
 }
 
-/** Stores the answer of a key still held under `lease`; false when the lease was lost. */
-export async function completeKey(
-  executor: Database,
-  k: { userId: string; key: string; lease: Date },
-  response: StoredResponse,
-): Promise<boolean> {
+/**
+ * A claim of a key: whose, which, and when it was claimed (its row's created_at). A key is claimed
+ * again only after its lease ran out (locked_until, which renewals move on) or its retention, so
+ * `claimedAt` tells this claim from any later one: it is the fencing token of the claim's writes.
+ */
+export interface HeldKey {
+  userId: string;
+  key: string;
+  claimedAt: Date;
+}
+
+/** Stores the answer of a key still held by the claim; false when the claim was lost. */
+export async function completeKey(executor: Database, k: HeldKey, response: StoredResponse): Promise<boolean> {
   const result = await executor
     .updateTable('idempotency_keys')
     .set({ state: 'DONE', response_status: response.status, response_body: JSON.stringify(response.body) })
     .where('user_id', '=', k.userId)
     .where('key', '=', k.key)
     .where('state', '=', 'IN_PROGRESS')
-    .where('locked_until', '=', k.lease)
+    .where('created_at', '=', k.claimedAt)
     .executeTakeFirst();
   return result.numUpdatedRows === 1n;
 }
 
-/** Gives a held key up (only under the holder's lease), so that a retry runs the work. */
-export async function releaseKey(db: Database, k: { userId: string; key: string; lease: Date }): Promise<void> {
+/**
+ * Moves the lease of a key still held by the claim on to `lockedUntil` (never back); false when the
+ * claim no longer holds it (answered, released, or taken over after its lease ran out).
+ */
+export async function renewKey(db: Database, k: HeldKey, lockedUntil: Date): Promise<boolean> {
+  const result = await db
+    .updateTable('idempotency_keys')
+    .set({ locked_until: sql<Date>`greatest(locked_until, ${lockedUntil})` })
+    .where('user_id', '=', k.userId)
+    .where('key', '=', k.key)
+    .where('state', '=', 'IN_PROGRESS')
+    .where('created_at', '=', k.claimedAt)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
+/** Gives a held key up (only the claim that holds it), so that a retry runs the work. */
+export async function releaseKey(db: Database, k: HeldKey): Promise<void> {
   await db
     .deleteFrom('idempotency_keys')
     .where('user_id', '=', k.userId)
     .where('key', '=', k.key)
     .where('state', '=', 'IN_PROGRESS')
-    .where('locked_until', '=', k.lease)
+    .where('created_at', '=', k.claimedAt)
     .execute();
 }
 

@@ -10,6 +10,8 @@ import {
   deleteKeysBefore,
   findKey,
   releaseKey,
+  renewKey,
+  type HeldKey,
   type KeyToClaim,
   type StoredResponse,
 } from './idempotency.repository.js';
@@ -25,8 +27,8 @@ export interface KeyClaim extends BatchKey {
   complete(trx: Trx, body: unknown): Promise<void>;
 }
 
-/** The claim of a key held under `lease`: what a use case needs to store its answer with its work. */
-export function keyClaim(k: { userId: string; key: string; lease: Date; status: number }): KeyClaim {
+/** The claim of a key made at `claimedAt`: what a use case needs to store its answer with its work. */
+export function keyClaim(k: HeldKey & { status: number }): KeyClaim {
   return {
     ...k,
     async complete(trx, body) {
@@ -54,6 +56,16 @@ export function withAnswer<V>(
 }
 
 const leaseLost = () => new DomainError('IDEMPOTENCY_KEY_IN_USE', 'The Idempotency-Key lease was lost; retry the request');
+
+/** The lease of a claimed key when none is configured (IDEMPOTENCY_LEASE_MS; see renewEveryMs). */
+export const DEFAULT_LEASE_MS = 10_000;
+
+/**
+ * How often a request still working renews its key's lease: three times a lease, so a renewal that
+ * waits its turn for a connection (at most DATABASE_CONNECT_TIMEOUT_MS, 5 s by default) still lands
+ * before the lease runs out when the lease is at least 1.5 times that wait.
+ */
+export const renewEveryMs = (leaseMs: number) => Math.max(1, Math.floor(leaseMs / 3));
 
 /**
  * Refusals of who may ask or how (credentials, the waiting room's gate, the key itself, limits,
@@ -105,7 +117,7 @@ export function createIdempotencyService({
   db,
   clock,
   retentionHours,
-  leaseMs = 60_000,
+  leaseMs = DEFAULT_LEASE_MS,
   batch,
 }: {
   db: Database;
@@ -122,17 +134,17 @@ export function createIdempotencyService({
     const now = clock.now();
     return { lease: new Date(now.getTime() + leaseMs), now, expiredBefore: retainedSince() };
   };
-  /** Claims one key in a statement of its own: its lease, or null when not claimed. */
-  const claimAlone = async (k: KeyToClaim, at = leaseAt()) => ((await withRetry(() => claimKey(db, { ...k, ...at }))) ? at.lease : null);
+  /** Claims one key in a statement of its own: when it was claimed, or null when not claimed. */
+  const claimAlone = async (k: KeyToClaim, at = leaseAt()) => ((await withRetry(() => claimKey(db, { ...k, ...at }))) ? at.now : null);
 
   const claims =
     batch && batch.maxBatch > 1
       ? createBatcher<KeyToClaim, Date | null>({
-          /** Claims keys under one lease; should the statement fail as a whole, each key is claimed alone. */
+          /** Claims keys at one time under one lease; should the statement fail as a whole, each key is claimed alone. */
           run(keys) {
             const at = leaseAt();
             if (keys.length === 1) return Promise.allSettled([claimAlone(keys[0]!, at)]);
-            return batchThenEach(keys, async () => (await withRetry(() => claimKeys(db, keys, at))).map((ok) => (ok ? at.lease : null)), (k) =>
+            return batchThenEach(keys, async () => (await withRetry(() => claimKeys(db, keys, at))).map((ok) => (ok ? at.now : null)), (k) =>
               claimAlone(k, at),
             );
           },
@@ -143,10 +155,10 @@ export function createIdempotencyService({
         })
       : undefined;
 
-  async function claim(userId: string, key: string, fingerprint: string): Promise<{ lease: Date } | { response: StoredResponse }> {
+  async function claim(userId: string, key: string, fingerprint: string): Promise<{ claimedAt: Date } | { response: StoredResponse }> {
     const request = { userId, key, fingerprint };
-    const lease = await (claims ? claims.submit(request) : claimAlone(request));
-    if (lease) return { lease };
+    const claimedAt = await (claims ? claims.submit(request) : claimAlone(request));
+    if (claimedAt) return { claimedAt };
     const existing = await findKey(db, userId, key);
     if (!existing) return claim(userId, key, fingerprint); // deleted in between: try again
     if (existing.fingerprint !== fingerprint) {
@@ -159,6 +171,31 @@ export function createIdempotencyService({
       throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still being processed');
     }
     return { response: { status: existing.response_status, body: existing.response_body } };
+  }
+
+  /**
+   * Renews the claim's lease every renewEveryMs while the request works, so a slow request keeps
+   * its key (a retry meanwhile answers IDEMPOTENCY_KEY_IN_USE) however long it takes, while the key
+   * of a process that died is free one lease after its last renewal. A renewal that fails (the
+   * database busy or away) is tried again at the next beat; one that finds the claim gone stops.
+   * Returns the function that stops the renewals.
+   */
+  function keepRenewing(held: HeldKey): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const beat = async () => {
+      const holds = await renewKey(db, held, new Date(clock.now().getTime() + leaseMs)).catch(() => true);
+      if (holds && !stopped) schedule();
+    };
+    const schedule = () => {
+      timer = setTimeout(() => void beat(), renewEveryMs(leaseMs));
+      timer.unref();
+    };
+    schedule();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
   }
 
   return {
@@ -180,7 +217,8 @@ export function createIdempotencyService({
       if (key === undefined) return { replayed: false, value: await work() };
       const claimed = await claim(userId, key, opts.fingerprint);
       if ('response' in claimed) return { replayed: true, response: claimed.response };
-      const held = { userId, key, lease: claimed.lease };
+      const held: HeldKey = { userId, key, claimedAt: claimed.claimedAt };
+      const stopRenewing = keepRenewing(held);
       try {
         return { replayed: false, value: await work(keyClaim({ ...held, status: successStatus })) };
       } catch (err) {
@@ -191,6 +229,8 @@ export function createIdempotencyService({
           await releaseKey(db, held).catch(() => {});
         }
         throw err;
+      } finally {
+        stopRenewing();
       }
     },
 

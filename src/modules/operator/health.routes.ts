@@ -2,7 +2,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { databaseReady, type Database } from '../../platform/db.js';
-import { settlesWithin } from '../../platform/timeout.js';
+import { readEvictionPolicy } from '../../platform/redis.policy.js';
+import { settlesWithin, withTimeout } from '../../platform/timeout.js';
 import type { Broker } from '../events/broker.js';
 import { outboxHealth } from '../events/outbox.health.js';
 
@@ -12,6 +13,12 @@ const Checks = Type.Object({ database: Check, cache: Type.Optional(Check), broke
 const Readiness = Type.Object({
   status: Type.String(),
   checks: Checks,
+  redisMaxmemoryPolicy: Type.Optional(
+    Type.String({
+      description:
+        "Redis's maxmemory-policy; anything but noeviction lets a full Redis evict keys (people in a line). `unknown` when CONFIG GET is refused. Reported, not fatal",
+    }),
+  ),
   outbox: Type.Optional(
     Type.Object({
       unsent: Type.Integer(),
@@ -39,10 +46,11 @@ export function healthRoutes({ db, redis, broker }: { db: Database; redis?: Redi
         },
       },
       async (request, reply) => {
-        const [database, cache, brokerUp] = await Promise.all([
+        const [database, cache, brokerUp, policy] = await Promise.all([
           databaseReady(db, 2_000),
           redis ? settlesWithin(redis.ping(), 2_000) : Promise.resolve(undefined),
           broker ? settlesWithin(broker.ping().then((ok) => (ok ? ok : Promise.reject(new Error('down')))), 2_000) : Promise.resolve(undefined),
+          redis ? withTimeout(readEvictionPolicy(redis), 2_000).catch(() => undefined) : Promise.resolve(undefined),
         ]);
         const state = (ok: boolean) => (ok ? ('ok' as const) : ('down' as const));
         const checks = {
@@ -57,7 +65,12 @@ export function healthRoutes({ db, redis, broker }: { db: Database; redis?: Redi
           request.log.warn({ checks }, 'not ready');
           reply.header('retry-after', '1');
         }
-        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks, ...(outbox ? { outbox } : {}) });
+        return reply.code(ready ? 200 : 503).send({
+          status: ready ? 'ok' : 'unavailable',
+          checks,
+          ...(policy === undefined ? {} : { redisMaxmemoryPolicy: policy }),
+          ...(outbox ? { outbox } : {}),
+        });
       },
     );
   };

@@ -105,18 +105,18 @@ export interface BatchedPayAttempt extends PayAttempt {
  * reservations and distinct users (wallets), so that none depends on another's outcome.
  */
 const payHoldsStatement = precompiled(
-  ['reservationIds', 'userIds', 'concertIds', 'paymentIds', 'ledgerIds', 'now', 'keys', 'leases', 'statuses', 'traceContexts'] as const,
+  ['reservationIds', 'userIds', 'concertIds', 'paymentIds', 'ledgerIds', 'now', 'keys', 'claimedAts', 'statuses', 'traceContexts'] as const,
   (p) => sql<
     { ord: number; payable: boolean; covered: boolean; claim_price: number | null; balance: number | null; other_holds: number } & {
       [K in keyof ReservationRow]: ReservationRow[K] | null;
     }
   >`
     WITH req AS (
-      SELECT q.reservation_id, q.user_id, q.concert_id, q.payment_id, q.ledger_id, q.idem_key, q.idem_lease, q.idem_status, q.trace_context,
+      SELECT q.reservation_id, q.user_id, q.concert_id, q.payment_id, q.ledger_id, q.idem_key, q.idem_claimed_at, q.idem_status, q.trace_context,
              q.ord::int AS pos
         FROM unnest(${p.reservationIds}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.paymentIds}::uuid[], ${p.ledgerIds}::uuid[],
-                    ${p.keys}::text[], ${p.leases}::timestamptz[], ${p.statuses}::int[], ${p.traceContexts}::text[])
-             WITH ORDINALITY AS q(reservation_id, user_id, concert_id, payment_id, ledger_id, idem_key, idem_lease, idem_status, trace_context, ord)
+                    ${p.keys}::text[], ${p.claimedAts}::timestamptz[], ${p.statuses}::int[], ${p.traceContexts}::text[])
+             WITH ORDINALITY AS q(reservation_id, user_id, concert_id, payment_id, ledger_id, idem_key, idem_claimed_at, idem_status, trace_context, ord)
     ), claim AS (
       SELECT * FROM ticketing_claim_payments(${p.reservationIds}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.now}::timestamptz)
     ), paying AS (
@@ -138,7 +138,7 @@ const payHoldsStatement = precompiled(
         FROM paying JOIN wallet ON wallet.user_id = paying.user_id
        WHERE r.id = paying.reservation_id AND r.status = 'HELD'
       RETURNING r.*, paying.payment_id, paying.ledger_id, wallet.balance AS balance_after,
-                paying.idem_key, paying.idem_lease, paying.idem_status, paying.trace_context
+                paying.idem_key, paying.idem_claimed_at, paying.idem_status, paying.trace_context
     ), payment AS (
       INSERT INTO payments (id, reservation_id, user_id, amount, status, paid_at)
       SELECT payment_id, id, user_id, price, 'PAID', ${p.now}::timestamptz FROM confirmed
@@ -155,7 +155,7 @@ const payHoldsStatement = precompiled(
       relation: 'confirmed',
       userId: col('confirmed', 'user_id'),
       key: col('confirmed', 'idem_key'),
-      lease: col('confirmed', 'idem_lease'),
+      claimedAt: col('confirmed', 'idem_claimed_at'),
       status: col('confirmed', 'idem_status'),
       body: payloadOf({
         id: col('confirmed', 'payment_id'),

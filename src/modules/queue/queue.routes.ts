@@ -18,6 +18,22 @@ const QueueViewSchema = Type.Object({
 
 const Params = Type.Object({ concertId: Id });
 
+/** The longest a line poll is held (proxies commonly cut idle requests at 60 s). */
+export const MAX_POLL_WAIT_SECONDS = 30;
+
+const WaitQuery = Type.Object(
+  {
+    wait: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_POLL_WAIT_SECONDS,
+        description:
+          'Seconds to hold the answer while you are WAITING: it comes as soon as you are admitted, or after this long with your place then. 0 (the default) answers at once; so does a server holding as many polls as it may',
+      }),
+    ),
+  },
+);
+
 export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyPluginAsyncTypebox {
   const { auth, queue } = deps;
   return async (app) => {
@@ -45,9 +61,25 @@ export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyP
       {
         preHandler: auth.user,
         config: { userRateLimit: 'poll' },
-        schema: { tags: ['waiting room'], summary: 'Your place in line', security, params: Params, headers: QueueTokenHeader, response: { 200: QueueViewSchema } },
+        schema: {
+          tags: ['waiting room'],
+          summary: 'Your place in line; with ?wait=S, held while you wait until you are admitted or S seconds pass',
+          security,
+          params: Params,
+          querystring: WaitQuery,
+          headers: QueueTokenHeader,
+          response: { 200: QueueViewSchema },
+        },
       },
-      async (request) => queue.status(currentUser(request).id, request.params.concertId, request.headers['queue-token']),
+      async (request, reply) => {
+        const hungUp = new AbortController();
+        reply.raw.once('close', () => hungUp.abort());
+        const { concertId } = request.params;
+        const { view, heldMs } = await queue.watch(currentUser(request).id, concertId, request.headers['queue-token'], request.query.wait ?? 0, hungUp.signal);
+        // How long the answer was held (W3C Server-Timing): the client's latency beyond it is the server's work.
+        if (heldMs > 0) reply.header('server-timing', `held;dur=${heldMs}`);
+        return view;
+      },
     );
 
     app.delete(

@@ -1,6 +1,7 @@
 import type { Clock } from '../../platform/clock.js';
 import { DomainError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
+import type { LongPolls } from './queue.longpoll.js';
 import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from './queue.rules.js';
 import { LINE_RETENTION_MS, type QueueEntry, type QueueLimits, type QueueStore } from './queue.store.js';
 import type { QueueTokenClaims, QueueTokens } from './queue.token.js';
@@ -43,8 +44,10 @@ export function createQueueService(deps: {
   /** Throws NOT_FOUND for an unknown concert. */
   assertConcertExists: (concertId: string) => Promise<void>;
   observe?: QueueObserver;
+  /** Holds line polls that ask to wait (`watch`); without it every poll answers at once. */
+  longPolls?: LongPolls;
 }) {
-  const { store, tokens, clock, limits } = deps;
+  const { store, tokens, clock, limits, longPolls } = deps;
   const observe = deps.observe ?? {};
   /** Admissions per second per concert, measured by the ticker; read by every status answer. */
   const rates = new Map<string, number>();
@@ -94,9 +97,31 @@ export function createQueueService(deps: {
   async function restore(claims: QueueTokenClaims, now: number, slide: boolean): Promise<QueueEntry | null> {
     if (!claims.place || now - claims.issuedAt > LINE_RETENTION_MS) return null;
     const { concertId, userId, entryId } = claims;
-    const lost = { entryId, ...claims.place, activeUntil: claims.activeUntil ?? null, newEpoch: newId() };
+    const lost = { entryId, ...claims.place, issuedAt: claims.issuedAt, activeUntil: claims.activeUntil ?? null, newEpoch: newId() };
     const entry = await store.restore(concertId, userId, lost, now, limits);
     return entry?.state === 'ACTIVE' && slide ? store.touch(concertId, userId, entryId, now, limits.activeTtlMs) : entry;
+  }
+
+  /**
+   * The token a poll answers: re-issued with the time of the poll (and an ACTIVE entry's new
+   * activeUntil), so the token a user holds says how recently the entry was known to be in line;
+   * a line lost meanwhile puts back only entries whose token is recent (see `restorable` in
+   * queue.store.ts). Null for an entry that has ended: its token stays as it was.
+   */
+  function reissued(claims: QueueTokenClaims, entry: QueueEntry | null, now: number): string | null {
+    if (entry?.state === 'ACTIVE') return tokens.issue({ ...claims, issuedAt: now, activeUntil: entry.activeUntil! });
+    if (entry?.state !== 'WAITING') return null;
+    const { activeUntil: _known, ...waiting } = claims;
+    return tokens.issue({ ...waiting, issuedAt: now });
+  }
+
+  /** The caller's place (see `status`), for claims already checked against the caller. */
+  async function statusOf(claims: QueueTokenClaims, token: string): Promise<QueueView> {
+    const { concertId, userId } = claims;
+    const now = clock.now().getTime();
+    const entry =
+      (await store.touch(concertId, userId, claims.entryId, now, limits.activeTtlMs)) ?? (await restore(claims, now, true));
+    return view(reissued(claims, entry, now) ?? token, concertId, entry);
   }
 
   return {
@@ -119,17 +144,36 @@ export function createQueueService(deps: {
     },
 
     /**
-     * The caller's place; a request made with the token, so it also slides an active period. An
-     * ACTIVE answer carries a token re-issued with the new activeUntil (the same entry), so a line
-     * lost meanwhile can put the user back as ACTIVE.
+     * The caller's place; a request made with the token, so it also slides an active period. A
+     * WAITING or ACTIVE answer carries the token re-issued (the same entry; see `reissued`), so a
+     * line lost meanwhile can put the user back.
      */
     async status(userId: string, concertId: string, token: string | undefined): Promise<QueueView> {
+      return statusOf(assertOwnedBy(tokens.verify(token), concertId, userId), token!);
+    },
+
+    /**
+     * `status`, held open while the caller WAITS: answered as soon as an admission pass sees the
+     * head of the line move past the caller (admitted, most likely) or after `waitSeconds`,
+     * whichever is first, with the status read again then. Answered at once when not WAITING, when
+     * the token carries no place in line, when this process holds as many polls as it may, or for
+     * `waitSeconds` 0. `signal` (the caller hung up) ends the hold. `heldMs`: how long it was held.
+     */
+    async watch(
+      userId: string,
+      concertId: string,
+      token: string | undefined,
+      waitSeconds: number,
+      signal?: AbortSignal,
+    ): Promise<{ view: QueueView; heldMs: number }> {
       const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
-      const now = clock.now().getTime();
-      const entry =
-        (await store.touch(concertId, userId, claims.entryId, now, limits.activeTtlMs)) ?? (await restore(claims, now, true));
-      const answer = entry?.state === 'ACTIVE' ? tokens.issue({ ...claims, issuedAt: now, activeUntil: entry.activeUntil! }) : token!;
-      return view(answer, concertId, entry);
+      const first = await statusOf(claims, token!);
+      const order = claims.place?.order;
+      const wanted = waitSeconds > 0 && first.status === 'WAITING' && order !== undefined;
+      const held = wanted ? longPolls?.hold(concertId, order, waitSeconds * 1000, signal) : undefined;
+      if (!held) return { view: first, heldMs: 0 };
+      const heldMs = await held;
+      return { view: signal?.aborted ? first : await statusOf(claims, token!), heldMs };
     },
 
     async leave(userId: string, concertId: string, token: string | undefined): Promise<void> {
@@ -184,11 +228,13 @@ export function createQueueService(deps: {
         if (!firstSeen.has(concertId)) firstSeen.set(concertId, now);
         const windowMs = Math.min(RATE_WINDOW_MS, Math.max(1_000, now - firstSeen.get(concertId)!));
         rates.set(concertId, measuredRate(stats.admittedInWindow, windowMs, limits.perSecond));
+        longPolls?.headMoved(concertId, stats.headOrder);
       }
       for (const concertId of firstSeen.keys()) {
         if (!concerts.includes(concertId)) {
           firstSeen.delete(concertId);
           rates.delete(concertId);
+          longPolls?.headMoved(concertId, null);
         }
       }
       return admitted;

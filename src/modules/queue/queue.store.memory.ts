@@ -3,6 +3,7 @@ import {
   admissionLogMsOf,
   nextOrder,
   ORDERS_PER_MS,
+  restorable,
   PER_SECOND_WINDOW_MS,
   type JoinResult,
   type LineSnapshot,
@@ -166,6 +167,7 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
       const queue = queueOf(concertId);
       const entry = queue.entries.get(userId);
       if (entry) return entry.entryId === lost.entryId ? view(queue, userId, entry, now) : expired(lost.entryId);
+      if (!restorable(lost, now)) return null;
       const putBack = restored.get(concertId) ?? new Set<string>();
       if (epochs.get(concertId) === lost.epoch || putBack.has(lost.entryId)) return null;
       if (!epochs.has(concertId)) epochs.set(concertId, lost.newEpoch);
@@ -264,11 +266,12 @@ export function createMemoryQueueStore(opts: QueueStoreOptions = {}): QueueStore
 
     async stats(concertId, now, windowMs) {
       const queue = concerts.get(concertId);
-      if (!queue) return { admittedInWindow: 0, waiting: 0, active: 0 };
+      if (!queue) return { admittedInWindow: 0, waiting: 0, active: 0, headOrder: null };
       return {
         admittedInWindow: queue.admissions.countAfter(now - windowMs) - queue.admissions.countAfter(now),
         waiting: queue.line.size,
         active: activeAt(queue, now),
+        headOrder: queue.line.peek()?.order ?? null,
       };
     },
 

@@ -74,13 +74,23 @@ local function admitStep(now, maxActive, perSecond, ttl, logMs, pausedKey)
 end
 `;
 
+/**
+ * The keys of one concert's line that a join or a put-back keeps for LINE_RETENTION_MS more, in the
+ * order the join and restore scripts take them (KEYS[1..9]; the paused key, KEYS[10], is an
+ * operator's and never expires). Every one of them, so none of them (the epoch, the set of entries
+ * put back in it, the last join's order) can expire while the rest of the line lives on.
+ */
+export const LINE_KEYS = ['waiting', 'active', 'entries', 'admitted', 'joined', 'orders', 'seq', 'epoch', 'restored'] as const;
+
+const LUA_KEEP_LINE = `for i = 1, ${LINE_KEYS.length} do redis.call('PEXPIRE', KEYS[i], ${LINE_RETENTION_MS}) end`;
+
 const SCRIPTS = {
   /**
-   * KEYS: waiting, active, entries, admitted, joined, orders, seq, epoch, paused. ARGV: user, entryId, now,
-   * maxActive, perSecond, ttl, logMs. Returns view .. {created, admitted, order|false, epoch}.
+   * KEYS: the line's keys (LINE_KEYS), paused. ARGV: user, entryId, now, maxActive, perSecond, ttl,
+   * logMs. Returns view .. {created, admitted, order|false, epoch}.
    */
   join: {
-    keys: 9,
+    keys: 10,
     lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
 local ordersKey, seqKey, epochKey = KEYS[6], KEYS[7], KEYS[8]
 local user, entryId, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -111,9 +121,9 @@ if not epoch then
   epoch = entryId
   redis.call('SET', epochKey, epoch)
 end
-local admitted = admitStep(now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), KEYS[9])
+local admitted = admitStep(now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), KEYS[10])
 -- A concert's line (and the ended-entry tombstones) is dropped a week after its last join.
-for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ${LINE_RETENTION_MS}) end
+${LUA_KEEP_LINE}
 local result = view(user, redis.call('HGET', entriesKey, user), now)
 result[5] = live and 0 or 1
 result[6] = admitted
@@ -123,14 +133,15 @@ return result`,
   },
 
   /**
-   * KEYS: waiting, active, entries, admitted, joined, orders, epoch, restored, paused. ARGV: user, entryId,
-   * order, epoch, activeUntil|'', newEpoch, now, maxActive, perSecond, ttl, logMs.
+   * KEYS: the line's keys (LINE_KEYS), paused. ARGV: user, entryId,
+   * order, epoch, activeUntil|'', newEpoch, now, maxActive, perSecond, ttl, logMs, restorable (1|0:
+   * the token is recent enough, see `restorable` in queue.store.ts).
    * Returns view .. {admitted}, or false when the entry is not to be put back (QueueStore.restore).
    */
   restore: {
-    keys: 9,
+    keys: 10,
     lua: `${LUA_COMMON}${LUA_ADMIT_STEP}
-local ordersKey, epochKey, restoredKey = KEYS[6], KEYS[7], KEYS[8]
+local ordersKey, epochKey, restoredKey = KEYS[6], KEYS[8], KEYS[9]
 local user, entryId, order, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[7])
 local maxActive = tonumber(ARGV[8])
 local rec = redis.call('HGET', entriesKey, user)
@@ -140,6 +151,7 @@ if rec then
   result[5] = 0
   return result
 end
+if ARGV[12] ~= '1' then return false end
 local current = redis.call('GET', epochKey)
 if current == ARGV[4] or redis.call('SISMEMBER', restoredKey, entryId) == 1 then return false end
 if not current then redis.call('SET', epochKey, ARGV[6]) end
@@ -155,8 +167,8 @@ else
   redis.call('HSET', entriesKey, user, 'W|' .. entryId)
 end
 redis.call('HSET', ordersKey, user, fmt(order))
-local admitted = admitStep(now, maxActive, tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), KEYS[9])
-for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ${LINE_RETENTION_MS}) end
+local admitted = admitStep(now, maxActive, tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), KEYS[10])
+${LUA_KEEP_LINE}
 local result = view(user, redis.call('HGET', entriesKey, user), now)
 result[5] = admitted
 return result`,
@@ -218,15 +230,20 @@ local admitted = admitStep(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3
 return {admitted, occupancy() == 0 and 1 or 0}`,
   },
 
-  /** KEYS: waiting, active, entries, admitted. ARGV: now, windowMs. Read-only. */
+  /**
+   * KEYS: waiting, active, entries, admitted. ARGV: now, windowMs. Read-only. Returns
+   * {admittedInWindow, waiting, active, headOrder|false} (the order as text: exact).
+   */
   stats: {
     keys: 4,
     lua: `${LUA_COMMON}
 local now = tonumber(ARGV[1])
+local head = redis.call('ZRANGE', waitingKey, 0, 0, 'WITHSCORES')
 return {
   redis.call('ZCOUNT', KEYS[4], '(' .. fmt(now - tonumber(ARGV[2])), fmt(now)),
   redis.call('ZCARD', waitingKey),
   redis.call('ZCOUNT', activeKey, '(' .. fmt(now), '+inf'),
+  head[2] or false,
 }`,
   },
 

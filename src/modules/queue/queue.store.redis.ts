@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
-import { defineScripts } from './queue.store.redis.lua.js';
+import { defineScripts, LINE_KEYS } from './queue.store.redis.lua.js';
 import {
   admissionLogMsOf,
+  restorable,
   type JoinResult,
   type LineSnapshot,
   type QueueEntry,
@@ -37,8 +38,9 @@ import {
  *                            head of the line has waited (`lines()`)
  * - `p:concerts`     SET     concert ids with anyone waiting or active (the ticker's work list)
  *
- * Every join sets the concert's keys to expire a week later, so a finished sale's line, tombstones
- * included, leaves Redis by itself.
+ * Every join and put-back sets every key of the concert's line (all above but `paused`) to expire a
+ * week later, so a finished sale's line, tombstones included, leaves Redis by itself, and no key
+ * of a line in use (the epoch and its `restored` set above all) expires before the others.
  *
  * Admission limit: a step admits at most
  *   min(maxActive - |active|, perSecond - |admissions with time > now - 1000|)
@@ -84,6 +86,9 @@ export function createRedisQueueStore(
     };
   };
 
+  /** The keys the join and restore scripts take: the line's, then the paused key. */
+  const lineKeys = (k: ReturnType<typeof keysOf>) => [...LINE_KEYS.map((name) => k[name]), k.paused];
+
   /** Unlists a concert found empty; lists it again if a join made it occupied meanwhile. */
   const unlist = async (concertId: string) => {
     await redis.srem(registryKey, concertId);
@@ -99,7 +104,7 @@ export function createRedisQueueStore(
     async join(concertId, userId, entryId, now, limits): Promise<JoinResult> {
       const k = keysOf(concertId);
       const reply = (await scripts.join(
-        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.orders, k.seq, k.epoch, k.paused],
+        lineKeys(k),
         [userId, entryId, ...limitArgs(now, limits)],
       )) as EntryReply;
       // Listed after every join, not only the first: a process that died between a script and
@@ -117,8 +122,8 @@ export function createRedisQueueStore(
     async restore(concertId, userId, entry, now, limits) {
       const k = keysOf(concertId);
       const reply = (await scripts.restore(
-        [k.waiting, k.active, k.entries, k.admitted, k.joined, k.orders, k.epoch, k.restored, k.paused],
-        [userId, entry.entryId, entry.order, entry.epoch, entry.activeUntil ?? '', entry.newEpoch, ...limitArgs(now, limits)],
+        lineKeys(k),
+        [userId, entry.entryId, entry.order, entry.epoch, entry.activeUntil ?? '', entry.newEpoch, ...limitArgs(now, limits), restorable(entry, now) ? 1 : 0],
       )) as EntryReply | null;
       if (!reply) return null;
       await redis.sadd(registryKey, concertId);
@@ -208,11 +213,11 @@ export function createRedisQueueStore(
 
     async stats(concertId, now, windowMs) {
       const k = keysOf(concertId);
-      const [admittedInWindow, waiting, active] = (await scripts.stats(
+      const [admittedInWindow, waiting, active, head] = (await scripts.stats(
         [k.waiting, k.active, k.entries, k.admitted],
         [now, windowMs],
-      )) as [number, number, number];
-      return { admittedInWindow, waiting, active };
+      )) as [number, number, number, string | null];
+      return { admittedInWindow, waiting, active, headOrder: head === null || head === undefined ? null : Number(head) };
     },
 
     /** The client belongs to the caller, who quits it. */

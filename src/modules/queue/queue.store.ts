@@ -86,11 +86,31 @@ export interface JoinResult extends QueueEntry {
 /** What a signed queue token says about an entry a store may have lost (see QueueStore.restore). */
 export interface LostEntry extends LinePlace {
   entryId: string;
+  /** When the token was issued (epoch ms): a poll re-issues it, so a waiting user's token is recent. */
+  issuedAt: number;
   /** When the token said the entry was ACTIVE: the activeUntil it knew of (a lower bound). */
   activeUntil: number | null;
   /** A new epoch, used if the concert's line has none (the store lost it). */
   newEpoch: string;
 }
+
+/**
+ * How recent a WAITING entry's token must be for the entry to be put back. Every poll re-issues
+ * the token, and a waiting user is told to poll at least once a minute (refreshAfterSeconds ≤ 60),
+ * so a user still in line holds a token at most a minute old when the line is lost; the other four
+ * minutes cover an outage of Redis, during which polls fail and no token is re-issued. An older
+ * token is most likely of an entry that ended long ago (left, admitted and expired): it is not put
+ * back at the head of the line.
+ */
+export const RESTORE_WAITING_WITHIN_MS = 5 * 60_000;
+
+/**
+ * Whether a lost entry's token is recent enough to put it back (QueueStore.restore): an entry the
+ * token knew ACTIVE only while that active period lasts, a WAITING one only within
+ * RESTORE_WAITING_WITHIN_MS of the token's issue.
+ */
+export const restorable = (entry: LostEntry, now: number): boolean =>
+  entry.activeUntil !== null ? entry.activeUntil > now : now - entry.issuedAt <= RESTORE_WAITING_WITHIN_MS;
 
 /** One concert's line as it stands (see QueueStore.lines). */
 export interface LineSnapshot {
@@ -100,6 +120,13 @@ export interface LineSnapshot {
   active: number;
   /** Epoch ms at which the first user in line joined; null when nobody waits. */
   headJoinedAt: number | null;
+}
+
+export interface QueueStats {
+  admittedInWindow: number;
+  waiting: number;
+  active: number;
+  headOrder: number | null;
 }
 
 export interface QueueStore {
@@ -128,11 +155,13 @@ export interface QueueStore {
   /**
    * Puts back an entry the store lost. When the user has an entry, answers as `status` with
    * `entry.entryId` does and changes nothing. Otherwise, only when the concert's line is of another
-   * epoch than `entry.epoch` (it was lost since the token was issued) and this entry was not put back
-   * before in this epoch: an entry that was ACTIVE until after `now` is ACTIVE again until then if
-   * fewer than `maxActive` are active (it is not a new admission), else it WAITS at its original
-   * `order`, ahead of everyone who joined later; then one admission step runs. Null when the entry
-   * is not to be put back (it ended, or was forgotten, in this epoch).
+   * epoch than `entry.epoch` (it was lost since the token was issued), this entry was not put back
+   * before in this epoch and its token is recent (`restorable`): an entry that was ACTIVE until
+   * after `now` is ACTIVE again until then if fewer than `maxActive` are active (it is not a new
+   * admission), else it WAITS at its original `order`, ahead of everyone who joined later; then one
+   * admission step runs. Null when the entry is not to be put back (it ended, or was forgotten, in
+   * this epoch; or its token is too old: an active period that has passed, a waiting token older
+   * than RESTORE_WAITING_WITHIN_MS).
    */
   restore(concertId: string, userId: string, entry: LostEntry, now: number, limits: QueueLimits): Promise<QueueEntry | null>;
 
@@ -172,8 +201,12 @@ export interface QueueStore {
    */
   lines(now: number): Promise<LineSnapshot[]>;
 
-  /** Admissions in the last `windowMs` (for the measured admission rate) and how many wait. */
-  stats(concertId: string, now: number, windowMs: number): Promise<{ admittedInWindow: number; waiting: number; active: number }>;
+  /**
+   * Admissions in the last `windowMs` (for the measured admission rate), how many wait and are
+   * active, and the join order (LinePlace.order) of the head of the line, null when nobody waits:
+   * an entry whose order is below it is no longer waiting (admitted, or gone).
+   */
+  stats(concertId: string, now: number, windowMs: number): Promise<QueueStats>;
 
   close(): Promise<void>;
 }

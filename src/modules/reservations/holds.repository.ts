@@ -85,14 +85,14 @@ export async function holdSeat(
  * (user, schedule) pairs, so that none of them depends on another's outcome.
  */
 const holdSeatsStatement = precompiled(
-  ['ids', 'userIds', 'concertIds', 'scheduleIds', 'seatNumbers', 'prices', 'limit', 'now', 'heldUntil', 'keys', 'leases', 'statuses', 'traceContexts'] as const,
+  ['ids', 'userIds', 'concertIds', 'scheduleIds', 'seatNumbers', 'prices', 'limit', 'now', 'heldUntil', 'keys', 'claimedAts', 'statuses', 'traceContexts'] as const,
   (p) => sql<{ ord: number; active: number } & { [K in keyof ReservationRow]: ReservationRow[K] | null }>`
     WITH req AS (
-      SELECT r.id, r.user_id, r.concert_id, r.schedule_id, r.seat_number, r.price, r.idem_key, r.idem_lease, r.idem_status, r.trace_context, r.ord::int AS pos
+      SELECT r.id, r.user_id, r.concert_id, r.schedule_id, r.seat_number, r.price, r.idem_key, r.idem_claimed_at, r.idem_status, r.trace_context, r.ord::int AS pos
         FROM unnest(${p.ids}::uuid[], ${p.userIds}::uuid[], ${p.concertIds}::uuid[], ${p.scheduleIds}::uuid[],
-                    ${p.seatNumbers}::int[], ${p.prices}::bigint[], ${p.keys}::text[], ${p.leases}::timestamptz[], ${p.statuses}::int[],
+                    ${p.seatNumbers}::int[], ${p.prices}::bigint[], ${p.keys}::text[], ${p.claimedAts}::timestamptz[], ${p.statuses}::int[],
                     ${p.traceContexts}::text[])
-             WITH ORDINALITY AS r(id, user_id, concert_id, schedule_id, seat_number, price, idem_key, idem_lease, idem_status, trace_context, ord)
+             WITH ORDINALITY AS r(id, user_id, concert_id, schedule_id, seat_number, price, idem_key, idem_claimed_at, idem_status, trace_context, ord)
     ), claim AS (
       SELECT * FROM ticketing_claim_seats(${p.userIds}::uuid[], ${p.scheduleIds}::uuid[], ${p.seatNumbers}::int[], ${p.now}::timestamptz)
     ), won AS (
@@ -120,12 +120,12 @@ const holdSeatsStatement = precompiled(
     ), events AS (
       ${holdEvents(p.now, { held: sql`(SELECT req.trace_context FROM req WHERE req.id = held.id)`, replaced: col('replaced', 'trace_context') })}
     ), held_keys AS (
-      SELECT held.*, req.idem_key, req.idem_lease, req.idem_status FROM held JOIN req ON req.id = held.id
+      SELECT held.*, req.idem_key, req.idem_claimed_at, req.idem_status FROM held JOIN req ON req.id = held.id
     ), ${answerKeys({
       relation: 'held_keys',
       userId: col('held_keys', 'user_id'),
       key: col('held_keys', 'idem_key'),
-      lease: col('held_keys', 'idem_lease'),
+      claimedAt: col('held_keys', 'idem_claimed_at'),
       status: col('held_keys', 'idem_status'),
       body: payloadOf({
         id: col('held_keys', 'id'),

@@ -94,6 +94,12 @@ export async function refundConfirmed(
   return { cancelled, refunded, balance };
 }
 
+/** Whether any hold's heldUntil has passed (one probe of the partial index on held seats). */
+export async function anyHoldDue(db: Database, now: Date): Promise<boolean> {
+  const result = await sql<{ due: boolean }>`SELECT EXISTS (SELECT 1 FROM seats WHERE status = 'HELD' AND held_until <= ${now}) AS due`.execute(db);
+  return result.rows[0]?.due === true;
+}
+
 /**
  * Expires up to `batch` holds whose heldUntil has passed: frees their seats, marks them EXPIRED
  * and records reservation.expired (with the trace context of the sweep, when it is traced). SKIP LOCKED lets many instances sweep at once without waiting

@@ -1,8 +1,13 @@
 import type { Database, Trx } from '../../platform/db.js';
 
-export async function insertUserWithWallet(trx: Trx, user: { id: string; name: string; tokenHash: string }) {
-  await trx.insertInto('users').values({ id: user.id, name: user.name, token_hash: user.tokenHash }).execute();
-  await trx.insertInto('wallets').values({ user_id: user.id }).execute();
+/** The user and their empty wallet, in one statement (one round trip, no explicit transaction). */
+export async function insertUserWithWallet(db: Database | Trx, user: { id: string; name: string; tokenHash: string }) {
+  await db
+    .with('u', (w) => w.insertInto('users').values({ id: user.id, name: user.name, token_hash: user.tokenHash }).returning('id'))
+    .insertInto('wallets')
+    .columns(['user_id'])
+    .expression((e) => e.selectFrom('u').select('u.id'))
+    .execute();
 }
 
 export async function findUserByTokenHash(db: Database, tokenHash: string): Promise<{ id: string } | undefined> {

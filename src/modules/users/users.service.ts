@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { inTransaction, type Database } from '../../platform/db.js';
+import type { Database } from '../../platform/db.js';
 import { notFound } from '../../platform/errors.js';
 import { hashToken, newId, newSecret } from '../../platform/ids.js';
 import { findUserByTokenHash, findUserWithBalance, insertUserWithWallet } from './users.repository.js';
@@ -18,7 +18,7 @@ export function createUsersService({ db }: { db: Database }) {
   return {
     async register(name: string) {
       const user = { id: newId(), name, token: newSecret('tk_') };
-      await inTransaction(db, (trx) => insertUserWithWallet(trx, { ...user, tokenHash: hashToken(user.token) }));
+      await insertUserWithWallet(db, { ...user, tokenHash: hashToken(user.token) });
       return user;
     },
 

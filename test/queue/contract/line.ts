@@ -31,7 +31,21 @@ export function describeLineContract(current: () => QueueStore) {
       expect(await store.join(c, 'u1', randomUUID(), T0 + 5, lim)).toEqual({ ...waiting(e1, 1), created: false, place: p1 });
       // A rejoin does not slide an active entry either.
       expect(await store.join(c, 'u0', randomUUID(), T0 + 5, lim)).toEqual({ ...active(e0, T0 + TTL), created: false, place: p0 });
-      expect(await store.stats(c, T0 + 5, 60_000)).toEqual({ admittedInWindow: 1, waiting: 2, active: 1 });
+      expect(await store.stats(c, T0 + 5, 60_000)).toEqual({ admittedInWindow: 1, waiting: 2, active: 1, headOrder: p1!.order });
+    });
+
+    it('names the order of the head of the line, which moves past each entry as it leaves the line', async () => {
+      const c = randomUUID();
+      const lim = limits({ maxActive: 1 });
+      const [a, b, d] = [await store.join(c, 'u0', randomUUID(), T0, lim), await store.join(c, 'u1', randomUUID(), T0, lim), await store.join(c, 'u2', randomUUID(), T0, lim)];
+      expect((await store.stats(c, T0, 60_000)).headOrder).toBe(b.place!.order); // u0 was admitted at once
+      await store.leave(c, 'u0');
+      expect(await store.admit(c, T0 + 1, lim)).toBe(1);
+      const head = (await store.stats(c, T0 + 1, 60_000)).headOrder!;
+      expect(head).toBe(d.place!.order);
+      expect(b.place!.order < head && a.place!.order < head).toBe(true);
+      await store.leave(c, 'u2');
+      expect((await store.stats(c, T0 + 1, 60_000)).headOrder).toBeNull();
     });
 
     it('numbers waiting positions exactly 1..N in join order', async () => {

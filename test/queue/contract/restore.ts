@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { JoinResult, LostEntry, QueueStore } from '../../../src/modules/queue/queue.store.js';
+import { RESTORE_WAITING_WITHIN_MS, type JoinResult, type LostEntry, type QueueStore } from '../../../src/modules/queue/queue.store.js';
 import { active, CLOSED, expired, limits, storeOf, T0, TTL, waiting } from './support.js';
 
-/** What a signed token of a join says about the entry (the service builds the same from the token). */
-const lostOf = (joined: JoinResult, activeUntil: number | null = null): LostEntry => ({
+/**
+ * What a signed token of a join says about the entry (the service builds the same from the token):
+ * issued at `issuedAt` (the join at T0, or the last poll that re-issued it).
+ */
+const lostOf = (joined: JoinResult, activeUntil: number | null = null, issuedAt = T0): LostEntry => ({
   entryId: joined.entryId,
   ...joined.place!,
+  issuedAt,
   activeUntil,
   newEpoch: randomUUID(),
 });
@@ -70,11 +74,35 @@ export function describeRestoreContract(current: () => QueueStore, lose: (concer
       expect(n0.state).toBe('ACTIVE');
       // Both places are taken now: the other active entry waits at the head of the line.
       expect(await after.restore(c, 'u1', lostOf(u1, until), T0 + 2_001, two)).toEqual(waiting(u1.entryId, 1));
-      // One whose activeUntil has passed waits as well.
-      const c2 = randomUUID();
-      const v0 = await store.join(c2, 'v0', randomUUID(), T0, two);
-      const after2 = await lose(c2);
-      expect(await after2.restore(c2, 'v0', lostOf(v0, T0 + 10), T0 + 20, CLOSED)).toEqual(waiting(v0.entryId, 1));
+    });
+
+    it('puts back only entries whose token is recent: never one whose active period has passed, nor a waiting token older than the window', async () => {
+      const c = randomUUID();
+      const [v0, v1, w0, w1, w2] = [
+        await store.join(c, 'v0', randomUUID(), T0, limits({ maxActive: 2 })),
+        await store.join(c, 'v1', randomUUID(), T0, limits({ maxActive: 2 })),
+        await store.join(c, 'w0', randomUUID(), T0, CLOSED),
+        await store.join(c, 'w1', randomUUID(), T0, CLOSED),
+        await store.join(c, 'w2', randomUUID(), T0, CLOSED),
+      ];
+      expect([v0.state, v1.state, w0.state]).toEqual(['ACTIVE', 'ACTIVE', 'WAITING']);
+      const after = await lose(c);
+      const now = T0 + 3_600_000; // an hour after the joins
+      // Its active period ended long ago (the user left, or expired): not back at the head of the line.
+      expect(await after.restore(c, 'v0', lostOf(v0, now - 1), now, CLOSED)).toBeNull();
+      expect(await after.restore(c, 'v0', lostOf(v0, now), now, CLOSED)).toBeNull();
+      // A waiting token last issued an hour ago: the entry ended long ago, or its holder stopped polling.
+      expect(await after.restore(c, 'w0', lostOf(w0), now, CLOSED)).toBeNull();
+      expect(await after.restore(c, 'w1', lostOf(w1, null, now - RESTORE_WAITING_WITHIN_MS - 1), now, CLOSED)).toBeNull();
+      // Re-issued by a poll within the window: back at its original order, ahead of a later join.
+      const n0 = await after.join(c, 'n0', randomUUID(), now, CLOSED);
+      expect(await after.restore(c, 'w2', lostOf(w2, null, now - RESTORE_WAITING_WITHIN_MS), now, CLOSED)).toEqual(waiting(w2.entryId, 1));
+      // Still active: back ACTIVE until then.
+      expect(await after.restore(c, 'v1', lostOf(v1, now + 1_000, now - 5_000), now, limits({ maxActive: 1 }))).toEqual(active(v1.entryId, now + 1_000));
+      expect(await after.status(c, 'n0', n0.entryId, now)).toEqual(waiting(n0.entryId, 2));
+      expect(await after.stats(c, now, 60_000)).toEqual({ admittedInWindow: 0, waiting: 2, active: 1 });
+      // Refused as too old, not remembered as put back: a recent token of the same entry still restores.
+      expect(await after.restore(c, 'w0', lostOf(w0, null, now - 1_000), now, CLOSED)).toEqual(waiting(w0.entryId, 1));
     });
 
     it('never puts back an entry that ended or was forgotten in the same line, nor one put back before', async () => {
