@@ -4,7 +4,7 @@
  * user is done or at the deadline, after which journeys still sleeping are cut off.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createClient, type Answer } from './client.js';
+import { createClient, type Answer, type Client } from './client.js';
 import { Journey } from './journey.js';
 import { planUser } from './plan.js';
 import { Recorder } from './recorder.js';
@@ -23,6 +23,8 @@ export interface DriveSettings {
   thinkSeconds: number;
   holdAttempts: number;
   progressSeconds: number;
+  /** Builds the users' client (default createClient: round-robin over the targets); a failure drill passes its own balancer. */
+  client?: (targets: string[], recorder: Recorder) => Client;
   /** Seconds a line poll asks the server to hold its answer (`?wait=`); 0 or absent: plain polls. */
   pollWaitSeconds?: number;
 }
@@ -49,7 +51,7 @@ export async function drive(s: DriveSettings): Promise<Driven> {
   loopDelay.enable();
   const recorder = new Recorder(startMs);
   const sale = new Sale(startMs);
-  const client = createClient(s.targets, recorder);
+  const client = (s.client ?? createClient)(s.targets, recorder);
   const deadlineMs = startMs + s.maxSeconds * 1000;
   const ctx = {
     call: client.call,

@@ -32,6 +32,8 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', url: true, ...secret })),
   /** Longest a Redis command may wait for its answer; then the request answers 503 UNAVAILABLE. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+  /** A Redis of its own for the event streams (Redis Streams broker); unset: REDIS_URL's. */
+  EVENTS_REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', url: true, ...secret })),
   KAFKA_BROKERS: Type.Optional(Type.String({ minLength: 1, ...secret })),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, ...secret })),
   TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32, ...secret })),

@@ -76,15 +76,29 @@ async function start(config: Config, log: Logger, resources: Resources) {
     : undefined;
   // A Redis that may evict keys can drop people from a line: said at start and after every reconnection.
   if (redis) own('redis eviction policy check', watchEvictionPolicy(redis, log), (w) => w.stop());
-  const cacheBus = redis ? own('cache bus', await createRedisBus(redis, redis.duplicate()), (b) => b.close()) : undefined;
+  // The bus's subscriber is a connection of its own, with its own error listener: a duplicate has
+  // none, and ioredis prints every failed reconnection of such a client as "Unhandled error event".
+  const cacheBus = redis && config.REDIS_URL
+    ? own('cache bus', await createRedisBus(redis, createRedis(config.REDIS_URL, {
+        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+        onError: (err) => log.warn({ err }, 'redis subscriber connection error (repeats within 5 s not logged)'),
+      })), (b) => b.close())
+    : undefined;
+  // The event streams on a Redis of their own when EVENTS_REDIS_URL is set, else on REDIS_URL's.
+  const eventsRedis = config.EVENTS_REDIS_URL
+    ? own('events redis', createRedis(config.EVENTS_REDIS_URL, {
+        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+        onError: (err) => log.warn({ err }, 'events redis connection error (repeats within 5 s not logged)'),
+      }), (r) => r.quit())
+    : redis;
   const metrics = createMetrics();
   // Events go to Kafka when configured, else Redis Streams, else an in-process broker.
   const broker: Broker = own(
     'broker',
     config.KAFKA_BROKERS
       ? createKafkaBroker({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()) })
-      : redis
-        ? createRedisBroker(redis, { maxMessageBytes: config.EVENT_MAX_BYTES })
+      : eventsRedis
+        ? createRedisBroker(eventsRedis, { maxMessageBytes: config.EVENT_MAX_BYTES })
         : createMemoryBroker({ maxMessageBytes: config.EVENT_MAX_BYTES }),
     (b) => b.close(),
   );

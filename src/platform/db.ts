@@ -183,7 +183,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const code = pgCode(err);
   if (!code) {
     const message = err instanceof Error ? err.message : '';
-    return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/i.test(message);
+    // "…is not queryable": the ROLLBACK after a statement on a connection the server ended (a
+    // restart's fast shutdown) fails with this, and it is what a transaction then throws.
+    return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|is not queryable/i.test(message);
   }
   return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '53300', '08006', '08001', '08003'].includes(code);
 }

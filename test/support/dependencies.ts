@@ -95,26 +95,29 @@ export const redisServerAvailable = existsSync(redisServerBinary);
 export interface OwnRedis {
   url: string;
   port: number;
-  /** Kills the server (SIGKILL by default); its data is gone: it keeps nothing on disk. */
+  /** Kills the server (SIGKILL by default); its data is gone unless it keeps an append-only file. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts an empty server on the same port. */
+  /** Starts it again on the same port: empty, or from its append-only file. */
   start(): Promise<void>;
   readonly running: boolean;
 }
 
 /**
- * A redis-server on a free port that keeps nothing on disk (`--save "" --appendonly no`); `args`
- * are further options of the server (e.g. `['--maxmemory-policy', 'allkeys-lru']`), applied at
- * every start.
+ * A redis-server on a free port that keeps nothing on disk (`--save "" --appendonly no`), or with
+ * `appendOnlyDir` one that logs every write to an append-only file there before answering it
+ * (`--appendfsync always`), so a kill and a start bring its data back, as a durable broker's would;
+ * `args` are further options of the server (e.g. `['--maxmemory-policy', 'allkeys-lru']`), applied
+ * at every start.
  */
-export async function startOwnRedis(opts: { args?: string[] } = {}): Promise<OwnRedis> {
+export async function startOwnRedis(opts: { args?: string[]; appendOnlyDir?: string } = {}): Promise<OwnRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
+  const persistence = opts.appendOnlyDir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.appendOnlyDir] : ['--appendonly', 'no'];
   const start = async () => {
     if (child) return;
     const started = spawn(
       redisServerBinary,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...(opts.args ?? [])],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no', '--loglevel', 'warning', ...(opts.args ?? [])],
       { stdio: 'ignore' },
     );
     child = started;
