@@ -3,9 +3,10 @@
  * this process, holding no database connection and no store round trip, until an admission pass
  * sees the head of its concert's line move past the caller's place, or until its wait is over,
  * whichever is first, or until an admission pass finds its concert sold out (every poll of that
- * concert is woken then, and later ones are not held); the route then reads the status once more and answers. Every instance runs
- * its own admission passes over the shared store (queue.ticker.ts), so a caller admitted by any
- * instance is woken within one tick by the instance holding its poll.
+ * concert is woken then, and later ones are not held); the route then reads the status once more
+ * and answers. Every instance runs its own admission passes over the shared store
+ * (queue.ticker.ts), so a caller admitted by any instance is woken within one tick by the instance
+ * holding its poll.
  *
  * Bounded: at most `max` polls are held at once per process (beyond that a poll is answered at
  * once, as a plain poll), and each for at most its own wait. A caller that hangs up frees its place.

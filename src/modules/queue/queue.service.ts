@@ -165,7 +165,8 @@ export function createQueueService(deps: {
     /**
      * `status`, held open while the caller WAITS: answered as soon as an admission pass sees the
      * head of the line move past the caller (admitted, most likely) or after `waitSeconds`,
-     * whichever is first, with the status read again then. Answered at once when not WAITING, when
+     * whichever is first, or as soon as a pass finds the concert sold out, with the status read
+     * again then. Answered at once when not WAITING, when the concert reads sold out, when
      * the token carries no place in line, when this process holds as many polls as it may, or for
      * `waitSeconds` 0. `signal` (the caller hung up) ends the hold. `heldMs`: how long it was held.
      */
