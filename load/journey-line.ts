@@ -15,6 +15,7 @@ export async function join(u: User): Promise<State> {
   u.ctx.sale.joined++;
   if (a.body.status === 'ACTIVE') return admitted(u);
   u.moveTo('waiting');
+  if (a.body.soldOut === true) return soldOut(u);
   return pollLater(a.body.refreshAfterSeconds, Date.now());
 }
 
@@ -22,6 +23,11 @@ function admitted(u: User): State {
   u.ctx.sale.admitted(Date.now() - u.joinedAtMs);
   u.moveTo('active');
   return 'seats';
+}
+
+function soldOut(u: User): State {
+  u.ending = 'sold-out';
+  return 'leave';
 }
 
 /** Waits until `refreshAfterSeconds` after `sinceMs` (when the previous poll began). */
@@ -41,6 +47,7 @@ export async function wait(u: User): Promise<State> {
   if (typeof a.body.token === 'string') u.queueToken = a.body.token;
   if (a.body.status === 'ACTIVE') return admitted(u);
   if (a.body.status === 'EXPIRED') return u.fail('poll', { ...a, code: 'EXPIRED' });
+  if (a.body.soldOut === true) return soldOut(u);
   return pollLater(a.body.refreshAfterSeconds, startedMs);
 }
 

@@ -33,7 +33,7 @@ export function renderMarkdown(r: LoadReport, chartNames: string[]): string {
     ['peak requests/s (one second)', fmt(Math.max(0, ...r.series.requestsPerSecond))],
     ['retried requests', fmt(r.retries)],
     ['every seat sold (paid, not refunded)', r.sellOutSeconds === null ? 'never' : `${r.sellOutSeconds} s`],
-    ['first user told sold out (every seat SOLD on the maps)', r.firstToldSoldOutSeconds === null ? 'never' : `${r.firstToldSoldOutSeconds} s`],
+    ['first user told sold out (by the seat maps or the line)', r.firstToldSoldOutSeconds === null ? 'never' : `${r.firstToldSoldOutSeconds} s`],
     ['time in line p50 / p95 / max', `${r.timeInLine.p50} / ${r.timeInLine.p95} / ${r.timeInLine.max} s (${fmt(r.timeInLine.users)} admitted, ${fmt(r.neverAdmitted)} never)`],
     ['endings', Object.entries(r.endings).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')],
     ['CPU: generator / service / PostgreSQL', `${r.cpu.generatorSeconds} / ${r.cpu.serviceSeconds ?? '–'} / ${r.cpu.postgresSeconds ?? '–'} s`],

@@ -126,6 +126,7 @@ export function createServices(deps: AppDeps) {
     },
     observe: observe?.queue,
     longPolls,
+    soldOut: (concertId) => catalog.soldOut(concertId),
   });
   const rankings = createRankingsService({ db, store: deps.rankingsStore ?? createMemoryRankingsStore(), catalog, clock });
   const batch = { maxBatch: config.BOOKING_BATCH_SIZE, maxInFlight: config.BOOKING_BATCH_CONCURRENCY };

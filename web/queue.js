@@ -143,6 +143,9 @@ export function useQueue(user, concertId, fail) {
 
 function statusText(view) {
   if (!view) return '';
+  if (view.status === 'WAITING' && view.soldOut) {
+    return `This concert is sold out: every seat is taken. You are number ${view.position} in line in case a seat comes back, or you can leave the line.`;
+  }
   if (view.status === 'WAITING') {
     return `You are number ${view.position} in line. Estimated wait: ${aboutSeconds(view.estimatedWaitSeconds ?? 0)}.`;
   }

@@ -1,6 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConcert } from '../support/harness.js';
+import { charge, createConcert, createUser, queueToken } from '../support/harness.js';
+import { holdWith, payWith } from '../support/queue-requests.js';
 import { browserSuite, eventually, hasChromium, joinLine, launchChromium, openPage, PHONE, seat, signUp, startPageServer, type PageServer } from '../support/browser.js';
 
 const title = browserSuite('the booking page and an idle turn');
@@ -36,5 +37,30 @@ describe.skipIf(!hasChromium)(title, { timeout: 60_000 }, () => {
     expect(await seat(first.page, 1).count()).toBe(0);
     expect([...first.problems, ...second.problems]).toEqual([]);
     await Promise.all([first.context.close(), second.context.close()]);
+  });
+
+  it('a fan waiting in the line of a concert that sells out is told so at once, and can leave', async () => {
+    const concert = await createConcert(brief.t, [{ seatCount: 1 }]);
+    const buyer = await createUser(brief.t.app);
+    await charge(brief.t.app, buyer, 1_000_000);
+    const buyerToken = await queueToken(brief.t.app, buyer, concert.id);
+    // Paused behind the buyer, so the fan stays in line while the last seat sells.
+    await brief.t.services.queue.setPaused(concert.id, true);
+    const fan = await openPage(browser, brief.url, PHONE);
+    await signUp(fan.page, 'Late');
+    await joinLine(fan.page, brief.url, concert.id);
+    await eventually(() => fan.page.getByTestId('queue-status').textContent()).toMatch(/^You are number 1 in line\./);
+    const held = await holdWith(brief.t, buyer, buyerToken, concert.schedules[0]!.id, 1);
+    expect(held.statusCode).toBe(201);
+    expect((await payWith(brief.t, buyer, buyerToken, held.json().id)).statusCode).toBe(201);
+    const status = fan.page.getByTestId('queue-status');
+    await eventually(() => status.textContent()).toBe(
+      'This concert is sold out: every seat is taken. You are number 1 in line in case a seat comes back, or you can leave the line.',
+    );
+    await fan.page.getByRole('button', { name: 'Leave the line' }).click();
+    await eventually(() => status.textContent()).toBe('You left the line.');
+    expect(await brief.t.services.queue.lines()).not.toContainEqual(expect.objectContaining({ concertId: concert.id }));
+    expect(fan.problems).toEqual([]);
+    await fan.context.close();
   });
 });

@@ -3,6 +3,7 @@ import { createMemoryQueueStore } from '../../src/modules/queue/queue.store.memo
 import { countingProxy } from '../support/counting-proxy.js';
 import { bearer, createConcert, createTestApp, createUser, expectProblem, type TestApp, type TestUser } from '../support/harness.js';
 import { holdWith, join, status } from '../support/queue-requests.js';
+import { sellSeat } from '../support/sales.js';
 
 /**
  * Two instances behind a balancer, sharing the database and the waiting room: users join through
@@ -58,6 +59,23 @@ describe('a line poll', () => {
           expect(res.json()).toMatchObject({ status: 'ACTIVE' });
           entry.token = res.json().token; // an ACTIVE answer re-issues the token: it still vouches for the bearer
         }
+      }
+    });
+    expect(sent).toEqual([]);
+  });
+
+  it('answers soldOut from memory: the admission pass asks PostgreSQL once, the polls after it never', async () => {
+    const concert = await createConcert(front, [{ seatCount: 1 }]);
+    await sellSeat(front, concert.schedules[0]!.id, 1);
+    const user = await createUser(front.app);
+    const token = (await join(front, user, concert.id)).json().token as string;
+    const pass = await sentDuring(async () => void (await back.services.queue.tick()));
+    // One sold-out check per concert with a line (this one and the suite's).
+    expect(pass.filter((text) => /status <> 'SOLD'/.test(text))).toHaveLength((await back.services.queue.lines()).length);
+    const sent = await sentDuring(async () => {
+      for (let round = 0; round < 3; round++) {
+        const res = await status(back, user, concert.id, token);
+        expect(res.json()).toMatchObject({ soldOut: true });
       }
     });
     expect(sent).toEqual([]);

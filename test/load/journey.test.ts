@@ -128,6 +128,21 @@ describe('a journey', () => {
     expect(steps.at(-1)).toBe('leave');
   });
 
+  it('leaves the line, sold out, when a poll says the concert is sold out, never reading a seat map', async () => {
+    const waiting = { status: 'WAITING', refreshAfterSeconds: 0 };
+    const { ending, steps, sale } = await runJourney('buy', {
+      ...happyScript(),
+      join: [{ status: 201, body: { token: 'q1', ...waiting, soldOut: false } }],
+      poll: [{ status: 200, body: { token: 'q2', ...waiting, soldOut: false } }, { status: 200, body: { token: 'q3', ...waiting, soldOut: true } }],
+    });
+    expect(ending).toBe('sold-out');
+    expect(steps.filter((s) => s === 'poll')).toHaveLength(2);
+    expect(steps).not.toContain('seats');
+    expect(steps.at(-1)).toBe('leave');
+    expect(sale.endings).toEqual({ 'sold-out': 1 });
+    expect(sale.firstToldSoldOutSecond).not.toBeNull();
+  });
+
   it('fails on a line that answers EXPIRED, counting it as an unexpected error', async () => {
     const { ending, failures, sale } = await runJourney('buy', {
       ...happyScript(),

@@ -38,6 +38,21 @@ export async function schedulesWithAvailability(db: Database, concertId: string,
   return result.rows;
 }
 
+/**
+ * Whether every seat of every date of a concert is SOLD (none AVAILABLE, none HELD: a hold may
+ * lapse and free its seat). Served by schedules_concert_id_idx, then the seats primary key
+ * (schedule_id, number) per date; it stops at the first seat not sold, so only a sold-out or
+ * nearly sold-out concert reads its whole seat range (at most 5,000 index entries per date).
+ */
+export async function concertSoldOut(db: Database, concertId: string): Promise<boolean> {
+  const result = await sql<{ sold_out: boolean }>`
+    SELECT NOT EXISTS (
+      SELECT 1 FROM schedules s JOIN seats ON seats.schedule_id = s.id
+       WHERE s.concert_id = ${concertId} AND seats.status <> 'SOLD'
+    ) AS sold_out`.execute(db);
+  return result.rows[0]!.sold_out;
+}
+
 export async function findSchedule(db: Database, scheduleId: string): Promise<ScheduleRow | undefined> {
   return db
     .selectFrom('schedules')

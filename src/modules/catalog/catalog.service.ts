@@ -5,6 +5,7 @@ import { DomainError, notFound } from '../../platform/errors.js';
 import { isUuid, newId } from '../../platform/ids.js';
 import { decodeCursor, page } from '../../platform/pagination.js';
 import {
+  concertSoldOut,
   findConcert,
   findSchedule,
   hasAnyConcert,
@@ -160,6 +161,9 @@ export function createCatalogService({ db, clock, caches }: { db: Database; cloc
     },
 
     hasAnyConcert: () => hasAnyConcert(db),
+
+    /** Whether no seat of the concert is left or held (concertSoldOut); read live, never cached. */
+    soldOut: (concertId: string) => concertSoldOut(db, concertId),
   };
 }
 

@@ -2,9 +2,11 @@
  * Line polls held open until the caller's turn may have come (GET …/queue?wait=S): each waits, in
  * this process, holding no database connection and no store round trip, until an admission pass
  * sees the head of its concert's line move past the caller's place, or until its wait is over,
- * whichever is first; the route then reads the status once more and answers. Every instance runs
- * its own admission passes over the shared store (queue.ticker.ts), so a caller admitted by any
- * instance is woken within one tick by the instance holding its poll.
+ * whichever is first, or until an admission pass finds its concert sold out (every poll of that
+ * concert is woken then, and later ones are not held); the route then reads the status once more
+ * and answers. Every instance runs its own admission passes over the shared store
+ * (queue.ticker.ts), so a caller admitted by any instance is woken within one tick by the instance
+ * holding its poll.
  *
  * Bounded: at most `max` polls are held at once per process (beyond that a poll is answered at
  * once, as a plain poll), and each for at most its own wait. A caller that hangs up frees its place.
@@ -24,6 +26,8 @@ export interface LongPolls {
   hold(concertId: string, order: number, waitMs: number, signal?: AbortSignal): Promise<number> | undefined;
   /** After an admission pass: the concert's head order (null: nobody waits) wakes every poll behind which it moved. */
   headMoved(concertId: string, headOrder: number | null): void;
+  /** After an admission pass's sold-out check: a concert turning sold out wakes every poll of it. */
+  soldOut(concertId: string, soldOut: boolean): void;
   /** Polls held now. */
   held(): number;
   /** Answers every held poll at once (shutdown). */
@@ -34,6 +38,8 @@ export function createLongPolls(opts: { max: number }): LongPolls {
   const byConcert = new Map<string, Set<Waiter>>();
   /** The head order each concert's last admission pass saw, while someone waited. */
   const lastHead = new Map<string, number>();
+  /** Concerts the last check found sold out: a poll of one is answered at once. */
+  const soldOut = new Set<string>();
   let count = 0;
   const passed = (order: number, head: number | null) => head === null || order < head;
 
@@ -44,7 +50,7 @@ export function createLongPolls(opts: { max: number }): LongPolls {
       const seen = lastHead.get(concertId);
       // The pass that moved the head may have run between the caller's status read and now (an
       // empty line is left to the next pass: the caller may have joined since).
-      if ((seen !== undefined && order < seen) || waitMs <= 0 || signal?.aborted) {
+      if ((seen !== undefined && order < seen) || soldOut.has(concertId) || waitMs <= 0 || signal?.aborted) {
         return Promise.resolve(0);
       }
       return new Promise<number>((resolve) => {
@@ -72,6 +78,15 @@ export function createLongPolls(opts: { max: number }): LongPolls {
       const waiters = byConcert.get(concertId);
       if (!waiters) return;
       for (const w of [...waiters]) if (passed(w.order, headOrder)) w.wake();
+    },
+
+    soldOut(concertId, isSoldOut) {
+      if (!isSoldOut) {
+        soldOut.delete(concertId);
+        return;
+      }
+      soldOut.add(concertId);
+      for (const w of [...(byConcert.get(concertId) ?? [])]) w.wake();
     },
 
     held: () => count,

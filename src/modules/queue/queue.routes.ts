@@ -14,6 +14,9 @@ const QueueViewSchema = Type.Object({
   estimatedWaitSeconds: Nullable(Type.Integer({ minimum: 0, description: 'from the measured admission rate' })),
   refreshAfterSeconds: Nullable(Type.Integer({ minimum: 1, description: 'poll no sooner than this' })),
   activeUntil: Nullable(Type.String({ format: 'date-time', description: 'slides with every request made with the token' })),
+  soldOut: Type.Boolean({
+    description: 'every seat of the concert is sold (none left, none held), as checked within about a second; a held poll answers at once when it turns true',
+  }),
 });
 
 const Params = Type.Object({ concertId: Id });

@@ -2,6 +2,7 @@ import type { Clock } from '../../platform/clock.js';
 import { DomainError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import type { LongPolls } from './queue.longpoll.js';
+import { createSoldOutWatch } from './queue.soldout.js';
 import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from './queue.rules.js';
 import { LINE_RETENTION_MS, type QueueEntry, type QueueLimits, type QueueStore } from './queue.store.js';
 import type { QueueTokenClaims, QueueTokens } from './queue.token.js';
@@ -13,6 +14,8 @@ export interface QueueView {
   estimatedWaitSeconds: number | null;
   refreshAfterSeconds: number | null;
   activeUntil: string | null;
+  /** Every seat of the concert is sold (none left, none held), as the last admission pass saw it. */
+  soldOut: boolean;
 }
 
 /** One concert's line for an operator (GET /admin/concerts/{id}/queue). */
@@ -46,6 +49,8 @@ export function createQueueService(deps: {
   observe?: QueueObserver;
   /** Holds line polls that ask to wait (`watch`); without it every poll answers at once. */
   longPolls?: LongPolls;
+  /** Whether no seat of the concert is left or held; without it no line reads sold out. */
+  soldOut?: (concertId: string) => Promise<boolean>;
 }) {
   const { store, tokens, clock, limits, longPolls } = deps;
   const observe = deps.observe ?? {};
@@ -53,8 +58,13 @@ export function createQueueService(deps: {
   const rates = new Map<string, number>();
   /** When this instance first saw each concert's line, so a young line's rate is not diluted. */
   const firstSeen = new Map<string, number>();
+  const soldOut = deps.soldOut && createSoldOutWatch({ check: deps.soldOut, longPolls });
 
   function view(token: string, concertId: string, entry: QueueEntry | null): QueueView {
+    return { ...placeView(token, concertId, entry), soldOut: soldOut?.is(concertId) ?? false };
+  }
+
+  function placeView(token: string, concertId: string, entry: QueueEntry | null): Omit<QueueView, 'soldOut'> {
     if (!entry || entry.state === 'EXPIRED') {
       return { token, status: 'EXPIRED', position: null, estimatedWaitSeconds: null, refreshAfterSeconds: null, activeUntil: null };
     }
@@ -155,7 +165,8 @@ export function createQueueService(deps: {
     /**
      * `status`, held open while the caller WAITS: answered as soon as an admission pass sees the
      * head of the line move past the caller (admitted, most likely) or after `waitSeconds`,
-     * whichever is first, with the status read again then. Answered at once when not WAITING, when
+     * whichever is first, or as soon as a pass finds the concert sold out, with the status read
+     * again then. Answered at once when not WAITING, when the concert reads sold out, when
      * the token carries no place in line, when this process holds as many polls as it may, or for
      * `waitSeconds` 0. `signal` (the caller hung up) ends the hold. `heldMs`: how long it was held.
      */
@@ -169,7 +180,7 @@ export function createQueueService(deps: {
       const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
       const first = await statusOf(claims, token!);
       const order = claims.place?.order;
-      const wanted = waitSeconds > 0 && first.status === 'WAITING' && order !== undefined;
+      const wanted = waitSeconds > 0 && first.status === 'WAITING' && !first.soldOut && order !== undefined;
       const held = wanted ? longPolls?.hold(concertId, order, waitSeconds * 1000, signal) : undefined;
       if (!held) return { view: first, heldMs: 0 };
       const heldMs = await held;
@@ -217,7 +228,10 @@ export function createQueueService(deps: {
     /** Forgets ended entries (see QueueStore.purgeEnded); their tokens still read EXPIRED. */
     purgeEnded: (): Promise<number> => store.purgeEnded(clock.now().getTime()),
 
-    /** One admission pass over every concert with people in line; measures admission rates. */
+    /**
+     * One admission pass over every concert with people in line; measures admission rates, and
+     * checks which of those concerts are sold out (queue.soldout.ts; at most once a second each).
+     */
     async tick(): Promise<number> {
       const now = clock.now().getTime();
       let admitted = 0;
@@ -237,6 +251,7 @@ export function createQueueService(deps: {
           longPolls?.headMoved(concertId, null);
         }
       }
+      await soldOut?.refresh(concerts, now);
       return admitted;
     },
 
