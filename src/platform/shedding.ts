@@ -43,6 +43,12 @@ export async function registerShedding(
 ): Promise<void> {
   if (!sheddingEnabled(config)) return;
   const retryAfter = config.OVERLOAD_RETRY_AFTER_SECONDS;
+  // Starting (compiling every route's schemas) holds the loop for a while, and the first samples
+  // would count it as pressure: nothing is shed until two samples after the app is ready.
+  let armedAt = Infinity;
+  app.addHook('onReady', async () => {
+    armedAt = performance.now() + 2 * config.OVERLOAD_SAMPLE_INTERVAL_MS;
+  });
 
   const letThrough = (request: FastifyRequest): boolean => {
     const route = request.routeOptions.url;
@@ -55,7 +61,7 @@ export async function registerShedding(
 
   /** The refusal's body, which the plugin sends (the request goes no further); undefined lets the request through. */
   const shed = (request: FastifyRequest, reply: FastifyReply, type: string): Problem | undefined => {
-    if (letThrough(request)) return undefined;
+    if (performance.now() < armedAt || letThrough(request)) return undefined;
     metrics.shed.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', reason: type });
     reply.code(503).type(PROBLEM_CONTENT_TYPE).header('retry-after', String(retryAfter));
     const instance = request.url.split('?')[0] ?? request.url;

@@ -37,6 +37,7 @@ describe('an instance under pressure', () => {
     t = await createTestApp({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '50', OVERLOAD_SAMPLE_INTERVAL_MS: '100', OVERLOAD_RETRY_AFTER_SECONDS: '3' });
     // Building the app (compiling schemas) held the loop long enough to count as pressure: a few
     // samples later it no longer does.
+    await t.app.ready();
     await sleep(300);
     await until(() => !t.app.isUnderPressure(), 10_000, 20);
   });
