@@ -40,6 +40,8 @@ export interface Client {
 }
 
 const TIMEOUT_MS = 30_000;
+/** Attempts of a request the server shed (see call). */
+const SHED_ATTEMPTS = 5;
 
 /** The `held` duration of a Server-Timing header (`held;dur=1234`), in ms; 0 when absent. */
 export function heldMsOf(serverTiming: string | undefined): number {
@@ -90,7 +92,20 @@ export function createClient(targets: string[], recorder: Recorder): Client {
   // No socket cap: a request waiting for a free socket would count the generator's queue as server latency.
   const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 10_000 });
   let next = 0;
+  /**
+   * One request: an answer the server marks `shed` (refused at the door while overloaded: nothing
+   * was done, so any request, a sign-up too, is safe to repeat) is sent again after its
+   * Retry-After, up to SHED_ATTEMPTS times, each attempt recorded.
+   */
   const call: Call = async (step, method, path, options = {}) => {
+    let answer = await attempt(step, method, path, options);
+    for (let n = 1; n < SHED_ATTEMPTS && answer.status === 503 && answer.body?.shed === true; n++) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(answer.retryAfterSeconds ?? 1, 5) * 1000));
+      answer = await attempt(step, method, path, options);
+    }
+    return answer;
+  };
+  const attempt: Call = async (step, method, path, options = {}) => {
     const base = targets[next++ % targets.length]!;
     const started = performance.now();
     let answer: Omit<Answer, 'outcome'>;

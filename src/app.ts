@@ -25,6 +25,7 @@ import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
 import { problem, registerProblemHandlers, sendProblem } from './platform/problem.js';
 import { registerRateLimits } from './platform/rate-limit.js';
+import { registerShedding } from './platform/shedding.js';
 import { registerHttpTracing } from './platform/tracing.http.js';
 import { catalogRoutes } from './modules/catalog/catalog.routes.js';
 import { createCatalogService } from './modules/catalog/catalog.service.js';
@@ -236,14 +237,18 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
   registerAppGauges(metrics, { db: deps.db, lines: () => services.queue.lines(), broker: deps.broker });
-  await registerRateLimits(app, deps.config, deps.redis, (token) => {
+  // The user and concert a Queue-Token was signed for; undefined when it does not verify (an HMAC, no I/O).
+  const queueTokenUser = (token: string) => {
     try {
       const { userId, concertId } = services.queue.verify(token);
       return { userId, concertId };
     } catch {
       return undefined;
     }
-  });
+  };
+  // Before the rate limits: a shed request costs no Redis round trip.
+  await registerShedding(app, deps.config, metrics, (token) => queueTokenUser(token) !== undefined);
+  await registerRateLimits(app, deps.config, deps.redis, queueTokenUser);
 
   await app.register(swagger, {
     openapi: {

@@ -99,6 +99,20 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_PAY: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
   /** Registrations (POST /users) per client address per window: new accounts are new per-user budgets. */
   RATE_LIMIT_SIGNUP: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 120 }),
+  /**
+   * Load shedding (503 UNAVAILABLE, `shed: true`, Retry-After) while the instance is under pressure,
+   * except probes, /metrics and admitted users' booking work: the event loop's mean delay over a
+   * sample above this (0 turns the check off)...
+   */
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
+  /** ...or its utilisation over a sample above this (0 off; a saturated but healthy instance is near 1)... */
+  OVERLOAD_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ minimum: 0, maximum: 1, default: 0 }),
+  /** ...or the V8 heap in use above this many MiB (0 off). */
+  OVERLOAD_MAX_HEAP_USED_MB: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 0 }),
+  /** How often the pressure is sampled; each sample covers the time since the last. */
+  OVERLOAD_SAMPLE_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 500 }),
+  /** The Retry-After of a shed request. */
+  OVERLOAD_RETRY_AFTER_SECONDS: Type.Integer({ minimum: 1, maximum: 600, default: 2 }),
   DEMO_DATA: Type.Boolean({ default: true }),
   DATA_PLATFORM_URL: Type.Optional(Type.String({ pattern: '^https?://', url: true, ...secret })),
   LOG_LEVEL: Type.Union(

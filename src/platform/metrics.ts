@@ -7,6 +7,7 @@ export interface Metrics {
   registry: Registry;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
+  shed: Counter<'method' | 'route' | 'reason'>;
   holdsExpired: Counter;
   queueAdmitted: Counter;
   cacheEvents: Counter<'cache' | 'event'>;
@@ -51,6 +52,12 @@ export function createMetrics(): Metrics {
       help: 'HTTP request latency, by route template and status',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    shed: new Counter({
+      name: 'http_requests_shed_total',
+      help: 'Requests refused at once with 503 while the instance was under pressure, by route template and the measure over its threshold',
+      labelNames: ['method', 'route', 'reason'],
       registers: [registry],
     }),
     holdsExpired: new Counter({

@@ -85,9 +85,11 @@ export function problemFromDomainError(err: DomainError, instance: string): Prob
   return problem(err.code, err.message, instance, err.extra);
 }
 
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
 export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
   if ((body.status === 429 || body.status === 503) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
-  return reply.code(body.status).type('application/problem+json; charset=utf-8').send(body);
+  return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
 interface AjvIssue {

@@ -19,7 +19,9 @@ export const TOKEN_SECRET = 'test-token-secret-0123456789-0123456789';
 
 /**
  * Unless a test says otherwise, the waiting room admits everyone at once, and nothing is rate-limited
- * (tests fire hundreds of requests from one address; test/integration/rate-limit.test.ts turns limits on).
+ * (tests fire hundreds of requests from one address; test/integration/rate-limit.test.ts turns limits on)
+ * or shed (every app of a test file shares one event loop with the tests' own work;
+ * test/integration/shedding.test.ts turns shedding on).
  */
 const TEST_ENV = {
   DEMO_DATA: 'false',
@@ -27,6 +29,7 @@ const TEST_ENV = {
   QUEUE_MAX_ACTIVE: '1000000',
   QUEUE_ADMIT_PER_SECOND: '1000000',
   RATE_LIMIT_ENABLED: 'false',
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
 };
 
 export interface TestApp {
