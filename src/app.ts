@@ -50,6 +50,8 @@ import { createWalletService } from './modules/wallet/wallet.service.js';
 export interface AppDeps {
   config: Config;
   db: Database;
+  /** A pool apart from the requests' (main.ts's background pool): idempotency leases are renewed on it. */
+  backgroundDb?: Database;
   adminToken: string;
   /** Signs queue tokens; previous secrets still verify during a rotation. */
   tokenSecret: string;
@@ -95,6 +97,17 @@ function validatorCompiler() {
     (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
 }
 
+/** Counts every failed lease renewal and logs one per 5 s at most (a busy database fails many at once). */
+function renewalFailureReporter(log: { warn(obj: object, msg: string): void }, metrics: Metrics | undefined) {
+  let lastLogged = -Infinity;
+  return (err: unknown) => {
+    metrics?.leaseRenewalFailures.inc();
+    if (Date.now() - lastLogged < 5_000) return;
+    lastLogged = Date.now();
+    log.warn({ err }, 'idempotency lease renewal failed; retried in 1 s (repeats within 5 s not logged)');
+  };
+}
+
 export function createServices(deps: AppDeps) {
   const { config, db } = deps;
   const clock = deps.clock ?? systemClock;
@@ -134,6 +147,8 @@ export function createServices(deps: AppDeps) {
     clock,
     retentionHours: config.IDEMPOTENCY_RETENTION_HOURS,
     leaseMs: config.IDEMPOTENCY_LEASE_MS,
+    renewDb: deps.backgroundDb,
+    onRenewalFailed: renewalFailureReporter(log, deps.metrics),
     batch,
   });
   return {

@@ -105,6 +105,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
   const deps = {
     config,
     db,
+    backgroundDb,
     adminToken,
     tokenSecret: config.TOKEN_SECRET ?? secrets.tokenSecret,
     previousTokenSecrets: config.TOKEN_SECRET_PREVIOUS,

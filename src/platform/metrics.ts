@@ -18,6 +18,7 @@ export interface Metrics {
   cancellations: Counter<'kind'>;
   refundedAmount: Counter;
   idempotentReplays: Counter<'route'>;
+  leaseRenewalFailures: Counter;
   batchSize: Histogram<'statement'>;
   batchDuration: Histogram<'statement'>;
   sweeperRuns: Counter;
@@ -105,6 +106,10 @@ function bookingMetrics(registry: Registry) {
     cancellations: counter('reservation_cancellations_total', 'Cancellations: released (a hold) or refunded (a paid seat)', ['kind']),
     refundedAmount: counter('refunded_amount_won_total', 'Sum of refunds paid back to balances, in won'),
     idempotentReplays: counter('idempotent_replays_total', 'Answers replayed from a stored Idempotency-Key, by route template', ['route']),
+    leaseRenewalFailures: counter(
+      'idempotency_lease_renewal_failures_total',
+      'Renewals of a held Idempotency-Key lease that failed (database busy or away); each is tried again after 1 s',
+    ),
     batchSize: statementHistogram(
       'booking_batch_size',
       'Requests carried by one batched statement of holds or payments',
