@@ -23,6 +23,7 @@ import { pageRoutes } from './modules/page/page.routes.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
+import { withPlainIntegers } from './platform/plain-integers.js';
 import { problem, registerProblemHandlers, sendProblem } from './platform/problem.js';
 import { registerRateLimits } from './platform/rate-limit.js';
 import { registerHttpTracing } from './platform/tracing.http.js';
@@ -87,14 +88,14 @@ function withReadableDates(ajv: Ajv): Ajv {
 
 /**
  * Bodies are validated strictly ("5" is not a number); query strings, params and headers are text
- * on the wire, so they are coerced. Unknown body properties are dropped.
+ * on the wire, so they are coerced (integers only from plain decimal digits). Unknown body properties are dropped.
  */
 function validatorCompiler() {
   const base: AjvOptions = { allErrors: true, useDefaults: true, removeAdditional: true, strict: false };
   const strictAjv = withReadableDates(addFormats(new Ajv({ ...base, coerceTypes: false })));
   const coercingAjv = withReadableDates(addFormats(new Ajv({ ...base, coerceTypes: 'array' })));
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
-    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
+    httpPart === 'body' ? strictAjv.compile(schema) : withPlainIntegers(schema, coercingAjv.compile(schema));
 }
 
 /** Counts every failed lease renewal and logs one per 5 s at most (a busy database fails many at once). */
