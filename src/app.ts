@@ -250,7 +250,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   registerProblemHandlers(app);
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
-  registerAppGauges(metrics, { db: deps.db, lines: () => services.queue.lines(), broker: deps.broker });
+  registerAppGauges(metrics, { db: deps.db, lines: () => services.queue.lines(), heldPolls: () => services.longPolls.held(), broker: deps.broker });
   await registerRateLimits(app, deps.config, deps.redis, (token) => {
     try {
       const { userId, concertId } = services.queue.verify(token);

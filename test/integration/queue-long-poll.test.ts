@@ -97,6 +97,30 @@ describe('long poll of the line', () => {
     expect(t.services.longPolls.held()).toBe(0);
   });
 
+  it('holds one poll per user and concert: a newer poll answers the older, so one account cannot take every place', async () => {
+    const { concert, first, firstToken, second, secondToken } = await lineOfTwo(t);
+    const other = await lineOfTwo(t);
+    // The same account polls three times at once; the server holds at most two polls in all.
+    const older = watch(t, second, concert.id, secondToken, 30);
+    await untilHeld(t, 1);
+    const newer = watch(t, second, concert.id, secondToken, 30);
+    const replaced = await older;
+    expect(replaced.statusCode).toBe(200);
+    expect(replaced.json()).toMatchObject({ status: 'WAITING', position: 1 });
+    await untilHeld(t, 1);
+    // Another user's poll still finds a place, and the gauge counts both.
+    const others = watch(t, other.second, other.concert.id, other.secondToken, 30);
+    await untilHeld(t, 2);
+    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/^queue_long_polls_held 2$/m);
+    for (const [user, c, token] of [[first, concert.id, firstToken], [other.first, other.concert.id, other.firstToken]] as const) {
+      await leave(t, user, c, token);
+    }
+    await t.services.queue.tick();
+    expect((await Promise.all([newer, others])).map((r) => r.json().status)).toEqual(['ACTIVE', 'ACTIVE']);
+    expect(t.services.longPolls.held()).toBe(0);
+  });
+
   it('holds at most QUEUE_LONG_POLL_MAX polls; the next one is answered at once as a plain poll', async () => {
     const lines = [await lineOfTwo(t), await lineOfTwo(t), await lineOfTwo(t)];
     const held = lines.slice(0, 2).map((l) => watch(t, l.second, l.concert.id, l.secondToken, 30));
