@@ -7,6 +7,7 @@ export interface Metrics {
   registry: Registry;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
+  longPollHeld: Histogram;
   holdsExpired: Counter;
   queueAdmitted: Counter;
   cacheEvents: Counter<'cache' | 'event'>;
@@ -52,6 +53,12 @@ export function createMetrics(): Metrics {
       help: 'HTTP request latency, by route template and status',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    longPollHeld: new Histogram({
+      name: 'queue_long_poll_held_seconds',
+      help: 'How long line polls (GET …/queue?wait=S) were held before their answer; not in http_request_duration_seconds',
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 15, 20, 25, 30],
       registers: [registry],
     }),
     holdsExpired: new Counter({
@@ -148,6 +155,12 @@ function eventMetrics(registry: Registry) {
   };
 }
 
+/** The `held;dur=<ms>` a held line poll's answer carries in Server-Timing (queue.routes.ts), in seconds. */
+function heldSeconds(serverTiming: unknown): number {
+  const m = /(?:^|,)\s*held;dur=(\d+(?:\.\d+)?)/.exec(String(serverTiming ?? ''));
+  return m ? Number(m[1]) / 1000 : 0;
+}
+
 export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): void {
   app.addHook('onResponse', (request, reply, done) => {
     const labels = {
@@ -156,7 +169,10 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): voi
       status: String(reply.statusCode),
     };
     metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    // A held line poll's wait is not latency: the histogram gets the time spent answering it.
+    const held = heldSeconds(reply.getHeader('server-timing'));
+    metrics.httpDuration.observe(labels, Math.max(0, reply.elapsedTime / 1000 - held));
+    if (held > 0) metrics.longPollHeld.observe(held);
     // sendIdempotent marks an answer replayed from a stored key.
     if (reply.getHeader('idempotent-replayed') === 'true') metrics.idempotentReplays.inc({ route: labels.route });
     done();
