@@ -9,6 +9,7 @@ import type { Metrics } from './platform/metrics.js';
 import {
   registerCircuitGauge,
   registerConsumerLagGauge,
+  registerHeldPollsGauge,
   registerPoolGauges,
   registerWaitingRoomGauges,
   type LineGauge,
@@ -55,8 +56,12 @@ export function bookingObservers(metrics: Metrics): {
 export const queueStoreMetrics = (metrics: Metrics) => ({ onAdmitted: (count: number) => metrics.queueAdmitted.inc(count) });
 
 /** Scrape-time gauges of what the app holds: the request pool, the waiting room, the broker's groups. */
-export function registerAppGauges(metrics: Metrics, from: { db: Database; lines: () => Promise<LineGauge[]>; broker?: Broker }): void {
+export function registerAppGauges(
+  metrics: Metrics,
+  from: { db: Database; lines: () => Promise<LineGauge[]>; heldPolls: () => number; broker?: Broker },
+): void {
   registerPoolGauges(metrics.registry, () => poolStats(from.db));
+  registerHeldPollsGauge(metrics.registry, from.heldPolls);
   registerWaitingRoomGauges(metrics.registry, from.lines);
   const { broker } = from;
   if (broker?.lag) registerConsumerLagGauge(metrics.registry, () => broker.lag!(EVENTS_TOPIC));

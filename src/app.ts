@@ -23,6 +23,7 @@ import { pageRoutes } from './modules/page/page.routes.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
+import { withPlainIntegers } from './platform/plain-integers.js';
 import { problem, registerProblemHandlers, sendProblem } from './platform/problem.js';
 import { registerRateLimits } from './platform/rate-limit.js';
 import { registerShedding } from './platform/shedding.js';
@@ -51,6 +52,8 @@ import { createWalletService } from './modules/wallet/wallet.service.js';
 export interface AppDeps {
   config: Config;
   db: Database;
+  /** A pool apart from the requests' (main.ts's background pool): idempotency leases are renewed on it. */
+  backgroundDb?: Database;
   adminToken: string;
   /** Signs queue tokens; previous secrets still verify during a rotation. */
   tokenSecret: string;
@@ -86,14 +89,25 @@ function withReadableDates(ajv: Ajv): Ajv {
 
 /**
  * Bodies are validated strictly ("5" is not a number); query strings, params and headers are text
- * on the wire, so they are coerced. Unknown body properties are dropped.
+ * on the wire, so they are coerced (integers only from plain decimal digits). Unknown body properties are dropped.
  */
 function validatorCompiler() {
   const base: AjvOptions = { allErrors: true, useDefaults: true, removeAdditional: true, strict: false };
   const strictAjv = withReadableDates(addFormats(new Ajv({ ...base, coerceTypes: false })));
   const coercingAjv = withReadableDates(addFormats(new Ajv({ ...base, coerceTypes: 'array' })));
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
-    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
+    httpPart === 'body' ? strictAjv.compile(schema) : withPlainIntegers(schema, coercingAjv.compile(schema));
+}
+
+/** Counts every failed lease renewal and logs one per 5 s at most (a busy database fails many at once). */
+function renewalFailureReporter(log: { warn(obj: object, msg: string): void }, metrics: Metrics | undefined) {
+  let lastLogged = -Infinity;
+  return (err: unknown) => {
+    metrics?.leaseRenewalFailures.inc();
+    if (Date.now() - lastLogged < 5_000) return;
+    lastLogged = Date.now();
+    log.warn({ err }, 'idempotency lease renewal failed; retried in 1 s (repeats within 5 s not logged)');
+  };
 }
 
 export function createServices(deps: AppDeps) {
@@ -136,6 +150,8 @@ export function createServices(deps: AppDeps) {
     clock,
     retentionHours: config.IDEMPOTENCY_RETENTION_HOURS,
     leaseMs: config.IDEMPOTENCY_LEASE_MS,
+    renewDb: deps.backgroundDb,
+    onRenewalFailed: renewalFailureReporter(log, deps.metrics),
     batch,
   });
   return {
@@ -236,7 +252,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   registerProblemHandlers(app);
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
-  registerAppGauges(metrics, { db: deps.db, lines: () => services.queue.lines(), broker: deps.broker });
+  registerAppGauges(metrics, { db: deps.db, lines: () => services.queue.lines(), heldPolls: () => services.longPolls.held(), broker: deps.broker });
   // The user and concert a Queue-Token was signed for; undefined when it does not verify (an HMAC, no I/O).
   const queueTokenUser = (token: string) => {
     try {

@@ -84,8 +84,8 @@ export const ConfigSchema = Type.Object({
    * How long a claimed Idempotency-Key is held for its request past the last renewal: the request
    * renews it every third of this while it works, so a retry meanwhile answers 409
    * IDEMPOTENCY_KEY_IN_USE however slow the work; once the process holding the key died, a retry
-   * runs the work at most this long after. Keep it above 1.5 × DATABASE_CONNECT_TIMEOUT_MS, the
-   * longest a renewal may wait for a connection.
+   * runs the work at most this long after. At least 2 × DATABASE_CONNECT_TIMEOUT_MS, the longest a
+   * renewal may wait for a connection (checked by loadConfig).
    */
   IDEMPOTENCY_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 10_000 }),
   /** Rate limits (429 RATE_LIMITED): per client address on every route but health, metrics and docs... */
@@ -206,6 +206,18 @@ function parse(text: string, schema: TSchema): Parsed {
 
 const shown = (text: string) => JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 
+/** Rules between variables, each problem naming every variable it involves. */
+function crossRules(config: ParsedConfig): string[] {
+  const problems: string[] = [];
+  if (config.IDEMPOTENCY_LEASE_MS < 2 * config.DATABASE_CONNECT_TIMEOUT_MS) {
+    problems.push(
+      `IDEMPOTENCY_LEASE_MS: must be at least 2 × DATABASE_CONNECT_TIMEOUT_MS (got ${config.IDEMPOTENCY_LEASE_MS} and ` +
+        `${config.DATABASE_CONNECT_TIMEOUT_MS}): a renewal that waits out the connect timeout and fails must be retried before the lease ends`,
+    );
+  }
+  return problems;
+}
+
 /**
  * Reads the configuration from an environment; empty strings count as unset, values are trimmed.
  * Throws ConfigError listing every problem, each naming the variable and its rule; the value is
@@ -226,6 +238,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // The parser above enforces every rule of the schema; this only guards against the two drifting apart.
   const left = [...Value.Errors(ConfigSchema, config)].map((e) => `${e.path.slice(1) || '(root)'}: ${e.message}`);
   if (left.length > 0) throw new ConfigError(left);
+  const across = crossRules(config);
+  if (across.length > 0) throw new ConfigError(across);
   Object.freeze(config.TOKEN_SECRET_PREVIOUS);
   return Object.freeze(config);
 }

@@ -91,6 +91,12 @@ async function start(config: Config, log: Logger, resources: Resources) {
         onError: (err) => log.warn({ err }, 'events redis connection error (repeats within 5 s not logged)'),
       }), (r) => r.quit())
     : redis;
+  if (config.EVENTS_REDIS_URL && eventsRedis) {
+    own('events redis eviction policy check', watchEvictionPolicy(eventsRedis, log, {
+      redis: 'EVENTS_REDIS_URL',
+      loses: 'unread events from the streams',
+    }), (w) => w.stop());
+  }
   const metrics = createMetrics();
   // Events go to Kafka when configured, else Redis Streams, else an in-process broker.
   const broker: Broker = own(
@@ -105,6 +111,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
   const deps = {
     config,
     db,
+    backgroundDb,
     adminToken,
     tokenSecret: config.TOKEN_SECRET ?? secrets.tokenSecret,
     previousTokenSecrets: config.TOKEN_SECRET_PREVIOUS,

@@ -111,3 +111,15 @@ export function registerCircuitGauge(registry: Registry, state: () => keyof type
     },
   });
 }
+
+/** Line polls (GET …/queue?wait=S) this instance holds open now, of at most QUEUE_LONG_POLL_MAX. */
+export function registerHeldPollsGauge(registry: Registry, held: () => number): void {
+  new Gauge({
+    name: 'queue_long_polls_held',
+    help: 'Line polls held open by this instance now (at most QUEUE_LONG_POLL_MAX; one per user and concert)',
+    registers: [registry],
+    collect() {
+      this.set(held());
+    },
+  });
+}

@@ -8,6 +8,7 @@ export interface Metrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   shed: Counter<'method' | 'route' | 'reason'>;
+  longPollHeld: Histogram;
   holdsExpired: Counter;
   queueAdmitted: Counter;
   cacheEvents: Counter<'cache' | 'event'>;
@@ -19,6 +20,7 @@ export interface Metrics {
   cancellations: Counter<'kind'>;
   refundedAmount: Counter;
   idempotentReplays: Counter<'route'>;
+  leaseRenewalFailures: Counter;
   batchSize: Histogram<'statement'>;
   batchDuration: Histogram<'statement'>;
   sweeperRuns: Counter;
@@ -58,6 +60,12 @@ export function createMetrics(): Metrics {
       name: 'http_requests_shed_total',
       help: 'Requests refused at once with 503 while the instance was under pressure, by route template and the measure over its threshold',
       labelNames: ['method', 'route', 'reason'],
+      registers: [registry],
+    }),
+    longPollHeld: new Histogram({
+      name: 'queue_long_poll_held_seconds',
+      help: 'How long line polls (GET …/queue?wait=S) were held before their answer; not in http_request_duration_seconds',
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 15, 20, 25, 30],
       registers: [registry],
     }),
     holdsExpired: new Counter({
@@ -112,6 +120,10 @@ function bookingMetrics(registry: Registry) {
     cancellations: counter('reservation_cancellations_total', 'Cancellations: released (a hold) or refunded (a paid seat)', ['kind']),
     refundedAmount: counter('refunded_amount_won_total', 'Sum of refunds paid back to balances, in won'),
     idempotentReplays: counter('idempotent_replays_total', 'Answers replayed from a stored Idempotency-Key, by route template', ['route']),
+    leaseRenewalFailures: counter(
+      'idempotency_lease_renewal_failures_total',
+      'Renewals of a held Idempotency-Key lease that failed (database busy or away); each is tried again after 1 s',
+    ),
     batchSize: statementHistogram(
       'booking_batch_size',
       'Requests carried by one batched statement of holds or payments',
@@ -150,6 +162,12 @@ function eventMetrics(registry: Registry) {
   };
 }
 
+/** The `held;dur=<ms>` a held line poll's answer carries in Server-Timing (queue.routes.ts), in seconds. */
+function heldSeconds(serverTiming: unknown): number {
+  const m = /(?:^|,)\s*held;dur=(\d+(?:\.\d+)?)/.exec(String(serverTiming ?? ''));
+  return m ? Number(m[1]) / 1000 : 0;
+}
+
 export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): void {
   app.addHook('onResponse', (request, reply, done) => {
     const labels = {
@@ -158,7 +176,10 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): voi
       status: String(reply.statusCode),
     };
     metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    // A held line poll's wait is not latency: the histogram gets the time spent answering it.
+    const held = heldSeconds(reply.getHeader('server-timing'));
+    metrics.httpDuration.observe(labels, Math.max(0, reply.elapsedTime / 1000 - held));
+    if (held > 0) metrics.longPollHeld.observe(held);
     // sendIdempotent marks an answer replayed from a stored key.
     if (reply.getHeader('idempotent-replayed') === 'true') metrics.idempotentReplays.inc({ route: labels.route });
     done();

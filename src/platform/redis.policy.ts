@@ -32,19 +32,24 @@ interface PolicyLog {
  * Checks the policy now and on every reconnection (a Redis restarted, or failed over, may come back
  * configured otherwise), and logs an error when it is not noeviction, a warning when it cannot be
  * read. `current()` is the last policy read (undefined before the first answer), for readiness.
+ * `which` names the server in the log lines (the variable it comes from) and what it would lose.
  */
-export function watchEvictionPolicy(redis: Redis, log: PolicyLog) {
+export function watchEvictionPolicy(
+  redis: Redis,
+  log: PolicyLog,
+  which: { redis: string; loses: string } = { redis: 'REDIS_URL', loses: 'waiting-room keys and drop people from a line' },
+) {
   let current: string | undefined;
   const check = async () => {
     const policy = await readEvictionPolicy(redis).catch(() => undefined);
     if (policy === undefined) return; // unreachable: checked again when it reconnects
     current = policy;
     if (policy === 'unknown') {
-      log.warn({ required: REQUIRED_EVICTION_POLICY }, 'could not check Redis maxmemory-policy (CONFIG GET refused): make sure it is noeviction');
+      log.warn({ redis: which.redis, required: REQUIRED_EVICTION_POLICY }, 'could not check Redis maxmemory-policy (CONFIG GET refused): make sure it is noeviction');
     } else if (policy !== REQUIRED_EVICTION_POLICY) {
       log.error(
-        { maxmemoryPolicy: policy, required: REQUIRED_EVICTION_POLICY },
-        'Redis maxmemory-policy is not noeviction: under memory pressure Redis may evict waiting-room keys and drop people from a line',
+        { redis: which.redis, maxmemoryPolicy: policy, required: REQUIRED_EVICTION_POLICY },
+        `Redis maxmemory-policy is not noeviction: under memory pressure Redis may evict ${which.loses}`,
       );
     }
   };

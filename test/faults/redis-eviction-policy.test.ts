@@ -1,8 +1,9 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readEvictionPolicy, watchEvictionPolicy } from '../../src/platform/redis.policy.js';
 import { createRedis } from '../../src/platform/redis.js';
 import { redisServerAvailable, redisServerBinary, startOwnRedis, type OwnRedis } from '../support/dependencies.js';
 import { createTestApp } from '../support/harness.js';
+import { startServiceProcess } from '../support/service-process.js';
 import { until } from '../support/wait.js';
 
 /**
@@ -74,6 +75,17 @@ describe.skipIf(!redisServerAvailable)(`Redis maxmemory-policy${reason}`, () => 
     expect(watch.current()).toBe('noeviction');
     expect(log.lines).toEqual([]);
     expect((await readiness(redis)).redisMaxmemoryPolicy).toBe('noeviction');
+  });
+
+  it('checks the events Redis too when EVENTS_REDIS_URL is set', { timeout: 60_000 }, async () => {
+    const { server: lines } = await redisWith(['--maxmemory-policy', 'noeviction']);
+    const { server: events } = await redisWith(['--maxmemory-policy', 'allkeys-lru']);
+    const service = await startServiceProcess({ DATABASE_URL: inject('databaseUrl'), REDIS_URL: lines.url, EVENTS_REDIS_URL: events.url });
+    closers.push(() => service.kill());
+    await until(() => /not noeviction/.test(service.output()), 10_000);
+    const complaints = service.output().split('\n').filter((line) => /not noeviction/.test(line));
+    expect(complaints).toHaveLength(1);
+    expect(JSON.parse(complaints[0]!)).toMatchObject({ redis: 'EVENTS_REDIS_URL', maxmemoryPolicy: 'allkeys-lru' });
   });
 
   it('warns that it could not check when CONFIG is disabled, and readiness says unknown', async () => {

@@ -13,7 +13,7 @@ const LEASE_MS = 1_000;
 let t: TestApp;
 let locker: Database;
 beforeAll(async () => {
-  t = await createTestApp({ IDEMPOTENCY_LEASE_MS: String(LEASE_MS) });
+  t = await createTestApp({ IDEMPOTENCY_LEASE_MS: String(LEASE_MS), DATABASE_CONNECT_TIMEOUT_MS: String(LEASE_MS / 2) });
   locker = createDb({ connectionString: inject('databaseUrl'), poolSize: 1 });
 });
 afterAll(async () => {

@@ -88,9 +88,36 @@ describe('long poll of the line', () => {
 
   it('refuses a wait beyond 30 s, or not a whole number, and holds nothing', async () => {
     const { concert, second, secondToken } = await lineOfTwo(t);
-    for (const wait of [31, -1, 'soon', 1.5]) {
-      expectProblem(await watch(t, second, concert.id, secondToken, wait), 400, 'VALIDATION_FAILED');
+    // Numbers JavaScript would read but nobody writes for seconds are refused too.
+    for (const wait of [31, -1, 'soon', 1.5, '1e1', '0x10', '%205', '30.0', '0001', '-0', '+5']) {
+      const answer = await watch(t, second, concert.id, secondToken, wait);
+      expectProblem(answer, 400, 'VALIDATION_FAILED');
+      expect(JSON.stringify(answer.json())).toContain('/querystring/wait');
     }
+    expect(t.services.longPolls.held()).toBe(0);
+  });
+
+  it('holds one poll per user and concert: a newer poll answers the older, so one account cannot take every place', async () => {
+    const { concert, first, firstToken, second, secondToken } = await lineOfTwo(t);
+    const other = await lineOfTwo(t);
+    // The same account polls three times at once; the server holds at most two polls in all.
+    const older = watch(t, second, concert.id, secondToken, 30);
+    await untilHeld(t, 1);
+    const newer = watch(t, second, concert.id, secondToken, 30);
+    const replaced = await older;
+    expect(replaced.statusCode).toBe(200);
+    expect(replaced.json()).toMatchObject({ status: 'WAITING', position: 1 });
+    await untilHeld(t, 1);
+    // Another user's poll still finds a place, and the gauge counts both.
+    const others = watch(t, other.second, other.concert.id, other.secondToken, 30);
+    await untilHeld(t, 2);
+    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/^queue_long_polls_held 2$/m);
+    for (const [user, c, token] of [[first, concert.id, firstToken], [other.first, other.concert.id, other.firstToken]] as const) {
+      await leave(t, user, c, token);
+    }
+    await t.services.queue.tick();
+    expect((await Promise.all([newer, others])).map((r) => r.json().status)).toEqual(['ACTIVE', 'ACTIVE']);
     expect(t.services.longPolls.held()).toBe(0);
   });
 

@@ -70,9 +70,16 @@ export async function createTestApp(
     poolSize: opts.poolSize ?? 10,
     connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
   });
+  // As in main.ts: lease renewals use connections apart from the requests' pool.
+  const backgroundDb = createDb({
+    connectionString: opts.databaseUrl ?? inject('databaseUrl'),
+    poolSize: 2,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+  });
   const deps = {
     config,
     db,
+    backgroundDb,
     adminToken: ADMIN_TOKEN,
     tokenSecret: TOKEN_SECRET,
     clock: opts.clock,
@@ -99,6 +106,7 @@ export async function createTestApp(
     async close() {
       await app.close();
       await db.destroy();
+      await backgroundDb.destroy();
     },
   };
 }

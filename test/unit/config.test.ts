@@ -160,3 +160,15 @@ describe('config', () => {
     }
   });
 });
+
+describe('config: rules between variables', () => {
+  it('refuses an idempotency lease shorter than twice the connect timeout, naming both variables', () => {
+    const problems = problemsOf({ IDEMPOTENCY_LEASE_MS: '9000', DATABASE_CONNECT_TIMEOUT_MS: '5000' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^IDEMPOTENCY_LEASE_MS: must be at least 2 × DATABASE_CONNECT_TIMEOUT_MS \(got 9000 and 5000\)/);
+    expect(problemsOf({ DATABASE_CONNECT_TIMEOUT_MS: '5001' })[0]).toMatch(/IDEMPOTENCY_LEASE_MS.*DATABASE_CONNECT_TIMEOUT_MS/);
+    // The defaults satisfy it, and so does exactly twice.
+    expect(loadConfig({}).IDEMPOTENCY_LEASE_MS).toBeGreaterThanOrEqual(2 * loadConfig({}).DATABASE_CONNECT_TIMEOUT_MS);
+    expect(loadConfig({ IDEMPOTENCY_LEASE_MS: '4000', DATABASE_CONNECT_TIMEOUT_MS: '2000' }).IDEMPOTENCY_LEASE_MS).toBe(4000);
+  });
+});

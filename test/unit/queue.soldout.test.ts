@@ -51,14 +51,14 @@ describe('the sold-out watch', () => {
   it('wakes the held polls of a concert that turns sold out, not those of another, and holds no later poll of it', async () => {
     const { answers, longPolls, watch } = watched({ a: false, b: false });
     await watch.refresh(['a', 'b'], 0);
-    const a = longPolls.hold('a', 5, 30_000)!;
-    const b = longPolls.hold('b', 5, 50)!;
+    const a = longPolls.hold('a', 'u1', 5, 30_000)!;
+    const b = longPolls.hold('b', 'u2', 5, 50)!;
     expect(longPolls.held()).toBe(2);
     answers.a = true;
     await watch.refresh(['a', 'b'], SOLD_OUT_CHECK_MS);
     expect(longPolls.held()).toBe(1);
     expect(await a).toBeLessThan(30_000);
-    expect(await longPolls.hold('a', 6, 30_000)).toBe(0);
+    expect(await longPolls.hold('a', 'u3', 6, 30_000)).toBe(0);
     await b;
     expect(longPolls.held()).toBe(0);
   });

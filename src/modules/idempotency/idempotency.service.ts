@@ -61,11 +61,14 @@ const leaseLost = () => new DomainError('IDEMPOTENCY_KEY_IN_USE', 'The Idempoten
 export const DEFAULT_LEASE_MS = 10_000;
 
 /**
- * How often a request still working renews its key's lease: three times a lease, so a renewal that
- * waits its turn for a connection (at most DATABASE_CONNECT_TIMEOUT_MS, 5 s by default) still lands
- * before the lease runs out when the lease is at least 1.5 times that wait.
+ * How often a request still working renews its key's lease: three times a lease. A renewal that
+ * waits for a connection (at most DATABASE_CONNECT_TIMEOUT_MS, 5 s by default) and fails is tried
+ * again RENEWAL_RETRY_MS later, which still lands before the lease runs out when the lease is at
+ * least twice that wait (config.ts refuses to start otherwise).
  */
 export const renewEveryMs = (leaseMs: number) => Math.max(1, Math.floor(leaseMs / 3));
+/** How soon a renewal that failed is tried again (or at the next beat, when that is sooner). */
+export const RENEWAL_RETRY_MS = 1_000;
 
 /**
  * Refusals of who may ask or how (credentials, the waiting room's gate, the key itself, limits,
@@ -118,12 +121,21 @@ export function createIdempotencyService({
   clock,
   retentionHours,
   leaseMs = DEFAULT_LEASE_MS,
+  renewDb = db,
+  onRenewalFailed,
   batch,
 }: {
   db: Database;
   clock: Clock;
   retentionHours: number;
   leaseMs?: number;
+  /**
+   * Where leases are renewed: a pool apart from the requests' own, so a renewal never waits for a
+   * connection behind the work it protects (main.ts passes the background pool).
+   */
+  renewDb?: Database;
+  /** Told of every renewal that failed (it is tried again after RENEWAL_RETRY_MS). */
+  onRenewalFailed?: (err: unknown) => void;
   /** Coalescing of claims that arrive together; absent or maxBatch 1: each claim is a statement of its own. */
   batch?: { maxBatch: number; maxInFlight: number } | undefined;
 }) {
@@ -177,21 +189,26 @@ export function createIdempotencyService({
    * Renews the claim's lease every renewEveryMs while the request works, so a slow request keeps
    * its key (a retry meanwhile answers IDEMPOTENCY_KEY_IN_USE) however long it takes, while the key
    * of a process that died is free one lease after its last renewal. A renewal that fails (the
-   * database busy or away) is tried again at the next beat; one that finds the claim gone stops.
-   * Returns the function that stops the renewals.
+   * database busy or away) is reported and tried again after RENEWAL_RETRY_MS, not a whole beat
+   * later; one that finds the claim gone stops. Returns the function that stops the renewals.
    */
   function keepRenewing(held: HeldKey): () => void {
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
     const beat = async () => {
-      const holds = await renewKey(db, held, new Date(clock.now().getTime() + leaseMs)).catch(() => true);
-      if (holds && !stopped) schedule();
+      let failed = false;
+      const holds = await renewKey(renewDb, held, new Date(clock.now().getTime() + leaseMs)).catch((err: unknown) => {
+        failed = true;
+        if (!stopped) onRenewalFailed?.(err);
+        return true;
+      });
+      if (holds && !stopped) schedule(failed ? Math.min(RENEWAL_RETRY_MS, renewEveryMs(leaseMs)) : renewEveryMs(leaseMs));
     };
-    const schedule = () => {
-      timer = setTimeout(() => void beat(), renewEveryMs(leaseMs));
+    const schedule = (ms: number) => {
+      timer = setTimeout(() => void beat(), ms);
       timer.unref();
     };
-    schedule();
+    schedule(renewEveryMs(leaseMs));
     return () => {
       stopped = true;
       clearTimeout(timer);

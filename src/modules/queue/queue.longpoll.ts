@@ -10,6 +10,8 @@
  *
  * Bounded: at most `max` polls are held at once per process (beyond that a poll is answered at
  * once, as a plain poll), and each for at most its own wait. A caller that hangs up frees its place.
+ * One held poll per user and concert: a user's new poll answers their poll held before, so one
+ * account (whose polls pass the per-address limit) cannot fill every place with its own.
  */
 
 interface Waiter {
@@ -20,10 +22,11 @@ interface Waiter {
 export interface LongPolls {
   /**
    * Waits until the head of `concertId`'s line has moved past `order` (the caller's join order)
-   * or `waitMs` passed or `signal` aborted. Answers how long it held, in ms, or undefined at once
-   * when `max` polls are held already (the caller answers as a plain poll).
+   * or `waitMs` passed or `signal` aborted, or the same user holds another poll of the concert.
+   * Answers how long it held, in ms, or undefined at once when `max` polls are held already (the
+   * caller answers as a plain poll).
    */
-  hold(concertId: string, order: number, waitMs: number, signal?: AbortSignal): Promise<number> | undefined;
+  hold(concertId: string, userId: string, order: number, waitMs: number, signal?: AbortSignal): Promise<number> | undefined;
   /** After an admission pass: the concert's head order (null: nobody waits) wakes every poll behind which it moved. */
   headMoved(concertId: string, headOrder: number | null): void;
   /** After an admission pass's sold-out check: a concert turning sold out wakes every poll of it. */
@@ -40,11 +43,15 @@ export function createLongPolls(opts: { max: number }): LongPolls {
   const lastHead = new Map<string, number>();
   /** Concerts the last check found sold out: a poll of one is answered at once. */
   const soldOut = new Set<string>();
+  /** The poll each user holds, by concert and user. */
+  const byHolder = new Map<string, Waiter>();
   let count = 0;
   const passed = (order: number, head: number | null) => head === null || order < head;
 
   return {
-    hold(concertId, order, waitMs, signal) {
+    hold(concertId, userId, order, waitMs, signal) {
+      const holder = `${concertId} ${userId}`;
+      byHolder.get(holder)?.wake(); // the user's older poll answers: this one replaces it
       if (count >= opts.max) return undefined;
       const start = Date.now();
       const seen = lastHead.get(concertId);
@@ -63,11 +70,13 @@ export function createLongPolls(opts: { max: number }): LongPolls {
           signal?.removeEventListener('abort', done);
           if (!waiters.delete(waiter)) return;
           count--;
+          if (byHolder.get(holder) === waiter) byHolder.delete(holder);
           if (waiters.size === 0 && byConcert.get(concertId) === waiters) byConcert.delete(concertId);
           resolve(Date.now() - start);
         };
         signal?.addEventListener('abort', done, { once: true });
         waiters.add(waiter);
+        byHolder.set(holder, waiter);
         count++;
       });
     },

@@ -181,7 +181,7 @@ export function createQueueService(deps: {
       const first = await statusOf(claims, token!);
       const order = claims.place?.order;
       const wanted = waitSeconds > 0 && first.status === 'WAITING' && !first.soldOut && order !== undefined;
-      const held = wanted ? longPolls?.hold(concertId, order, waitSeconds * 1000, signal) : undefined;
+      const held = wanted ? longPolls?.hold(concertId, userId, order, waitSeconds * 1000, signal) : undefined;
       if (!held) return { view: first, heldMs: 0 };
       const heldMs = await held;
       return { view: signal?.aborted ? first : await statusOf(claims, token!), heldMs };
