@@ -20,6 +20,7 @@ import * as m005 from './migrations/005_outbox_lease.js';
 import * as m006 from './migrations/006_outbox_pending_groups.js';
 import * as m007 from './migrations/007_outbox_trace_context.js';
 import * as m008 from './migrations/008_broker_epochs.js';
+import * as m009 from './migrations/009_broker_epochs_republishing.js';
 
 export type Database = Kysely<DB>;
 export type Trx = Transaction<DB>;
@@ -124,7 +125,7 @@ export function precompiled<K extends string, R>(
   };
 }
 
-const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003, '004_batched_payments': m004, '005_outbox_lease': m005, '006_outbox_pending_groups': m006, '007_outbox_trace_context': m007, '008_broker_epochs': m008 };
+const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003, '004_batched_payments': m004, '005_outbox_lease': m005, '006_outbox_pending_groups': m006, '007_outbox_trace_context': m007, '008_broker_epochs': m008, '009_broker_epochs_republishing': m009 };
 
 class StaticMigrationProvider implements MigrationProvider {
   async getMigrations() {

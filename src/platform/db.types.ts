@@ -117,7 +117,8 @@ export interface ProcessedEventsTable {
 export interface BrokerEpochsTable {
   topic: string;
   epoch: string;
-  acked_through: Timestamp | null;
+  acked_through: Timestamp;
+  republishing: Generated<boolean>;
 }
 
 export interface DB {

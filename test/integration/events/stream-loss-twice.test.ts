@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisBroker, type RedisBroker } from '../../../src/modules/events/broker.redis.js';
+import { EVENTS_TOPIC } from '../../../src/modules/events/outbox.event.js';
+import { recordHandledBefore, REMARK_BATCH } from '../../../src/modules/events/outbox.loss.js';
+import type { RelayOptions } from '../../../src/modules/events/outbox.relay.js';
+import type { TestApp } from '../../support/harness.js';
+import { passes } from '../../support/outbox.js';
+import { createTestAppOnOwnDatabase } from '../../support/own-database.js';
+import { deleteKeys } from '../../support/redis-keys.js';
+
+/**
+ * Two losses of the stream in quick succession (before the relay next records how far the groups
+ * got): each publishes again only what was published since the groups last had everything, not
+ * every row the outbox keeps. A loss is the stream and its epoch marker gone, as after a Redis
+ * restarted empty (here: deleted, on keys of the test's own).
+ */
+const redisUrl = process.env.REDIS_URL;
+
+describe.skipIf(!redisUrl)('two stream losses in quick succession', () => {
+  let t: TestApp;
+  let redis: Redis;
+  let broker: RedisBroker;
+  const prefix = `events-twice-${randomUUID()}`;
+  const streamKey = `${prefix}:${EVENTS_TOPIC}`;
+  let republished: number[] = [];
+
+  beforeAll(async () => {
+    t = await createTestAppOnOwnDatabase('events_loss_twice');
+    redis = new Redis(redisUrl!);
+    broker = createRedisBroker(redis, { keyPrefix: prefix });
+  });
+  afterAll(async () => {
+    await broker?.close();
+    await deleteKeys(redis, prefix);
+    await redis?.quit();
+    await t?.close();
+  });
+
+  /** Inserts `count` events, one aggregate each; returns their ids. */
+  const insertMany = async (count: number) => {
+    const { rows } = await sql<{ id: string }>`
+      INSERT INTO outbox (aggregate_id, type, payload, occurred_at)
+      SELECT gen_random_uuid(), 'test.event', '{"n":1}'::jsonb, now() FROM generate_series(1, ${count})
+      RETURNING id`.execute(t.db);
+    return rows.map((r) => r.id);
+  };
+  const relay = (): RelayOptions => ({
+    db: t.db,
+    broker,
+    clock: t.services.clock,
+    lossCheckEveryMs: 0, // look at every pass: nothing is published between the losses to be refused
+    handledRecordEveryMs: 3_600_000,
+    onRepublished: (n) => republished.push(n),
+  });
+  const lose = () => redis.del(streamKey, `${streamKey}:epoch`);
+
+  it('each publishes again only the rows published since the groups last had everything', { timeout: 60_000 }, async () => {
+    // A day of history, published and handled long ago.
+    const old = await insertMany(300);
+    await sql`UPDATE outbox SET published_at = now() - interval '2 hours' WHERE id = ANY(${old})`.execute(t.db);
+    await passes(relay()); // first sight of the stream
+    // Recent events, more than one marking batch, published now.
+    const recent = await insertMany(REMARK_BATCH + 500);
+    await passes(relay());
+    expect(await redis.xlen(streamKey)).toBe(recent.length);
+    // A group that has had everything so far, recorded as the relay does (the recent rows are
+    // within the clock-skew margin of that time, so a loss publishes them again).
+    await redis.xgroup('CREATE', streamKey, 'audit', '$');
+    await recordHandledBefore(t.db, broker, EVENTS_TOPIC, (await broker.epoch!(EVENTS_TOPIC))!);
+
+    republished = [];
+    await lose();
+    await passes(relay());
+    expect(republished).toEqual([recent.length]);
+    expect(await redis.xlen(streamKey)).toBe(recent.length);
+
+    // Lost again before the relay recorded the new stream's progress.
+    republished = [];
+    await lose();
+    await passes(relay());
+    expect(republished).toEqual([recent.length]);
+    expect(await redis.xlen(streamKey)).toBe(recent.length);
+    const { rows } = await sql<{ unsent: number }>`SELECT count(*)::int AS unsent FROM outbox WHERE published_at IS NULL`.execute(t.db);
+    expect(rows[0]!.unsent).toBe(0);
+  });
+});
