@@ -119,6 +119,7 @@ export interface BrokerEpochsTable {
   epoch: string;
   acked_through: Timestamp;
   republishing: Generated<boolean>;
+  last_id: string | null;
 }
 
 export interface DB {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { withTimeout } from '../../platform/timeout.js';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
+  compareIds,
   EpochChangedError,
   openSubscription,
   refuseOversized,
@@ -70,14 +71,6 @@ const DEFAULT_TRIM_EVERY_MS = 60_000;
 const defaultOnError = (err: unknown, where: string) => {
   if (where !== 'handler') console.error(`redis broker: ${where}:`, err);
 };
-
-/** Stream ids compared as (milliseconds, sequence). */
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
-  if (am !== bm) return am < bm ? -1 : 1;
-  return as === bs ? 0 : as < bs ? -1 : 1;
-}
 
 /** The id right after `id`: XTRIM MINID keeps it and everything later. */
 function nextId(id: string): string {
@@ -223,6 +216,17 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
 
     async setEpoch(topic, from, to) {
       return Number(await redis.eval(SET_IF, 1, `${streamKey(topic)}:epoch`, from ?? '', to)) === 1;
+    },
+
+    /** XINFO STREAM's last-generated-id (kept by XADD, not lowered by trimming); null without a stream. */
+    async lastId(topic) {
+      const info = (await redis.call('XINFO', 'STREAM', streamKey(topic)).catch((err: unknown) => {
+        if (replyIs(err, 'ERR no such key')) return null;
+        throw err;
+      })) as unknown[] | null;
+      if (!info) return null;
+      const at = info.indexOf('last-generated-id');
+      return at < 0 ? null : String(info[at + 1]);
     },
 
     /** The time part of the lowest id any group still needs (see trim); null without groups. */

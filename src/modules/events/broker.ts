@@ -90,6 +90,14 @@ export class EpochChangedError extends Error {
   }
 }
 
+/** Message ids of the form `<ms>-<seq>` (Redis stream ids, `Broker.lastId`) compared as (milliseconds, sequence). */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  if (am !== bm) return am < bm ? -1 : 1;
+  return as === bs ? 0 : as < bs ? -1 : 1;
+}
+
 /** Size of a message as brokers count it (id, key, value and headers, UTF-8). */
 export function messageBytes(m: BrokerMessage): number {
   let bytes = Buffer.byteLength(m.id) + Buffer.byteLength(m.key) + Buffer.byteLength(m.value);
@@ -166,6 +174,12 @@ export interface Broker {
   epoch?(topic: string): Promise<string | null>;
   /** With `epoch`: sets the marker to `to` if it is still `from` (null: missing); true if it did. */
   setEpoch?(topic: string, from: string | null, to: string): Promise<boolean>;
+  /**
+   * With `epoch`: the id of the last message ever appended to the topic (null without one), as
+   * `<ms>-<seq>`; it only grows while the broker keeps its data, so one below an id seen before
+   * shows entries lost under the same epoch (a Redis restored from a snapshot).
+   */
+  lastId?(topic: string): Promise<string | null>;
   /**
    * With `epoch`: a time (the broker's clock) before which every consumer group of the topic has
    * handled every message, or null when unknown (the topic has no group, or no stream).

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Database } from '../../platform/db.js';
-import type { Broker } from './broker.js';
+import { compareIds, type Broker } from './broker.js';
 
 /**
  * A durable broker can still lose what it accepted: a Redis restarted empty takes the stream with
@@ -26,6 +26,11 @@ import type { Broker } from './broker.js';
  *
  * A loss keeps `acked_through` (the groups had handled the old stream that far; what they had not
  * is marked unsent again), so a second loss soon after reaches back no further than the first.
+ *
+ * A Redis brought back from a snapshot (or a failover to a lagging replica) keeps the marker but
+ * not the latest entries. Each look records the stream's last id (`last_id`, only forward); a
+ * stream whose last id is below it went backwards, and counts as lost the same way (entries
+ * appended after the look before the copy was made, within about a second, still go unnoticed).
  */
 
 /** Republished rows reach back this much further than `acked_through`: the broker's clock may run ahead. */
@@ -41,7 +46,7 @@ export interface LossCheck {
 }
 
 const recorded = (db: Database, topic: string) =>
-  db.selectFrom('broker_epochs').select(['epoch', 'acked_through', 'republishing']).where('topic', '=', topic).executeTakeFirst();
+  db.selectFrom('broker_epochs').select(['epoch', 'acked_through', 'republishing', 'last_id']).where('topic', '=', topic).executeTakeFirst();
 
 /** Marks unsent again, in batches, every row published since `since` (and not parked); returns how many. */
 async function markUnsentSince(db: Database, since: Date): Promise<number> {
@@ -65,6 +70,8 @@ export async function checkTopicLoss(db: Database, broker: Broker, topic: string
   if (!broker.epoch || !broker.setEpoch) return undefined;
   const marker = await broker.epoch(topic);
   let known = await recorded(db, topic);
+  const lastId = (await broker.lastId?.(topic)) ?? null; // read after `known`: it can only be later
+  const wentBack = known?.last_id != null && (lastId === null || compareIds(lastId, known.last_id) < 0);
   if (!known) {
     // First sight: nothing recorded can have been lost; a missing marker is set by the steps below.
     await db
@@ -75,11 +82,11 @@ export async function checkTopicLoss(db: Database, broker: Broker, topic: string
     known = (await recorded(db, topic))!;
   }
   let republished = 0;
-  if (marker !== known.epoch && !known.republishing) {
-    // Lost: the marker is gone, or is not the recorded one (a Redis brought back from an old copy).
+  if ((marker !== known.epoch || wentBack) && !known.republishing) {
+    // Lost: the marker is gone, or is not the recorded one, or the stream went backwards.
     await db
       .updateTable('broker_epochs')
-      .set({ epoch: randomUUID(), republishing: true })
+      .set({ epoch: randomUUID(), republishing: true, last_id: null })
       .where('topic', '=', topic)
       .where('epoch', '=', known.epoch)
       .where('republishing', '=', false)
@@ -95,6 +102,15 @@ export async function checkTopicLoss(db: Database, broker: Broker, topic: string
     await db.updateTable('broker_epochs').set({ republishing: false }).where('topic', '=', topic).where('epoch', '=', known.epoch).execute();
   }
   if ((await broker.epoch(topic)) !== known.epoch) throw new Error(`the epoch of ${topic} changed during the check: looking again`);
+  if (lastId !== null && !wentBack && known.last_id !== lastId) {
+    await db
+      .updateTable('broker_epochs')
+      .set({ last_id: lastId })
+      .where('topic', '=', topic)
+      .where('epoch', '=', known.epoch)
+      .where((eb) => (known.last_id === null ? eb('last_id', 'is', null) : eb('last_id', '=', known.last_id)))
+      .execute();
+  }
   return { republished, epoch: known.epoch };
 }
 

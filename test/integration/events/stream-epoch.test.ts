@@ -7,12 +7,12 @@ import { EVENTS_TOPIC } from '../../../src/modules/events/outbox.event.js';
 import { recordHandledBefore, REMARK_BATCH } from '../../../src/modules/events/outbox.loss.js';
 import type { RelayOptions } from '../../../src/modules/events/outbox.relay.js';
 import type { TestApp } from '../../support/harness.js';
-import { passes } from '../../support/outbox.js';
+import { insertEvent, passes } from '../../support/outbox.js';
 import { createTestAppOnOwnDatabase } from '../../support/own-database.js';
 import { deleteKeys } from '../../support/redis-keys.js';
 
 /**
- * Two losses of the stream in quick succession (before the relay next records how far the groups
+ * Losses the relay finds by the stream's epoch. Two losses of the stream in quick succession (before the relay next records how far the groups
  * got): each publishes again only what was published since the groups last had everything, not
  * every row the outbox keeps. A loss is the stream and its epoch marker gone, as after a Redis
  * restarted empty (here: deleted, on keys of the test's own).
@@ -85,5 +85,50 @@ describe.skipIf(!redisUrl)('two stream losses in quick succession', () => {
     expect(await redis.xlen(streamKey)).toBe(recent.length);
     const { rows } = await sql<{ unsent: number }>`SELECT count(*)::int AS unsent FROM outbox WHERE published_at IS NULL`.execute(t.db);
     expect(rows[0]!.unsent).toBe(0);
+  });
+});
+
+describe.skipIf(!redisUrl)('a stream that went backwards under the same marker', () => {
+  let t: TestApp;
+  let redis: Redis;
+  let broker: RedisBroker;
+  const prefix = `events-back-${randomUUID()}`;
+  const streamKey = `${prefix}:${EVENTS_TOPIC}`;
+  const republished: number[] = [];
+
+  beforeAll(async () => {
+    t = await createTestAppOnOwnDatabase('events_loss_back');
+    redis = new Redis(redisUrl!);
+    broker = createRedisBroker(redis, { keyPrefix: prefix });
+  });
+  afterAll(async () => {
+    await broker?.close();
+    await deleteKeys(redis, prefix);
+    await redis?.quit();
+    await t?.close();
+  });
+
+  it('is a loss: what the groups may not have read is published again under a new marker', { timeout: 30_000 }, async () => {
+    const relay: RelayOptions = { db: t.db, broker, clock: t.services.clock, lossCheckEveryMs: 0, onRepublished: (n) => republished.push(n) };
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await insertEvent(t, randomUUID()));
+    await passes(relay);
+    const entries = await redis.xrange(streamKey, '-', '+');
+    expect(entries).toHaveLength(5);
+    await redis.xgroup('CREATE', streamKey, 'audit', '$');
+    await recordHandledBefore(t.db, broker, EVENTS_TOPIC, (await broker.epoch!(EVENTS_TOPIC))!);
+    const marker = await redis.get(`${streamKey}:epoch`);
+
+    // Redis back from a copy made after the first two entries: same marker, the last three gone.
+    await redis.del(streamKey);
+    for (const [id, fields] of entries.slice(0, 2)) await redis.xadd(streamKey, id, ...fields);
+    await passes(relay);
+
+    expect(republished.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
+    expect(await redis.get(`${streamKey}:epoch`)).not.toBe(marker);
+    const stream = (await redis.xrange(streamKey, '-', '+')).map(([, fields]) => fields[1]);
+    expect(stream).toEqual(expect.arrayContaining(ids));
+    const firstEntries = stream.filter((id, i) => stream.indexOf(id) === i);
+    expect(firstEntries).toEqual(ids); // each event first in commit order
   });
 });
