@@ -12,52 +12,59 @@ import { createTestAppOnOwnDatabase } from '../../support/own-database.js';
 import { deleteKeys } from '../../support/redis-keys.js';
 
 /**
- * Losses the relay finds by the stream's epoch. Two losses of the stream in quick succession (before the relay next records how far the groups
- * got): each publishes again only what was published since the groups last had everything, not
- * every row the outbox keeps. A loss is the stream and its epoch marker gone, as after a Redis
- * restarted empty (here: deleted, on keys of the test's own).
+ * Losses the relay finds by the stream's epoch, on keys and a database of the test's own (the
+ * stream and its marker deleted, as a Redis restarted empty leaves them; the stream cut back, as a
+ * Redis restored from a snapshot leaves it).
  */
 const redisUrl = process.env.REDIS_URL;
 
-describe.skipIf(!redisUrl)('two stream losses in quick succession', () => {
-  let t: TestApp;
-  let redis: Redis;
-  let broker: RedisBroker;
-  const prefix = `events-twice-${randomUUID()}`;
-  const streamKey = `${prefix}:${EVENTS_TOPIC}`;
-  let republished: number[] = [];
-
+/** A database and a Redis broker of the describe block's own, set up before its tests. */
+function ownStream(database: string) {
+  const prefix = `events-${database}-${randomUUID()}`;
+  const own = { prefix, streamKey: `${prefix}:${EVENTS_TOPIC}` } as { prefix: string; streamKey: string; t: TestApp; redis: Redis; broker: RedisBroker };
   beforeAll(async () => {
-    t = await createTestAppOnOwnDatabase('events_loss_twice');
-    redis = new Redis(redisUrl!);
-    broker = createRedisBroker(redis, { keyPrefix: prefix });
+    own.t = await createTestAppOnOwnDatabase(database);
+    own.redis = new Redis(redisUrl!);
+    own.broker = createRedisBroker(own.redis, { keyPrefix: prefix });
   });
   afterAll(async () => {
-    await broker?.close();
-    await deleteKeys(redis, prefix);
-    await redis?.quit();
-    await t?.close();
+    await own.broker?.close();
+    if (own.redis) await deleteKeys(own.redis, prefix);
+    await own.redis?.quit();
+    await own.t?.close();
   });
+  return own;
+}
+
+/**
+ * Two losses in quick succession (before the relay next records how far the groups got): each
+ * publishes again only what was published since the groups last had everything, not every row
+ * the outbox keeps.
+ */
+describe.skipIf(!redisUrl)('two stream losses in quick succession', () => {
+  const own = ownStream('events_loss_twice');
+  let republished: number[] = [];
 
   /** Inserts `count` events, one aggregate each; returns their ids. */
   const insertMany = async (count: number) => {
     const { rows } = await sql<{ id: string }>`
       INSERT INTO outbox (aggregate_id, type, payload, occurred_at)
       SELECT gen_random_uuid(), 'test.event', '{"n":1}'::jsonb, now() FROM generate_series(1, ${count})
-      RETURNING id`.execute(t.db);
+      RETURNING id`.execute(own.t.db);
     return rows.map((r) => r.id);
   };
   const relay = (): RelayOptions => ({
-    db: t.db,
-    broker,
-    clock: t.services.clock,
+    db: own.t.db,
+    broker: own.broker,
+    clock: own.t.services.clock,
     lossCheckEveryMs: 0, // look at every pass: nothing is published between the losses to be refused
     handledRecordEveryMs: 3_600_000,
     onRepublished: (n) => republished.push(n),
   });
-  const lose = () => redis.del(streamKey, `${streamKey}:epoch`);
+  const lose = () => own.redis.del(own.streamKey, `${own.streamKey}:epoch`);
 
   it('each publishes again only the rows published since the groups last had everything', { timeout: 60_000 }, async () => {
+    const { t, redis, broker, streamKey } = own;
     // A day of history, published and handled long ago.
     const old = await insertMany(300);
     await sql`UPDATE outbox SET published_at = now() - interval '2 hours' WHERE id = ANY(${old})`.execute(t.db);
@@ -89,26 +96,11 @@ describe.skipIf(!redisUrl)('two stream losses in quick succession', () => {
 });
 
 describe.skipIf(!redisUrl)('a stream that went backwards under the same marker', () => {
-  let t: TestApp;
-  let redis: Redis;
-  let broker: RedisBroker;
-  const prefix = `events-back-${randomUUID()}`;
-  const streamKey = `${prefix}:${EVENTS_TOPIC}`;
+  const own = ownStream('events_loss_back');
   const republished: number[] = [];
 
-  beforeAll(async () => {
-    t = await createTestAppOnOwnDatabase('events_loss_back');
-    redis = new Redis(redisUrl!);
-    broker = createRedisBroker(redis, { keyPrefix: prefix });
-  });
-  afterAll(async () => {
-    await broker?.close();
-    await deleteKeys(redis, prefix);
-    await redis?.quit();
-    await t?.close();
-  });
-
   it('is a loss: what the groups may not have read is published again under a new marker', { timeout: 30_000 }, async () => {
+    const { t, redis, broker, streamKey } = own;
     const relay: RelayOptions = { db: t.db, broker, clock: t.services.clock, lossCheckEveryMs: 0, onRepublished: (n) => republished.push(n) };
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push(await insertEvent(t, randomUUID()));
