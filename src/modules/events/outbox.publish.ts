@@ -15,6 +15,8 @@ export interface Outcome {
   brokerDown: boolean;
   /** The broker refused a publish for its epoch (the topic was lost): the rest of the batch is held. */
   epochChanged?: boolean;
+  /** The epoch the rows were published under, if any. */
+  epoch?: string;
 }
 
 /** Where a batch goes: to these consumer groups alone (in-process broker), under this epoch (durable brokers with one). */
@@ -42,7 +44,7 @@ function publishWithin(broker: Broker, messages: BrokerMessage[], ms: number, ta
  * epoch holds back what was not sent yet (the relay looks for the loss first).
  */
 export async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs: number, target: Target = {}): Promise<Outcome> {
-  const out: Outcome = { sent: [], failed: [], parked: [], held: [], brokerDown: false };
+  const out: Outcome = { sent: [], failed: [], parked: [], held: [], brokerDown: false, epoch: target.epoch };
   let rest = rows;
   while (rest.length > 0) {
     try {

@@ -75,10 +75,7 @@ interface RelayState {
   downPasses: number;
   /** While the broker is down: when the next single-row probe may go. */
   probeAt: number;
-  /**
-   * Looking for a lost topic: when next, when next to record how far the groups are, and the
-   * epoch publishes go under (undefined: look before anything is published).
-   */
+  /** Lost topics: when to look next, when to record the groups' progress, the epoch to publish under (undefined: look first). */
   loss: { checkAt: number; recordAt: number; epoch?: string };
 }
 const states = new WeakMap<Broker, RelayState>();
@@ -238,8 +235,14 @@ async function settleOutcome(opts: RelayOptions, state: RelayState, out: Outcome
 
   const after = opts.clock.now();
   if (opts.broker.durable) {
-    await markPublished(opts.db, out.sent.map((r) => r.seq), after, state.relayId);
-    if (out.sent.length > 0) opts.onPublished?.(out.sent.length);
+    const under = out.epoch === undefined ? undefined : { topic: EVENTS_TOPIC, epoch: out.epoch };
+    const marked = await markPublished(opts.db, out.sent.map((r) => r.seq), after, state.relayId, under);
+    if (marked > 0) opts.onPublished?.(marked);
+    if (under && marked < out.sent.length) {
+      // A loss recorded since (by any instance) may have taken what this publish appended: again.
+      await release(opts.db, state.relayId, out.sent);
+      state.loss.epoch = undefined;
+    }
   } else {
     for (const r of out.sent) state.inFlight.set(r.id, { seq: r.seq, others: others?.get(r.seq) ?? [] });
   }

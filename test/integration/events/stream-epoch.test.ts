@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Broker } from '../../../src/modules/events/broker.js';
 import { createRedisBroker, type RedisBroker } from '../../../src/modules/events/broker.redis.js';
 import { EVENTS_TOPIC } from '../../../src/modules/events/outbox.event.js';
-import { recordHandledBefore, REMARK_BATCH } from '../../../src/modules/events/outbox.loss.js';
+import { checkTopicLoss, recordHandledBefore, REMARK_BATCH } from '../../../src/modules/events/outbox.loss.js';
 import type { RelayOptions } from '../../../src/modules/events/outbox.relay.js';
 import type { TestApp } from '../../support/harness.js';
 import { insertEvent, passes } from '../../support/outbox.js';
@@ -122,5 +123,39 @@ describe.skipIf(!redisUrl)('a stream that went backwards under the same marker',
     expect(stream).toEqual(expect.arrayContaining(ids));
     const firstEntries = stream.filter((id, i) => stream.indexOf(id) === i);
     expect(firstEntries).toEqual(ids); // each event first in commit order
+  });
+});
+
+/**
+ * The stream lost (and the loss handled by another instance) between a relay's publish and its
+ * marking the rows published: what it appended went with the stream, so the rows go again.
+ */
+describe.skipIf(!redisUrl)('a loss between a publish and its mark', () => {
+  const own = ownStream('events_loss_mark');
+
+  it('leaves the rows unsent, and they reach the new stream', { timeout: 30_000 }, async () => {
+    const { t, redis, broker, streamKey, prefix } = own;
+    const other = createRedisBroker(redis, { keyPrefix: prefix });
+    let loseAfterPublish = false;
+    const racing: Broker = {
+      ...broker,
+      async publish(topic, messages, options) {
+        await broker.publish(topic, messages, options);
+        if (!loseAfterPublish) return;
+        loseAfterPublish = false;
+        await redis.del(streamKey, `${streamKey}:epoch`);
+        await checkTopicLoss(t.db, other, EVENTS_TOPIC);
+      },
+    };
+    const relay: RelayOptions = { db: t.db, broker: racing, clock: t.services.clock, lossCheckEveryMs: 60_000 };
+    await passes(relay); // first sight
+    const id = await insertEvent(t, randomUUID());
+    loseAfterPublish = true;
+    await passes(relay);
+    const stream = (await redis.xrange(streamKey, '-', '+')).map(([, fields]) => fields[1]);
+    expect(stream).toEqual([id]);
+    const [row] = await t.db.selectFrom('outbox').select(['published_at', 'claimed_by']).where('id', '=', id).execute();
+    expect(row!.published_at).not.toBeNull();
+    await other.close();
   });
 });
