@@ -117,7 +117,9 @@ export interface ProcessedEventsTable {
 export interface BrokerEpochsTable {
   topic: string;
   epoch: string;
-  acked_through: Timestamp | null;
+  acked_through: Timestamp;
+  republishing: Generated<boolean>;
+  last_id: string | null;
 }
 
 export interface DB {

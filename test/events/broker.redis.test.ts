@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrokerMessage } from '../../src/modules/events/broker.js';
+import { EpochChangedError, type BrokerMessage } from '../../src/modules/events/broker.js';
 import { createRedisBroker } from '../../src/modules/events/broker.redis.js';
 import { describeBrokerContract } from './broker.contract.js';
 import { deleteKeys } from '../support/redis-keys.js';
@@ -213,6 +213,26 @@ function redisSuite(url: string) {
         ids: [big.id],
       });
       expect(await redis.xlen(`${keyPrefix}:${topic}`)).toBe(0);
+      await broker.close();
+    });
+
+    it('publishes under an epoch only while the marker is that epoch; a missing or other marker refuses the batch whole', async () => {
+      const broker = createRedisBroker(redis, { keyPrefix, onError });
+      const topic = `t-${randomUUID()}`;
+      const key = `${keyPrefix}:${topic}`;
+      expect(await broker.epoch!(topic)).toBeNull();
+      await expect(broker.publish(topic, [message(), message()], { epoch: 'e1' })).rejects.toBeInstanceOf(EpochChangedError);
+      expect(await redis.exists(key)).toBe(0); // nothing appended, no stream made
+      expect(await broker.setEpoch!(topic, null, 'e1')).toBe(true);
+      expect(await broker.setEpoch!(topic, null, 'e2')).toBe(false); // set only from the value named
+      const sent = [message('a'), { ...message('b'), headers: { traceparent: 'tp' } }];
+      await broker.publish(topic, sent, { epoch: 'e1' });
+      const entries = await redis.xrange(key, '-', '+');
+      expect(entries.map(([, fields]) => fields[1])).toEqual(sent.map((m) => m.id));
+      expect(entries[1]![1]).toEqual(['id', sent[1]!.id, 'key', 'b', 'value', sent[1]!.value, 'header:traceparent', 'tp']);
+      expect(await broker.setEpoch!(topic, 'e1', 'e2')).toBe(true);
+      await expect(broker.publish(topic, [message()], { epoch: 'e1' })).rejects.toBeInstanceOf(EpochChangedError);
+      expect(await redis.xlen(key)).toBe(2);
       await broker.close();
     });
 

@@ -77,16 +77,16 @@ describe.skipIf(!redisServerAvailable)(`Redis Streams down while bookings go on$
     const appliedAfterMs = performance.now() - started;
 
     // Published in commit order: the stream (empty after the restart) holds the backlog, balance
-    // charges included, in the order the outbox numbered it. The relay finds the stream lost and
-    // publishes again what it had published shortly before (the consumers drop what they have seen,
-    // by event id), so an event published before it noticed, such as the probe of
-    // the first pass, comes again in its place: the last of each event's entries are in order.
+    // charges included, in the order the outbox numbered it. The relay finds the stream lost before
+    // it publishes anything into it, and publishes again what it had published shortly before
+    // (the consumers drop what they have seen, by event id): an event may come twice, and the
+    // first of each event's entries are in commit order.
     const stream = (await redis.xrange(`${prefix}:${EVENTS_TOPIC}`, '-', '+')).map(([, fields]) => fields[fields.indexOf('id') + 1]!);
     expect(stream).toEqual(expect.arrayContaining(waiting.map((r) => r.id)));
     const inStream = new Set(stream);
     const bySeq = await t.db.selectFrom('outbox').select('id').orderBy('seq').execute();
-    const lastEntries = stream.filter((id, i) => stream.lastIndexOf(id) === i);
-    expect(lastEntries).toEqual(bySeq.map((r) => r.id).filter((id) => inStream.has(id)));
+    const firstEntries = stream.filter((id, i) => stream.indexOf(id) === i);
+    expect(firstEntries).toEqual(bySeq.map((r) => r.id).filter((id) => inStream.has(id)));
     // Delivered at least once (the recorder keeps no processed_events; an event published again
     // reaches it again), applied once by each group that does; the rankings count every sale once.
     for (const r of waiting) expect(rec.deliveries.get(r.id)).toBeGreaterThanOrEqual(1);

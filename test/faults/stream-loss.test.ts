@@ -8,7 +8,7 @@ import { startRelay } from '../../src/modules/events/outbox.relay.js';
 import { createRedis } from '../../src/platform/redis.js';
 import { redisServerAvailable, redisServerBinary, startOwnRedis, type OwnRedis } from '../support/dependencies.js';
 import { createConcert, type TestApp } from '../support/harness.js';
-import { log, rowsOf, sellSeatId } from '../support/outbox.js';
+import { insertEvent, log, rowsOf, sellSeatId } from '../support/outbox.js';
 import { createTestAppOnOwnDatabase } from '../support/own-database.js';
 import { sleep, until } from '../support/wait.js';
 
@@ -16,7 +16,9 @@ import { sleep, until } from '../support/wait.js';
  * Redis lost with the stream: events the relay had published (and marked so) but the consumer
  * groups had not read yet are gone from Redis when it restarts empty. The relay notices the lost
  * epoch of the stream and publishes again what the groups may not have handled, so every event
- * still reaches every group, and each group applies it once.
+ * still reaches every group, each group applies it once, and each group first sees each
+ * reservation's events in commit order, even when the first relay to publish after the restart is
+ * another instance's that was not due to look for a loss yet.
  */
 const reason = redisServerAvailable ? '' : ` (skipped: ${redisServerBinary} is not installed)`;
 const GROUPS = ['ledger-copy', 'audit'] as const;
@@ -27,10 +29,27 @@ describe.skipIf(!redisServerAvailable)(`Redis restarted empty with events unread
   let broker: RedisBroker;
   let t: TestApp;
   let relay: { stop(): Promise<void> };
+  /** Another instance's relay, whose own look for a loss is not due for a minute. */
+  let otherBroker: RedisBroker;
+  let other: { stop(): Promise<void> };
   let consumers: Subscription[] = [];
   /** Per group, how many times each event was applied (after deduplication by processed_events). */
   const applied = new Map<string, Map<string, number>>(GROUPS.map((g) => [g, new Map()]));
+  /** Per group, the events in the order the group was first handed them. */
+  const firstSeen = new Map<string, string[]>(GROUPS.map((g) => [g, []]));
   let republished = 0;
+  const startMainRelay = () =>
+    startRelay({
+      db: t.db,
+      broker,
+      clock: t.services.clock,
+      log,
+      maxBackoffMs: 200,
+      idleMs: 20,
+      lossCheckEveryMs: 50,
+      handledRecordEveryMs: 50,
+      onRepublished: (n) => (republished += n),
+    });
 
   const subscribe = async () => {
     consumers = await startConsumers({
@@ -41,11 +60,13 @@ describe.skipIf(!redisServerAvailable)(`Redis restarted empty with events unread
       consumers: Object.fromEntries(
         GROUPS.map((group) => [
           group,
-          (event: { id: string }) =>
-            applyOnce(t.db, group, event.id, async () => {
+          (event: { id: string }) => {
+            if (!firstSeen.get(group)!.includes(event.id)) firstSeen.get(group)!.push(event.id);
+            return applyOnce(t.db, group, event.id, async () => {
               const counts = applied.get(group)!;
               counts.set(event.id, (counts.get(event.id) ?? 0) + 1);
-            }),
+            });
+          },
         ]),
       ),
     });
@@ -58,17 +79,20 @@ describe.skipIf(!redisServerAvailable)(`Redis restarted empty with events unread
   beforeAll(async () => {
     server = await startOwnRedis();
     redis = createRedis(server.url, { onError: () => {} }); // the outage is the point: no log of it
-    broker = createRedisBroker(redis, { keyPrefix: `events-${randomUUID()}`, onError: () => {} });
+    const keyPrefix = `events-${randomUUID()}`;
+    broker = createRedisBroker(redis, { keyPrefix, onError: () => {} });
+    otherBroker = createRedisBroker(redis, { keyPrefix, onError: () => {} });
     t = await createTestAppOnOwnDatabase('faults_stream_loss');
-    relay = startRelay({
+    relay = startMainRelay();
+    other = startRelay({
       db: t.db,
-      broker,
+      broker: otherBroker,
       clock: t.services.clock,
       log,
       maxBackoffMs: 200,
       idleMs: 20,
-      lossCheckEveryMs: 50,
-      handledRecordEveryMs: 50,
+      lossCheckEveryMs: 60_000,
+      handledRecordEveryMs: 60_000,
       onRepublished: (n) => (republished += n),
     });
     await subscribe();
@@ -76,14 +100,16 @@ describe.skipIf(!redisServerAvailable)(`Redis restarted empty with events unread
 
   afterAll(async () => {
     await relay?.stop();
+    await other?.stop();
     await unsubscribe();
     await broker?.close();
+    await otherBroker?.close();
     redis?.disconnect();
     await t?.close();
     await server?.kill();
   });
 
-  it('publishes again what the groups had not read, and each group applies every event once', { timeout: 60_000 }, async () => {
+  it('publishes again what the groups had not read, each group applies every event once, each reservation in commit order', { timeout: 60_000 }, async () => {
     const concert = await createConcert(t, [{ seatCount: 10, price: 1_000 }]);
     const scheduleId = concert.schedules[0]!.id;
     const handledBy = (group: string, ids: string[]) => ids.every((id) => applied.get(group)!.get(id) === 1);
@@ -102,10 +128,17 @@ describe.skipIf(!redisServerAvailable)(`Redis restarted empty with events unread
     const unread = (await rowsOf(t, sales)).map((r) => r.id);
     await sleep(200); // the relay records how far the groups got (they did not get to these)
 
+    // The relay that looks often stops; while Redis is down, each reservation gets one more event.
+    await relay.stop();
     await server.kill();
+    const later: string[] = [];
+    for (const reservation of sales) later.push(await insertEvent(t, reservation, { after: 'outage' }, { type: 'reservation.noted' }));
     await server.start(); // empty: the stream and its groups are gone
+    // The other instance's relay is the first to publish into the new stream.
+    await until(async () => (await rowsOf(t, sales)).every((r) => r.published_at !== null), 20_000);
+    relay = startMainRelay();
     await subscribe();
-    await until(() => GROUPS.every((g) => handledBy(g, unread)), 20_000);
+    await until(() => GROUPS.every((g) => handledBy(g, [...unread, ...later])), 20_000);
 
     for (const group of GROUPS) {
       for (const id of [...first.map((r) => r.id), ...unread]) expect(applied.get(group)!.get(id), `${group} ${id}`).toBe(1);
@@ -113,6 +146,15 @@ describe.skipIf(!redisServerAvailable)(`Redis restarted empty with events unread
       expect(rows).toHaveLength(unread.length);
     }
     expect(republished).toBeGreaterThanOrEqual(unread.length);
+    // Each group was first handed each reservation's events in commit order.
+    const bySale = await rowsOf(t, sales);
+    for (const group of GROUPS) {
+      const seen = firstSeen.get(group)!;
+      for (const reservation of sales) {
+        const committed = bySale.filter((r) => r.aggregate_id === reservation).map((r) => r.id);
+        expect(seen.filter((id) => committed.includes(id)), `${group} ${reservation}`).toEqual(committed);
+      }
+    }
     expect((await rowsOf(t, sales)).every((r) => r.published_at !== null)).toBe(true);
     console.info(`stream-loss: ${republished} published events marked to publish again after the loss; each of ${GROUPS.length} groups applied all ${unread.length} unread events once`);
   });

@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { withTimeout } from '../../platform/timeout.js';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
+  compareIds,
+  EpochChangedError,
   openSubscription,
   refuseOversized,
   type Broker,
@@ -28,15 +29,18 @@ import { headerFields, replyIs, startMember } from './broker.redis.member.js';
  *                        `maxLen` is an optional safety cap, off by default: past it the pass
  *                        drops the oldest entries even though a group still needs them, counts
  *                        them (`droppedUnread()`) and reports each such pass as an error.
- * - `p:<topic>:epoch` STRING a random marker made by the relay's first look (`epoch`): gone after
- *                        Redis lost its data, which tells the relay to publish again what the
- *                        groups may not have read (src/modules/events/outbox.loss.ts).
+ * - `p:<topic>:epoch` STRING a random marker set by the relay (`setEpoch`) once it has recorded
+ *                        the epoch in PostgreSQL: gone after Redis lost its data, which tells the
+ *                        relay to publish again what the groups may not have read
+ *                        (src/modules/events/outbox.loss.ts). A publish naming an epoch appends
+ *                        only while the marker is that epoch (a Lua script checks it, then XADDs).
  * - consumer groups live on that stream under their own name, created at id 0 with
  *   `XGROUP CREATE … MKSTREAM`, so a new group reads the topic from its start; members are
  *   stream consumers named by `SubscribeOptions.consumer`.
- * Every command touches one key, so the layout works on Redis Cluster as it is.
+ * Every command touches one key, except a publish naming an epoch (the stream and its marker): on
+ * Redis Cluster give the prefix a hash tag (`{events}`) so both live in one slot.
  *
- * Publishing: one MULTI of XADDs per batch; `publish` resolves when Redis has answered them all
+ * Publishing: one MULTI of XADDs per batch (one Lua script when the publish names an epoch); `publish` resolves when Redis has answered them all
  * (durability beyond that is the server's AOF/replication setting). A batch holding a message over
  * `maxMessageBytes` is refused whole, before anything is sent (`UnpublishableMessageError`).
  *
@@ -68,19 +72,34 @@ const defaultOnError = (err: unknown, where: string) => {
   if (where !== 'handler') console.error(`redis broker: ${where}:`, err);
 };
 
-/** Stream ids compared as (milliseconds, sequence). */
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
-  if (am !== bm) return am < bm ? -1 : 1;
-  return as === bs ? 0 : as < bs ? -1 : 1;
-}
-
 /** The id right after `id`: XTRIM MINID keeps it and everything later. */
 function nextId(id: string): string {
   const [ms, seq] = id.split('-') as [string, string];
   return `${ms}-${BigInt(seq ?? '0') + 1n}`;
 }
+
+/** Appends the messages (ARGV: epoch, then per message its field count and fields) if KEYS[2] holds the epoch. */
+const PUBLISH_IN_EPOCH = `
+local marker = redis.call('GET', KEYS[2])
+if marker ~= ARGV[1] then
+  return redis.error_reply('EPOCHCHANGED marker ' .. tostring(marker) .. ', publisher expected ' .. ARGV[1])
+end
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return #ARGV`;
+
+/** Sets KEYS[1] to ARGV[2] if it holds ARGV[1] ('' for missing). */
+const SET_IF = `
+local current = redis.call('GET', KEYS[1])
+if (current == false and ARGV[1] == '') or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`;
 
 export interface RedisBroker extends Broker {
   readonly kind: 'redis';
@@ -166,11 +185,21 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
     trim,
     droppedUnread: () => dropped,
 
-    async publish(topic, messages) {
+    async publish(topic, messages, options) {
       if (messages.length === 0) return;
       refuseOversized(messages, maxMessageBytes, 'redis broker');
       const key = streamKey(topic);
       topics.add(topic);
+      if (options?.epoch !== undefined) {
+        const args = messages.flatMap((m) => {
+          const fields = ['id', m.id, 'key', m.key, 'value', m.value, ...headerFields(m)];
+          return [String(fields.length), ...fields];
+        });
+        await redis.eval(PUBLISH_IN_EPOCH, 2, key, `${key}:epoch`, options.epoch, ...args).catch((err: unknown) => {
+          throw replyIs(err, 'EPOCHCHANGED') ? new EpochChangedError(`redis broker: ${key}: ${String((err as Error).message)}`) : err;
+        });
+        return;
+      }
       const tx = redis.multi();
       for (const m of messages) tx.xadd(key, '*', 'id', m.id, 'key', m.key, 'value', m.value, ...headerFields(m));
       const results = await tx.exec();
@@ -180,12 +209,24 @@ export function createRedisBroker(redis: Redis, opts: RedisBrokerOptions = {}): 
 
     subscribe,
 
-    /** `p:<topic>:epoch`, set (NX) to a new random value when missing: a Redis that lost the stream lost it too. */
+    /** `p:<topic>:epoch`, null when missing: a Redis that lost the stream lost it too. */
     async epoch(topic) {
-      const key = `${streamKey(topic)}:epoch`;
-      const made = randomUUID();
-      if ((await redis.set(key, made, 'NX')) === 'OK') return made;
-      return (await redis.get(key)) ?? made;
+      return redis.get(`${streamKey(topic)}:epoch`);
+    },
+
+    async setEpoch(topic, from, to) {
+      return Number(await redis.eval(SET_IF, 1, `${streamKey(topic)}:epoch`, from ?? '', to)) === 1;
+    },
+
+    /** XINFO STREAM's last-generated-id (kept by XADD, not lowered by trimming); null without a stream. */
+    async lastId(topic) {
+      const info = (await redis.call('XINFO', 'STREAM', streamKey(topic)).catch((err: unknown) => {
+        if (replyIs(err, 'ERR no such key')) return null;
+        throw err;
+      })) as unknown[] | null;
+      if (!info) return null;
+      const at = info.indexOf('last-generated-id');
+      return at < 0 ? null : String(info[at + 1]);
     },
 
     /** The time part of the lowest id any group still needs (see trim); null without groups. */

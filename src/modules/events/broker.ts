@@ -78,6 +78,26 @@ export class UnpublishableMessageError extends Error {
   }
 }
 
+/**
+ * A publish refused because the topic's epoch marker is not the one the publisher named: the
+ * broker lost the topic (or it was replaced) since the publisher last looked. Nothing of the batch
+ * was appended; the relay looks for the loss before it publishes again.
+ */
+export class EpochChangedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EpochChangedError';
+  }
+}
+
+/** Message ids of the form `<ms>-<seq>` (Redis stream ids, `Broker.lastId`) compared as (milliseconds, sequence). */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  if (am !== bm) return am < bm ? -1 : 1;
+  return as === bs ? 0 : as < bs ? -1 : 1;
+}
+
 /** Size of a message as brokers count it (id, key, value and headers, UTF-8). */
 export function messageBytes(m: BrokerMessage): number {
   let bytes = Buffer.byteLength(m.id) + Buffer.byteLength(m.key) + Buffer.byteLength(m.value);
@@ -139,16 +159,27 @@ export interface Broker {
    * Resolves only once the broker has durably accepted every message (an ack). Rejects with
    * `UnpublishableMessageError` for messages it will never accept, with any other error when it
    * cannot take them now. Non-durable brokers also take `{ groups }`: the messages go to those
-   * consumer groups only (a group not known is reported as missed).
+   * consumer groups only (a group not known is reported as missed). Brokers with `epoch` also take
+   * `{ epoch }`: the messages are appended only if the topic's marker is that epoch, else the
+   * publish rejects with `EpochChangedError` and appends nothing.
    */
-  publish(topic: string, messages: BrokerMessage[], options?: { groups?: string[] }): Promise<void>;
+  publish(topic: string, messages: BrokerMessage[], options?: { groups?: string[]; epoch?: string }): Promise<void>;
   subscribe(topic: string, options: SubscribeOptions, handler: (message: BrokerMessage) => Promise<void>): Promise<Subscription>;
   /**
    * Durable brokers that can lose what they accepted (Redis restarted empty): the topic's epoch, a
-   * marker kept beside the topic that a loss takes with it (made anew when missing). A changed
-   * epoch tells the relay to publish again what consumers may not have handled (outbox.loss.ts).
+   * marker kept beside the topic that a loss takes with it (null when missing). A changed or
+   * missing epoch tells the relay to publish again what consumers may not have handled
+   * (outbox.loss.ts), which then sets a new one (`setEpoch`).
    */
-  epoch?(topic: string): Promise<string>;
+  epoch?(topic: string): Promise<string | null>;
+  /** With `epoch`: sets the marker to `to` if it is still `from` (null: missing); true if it did. */
+  setEpoch?(topic: string, from: string | null, to: string): Promise<boolean>;
+  /**
+   * With `epoch`: the id of the last message ever appended to the topic (null without one), as
+   * `<ms>-<seq>`; it only grows while the broker keeps its data, so one below an id seen before
+   * shows entries lost under the same epoch (a Redis restored from a snapshot).
+   */
+  lastId?(topic: string): Promise<string | null>;
   /**
    * With `epoch`: a time (the broker's clock) before which every consumer group of the topic has
    * handled every message, or null when unknown (the topic has no group, or no stream).

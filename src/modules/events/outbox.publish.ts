@@ -1,5 +1,5 @@
 import { withTimeout } from '../../platform/timeout.js';
-import { UnpublishableMessageError, type Broker, type BrokerMessage } from './broker.js';
+import { EpochChangedError, UnpublishableMessageError, type Broker, type BrokerMessage } from './broker.js';
 import { EVENTS_TOPIC, toMessage } from './outbox.event.js';
 import type { Failure, OutboxRow } from './outbox.repository.js';
 
@@ -13,13 +13,24 @@ export interface Outcome {
   lastError?: unknown;
   /** A publish failed and the broker did not answer ping either. */
   brokerDown: boolean;
+  /** The broker refused a publish for its epoch (the topic was lost): the rest of the batch is held. */
+  epochChanged?: boolean;
+  /** The epoch the rows were published under, if any. */
+  epoch?: string;
 }
 
-const errorText = (err: unknown) => String(err instanceof Error ? err.message : err).slice(0, 500);
+/** Where a batch goes: to these consumer groups alone (in-process broker), under this epoch (durable brokers with one). */
+export interface Target {
+  groups?: string[];
+  epoch?: string;
+}
 
-function publishWithin(broker: Broker, messages: BrokerMessage[], ms: number, groups?: string[]): Promise<void> {
+export const errorText = (err: unknown) => String(err instanceof Error ? err.message : err).slice(0, 500);
+
+function publishWithin(broker: Broker, messages: BrokerMessage[], ms: number, target: Target): Promise<void> {
+  const options = target.groups || target.epoch !== undefined ? target : undefined;
   return withTimeout(
-    broker.publish(EVENTS_TOPIC, messages, groups ? { groups } : undefined),
+    broker.publish(EVENTS_TOPIC, messages, options),
     ms,
     `broker did not answer the publish within ${ms} ms`,
   );
@@ -29,18 +40,20 @@ function publishWithin(broker: Broker, messages: BrokerMessage[], ms: number, gr
  * Publishes a claimed batch. Messages the broker refuses for good are set aside (parked) and the
  * rest published again. When the batch fails otherwise while the broker answers ping, something in
  * the batch may be the cause: it is published one message at a time, and a message that fails
- * holds back the later messages of its key, so order per key is kept.
+ * holds back the later messages of its key, so order per key is kept. A publish refused for its
+ * epoch holds back what was not sent yet (the relay looks for the loss first).
  */
-export async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs: number, groups?: string[]): Promise<Outcome> {
-  const out: Outcome = { sent: [], failed: [], parked: [], held: [], brokerDown: false };
+export async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs: number, target: Target = {}): Promise<Outcome> {
+  const out: Outcome = { sent: [], failed: [], parked: [], held: [], brokerDown: false, epoch: target.epoch };
   let rest = rows;
   while (rest.length > 0) {
     try {
-      await publishWithin(broker, rest.map(toMessage), timeoutMs, groups);
+      await publishWithin(broker, rest.map(toMessage), timeoutMs, target);
       out.sent.push(...rest);
       return out;
     } catch (err) {
       out.lastError = err;
+      if (err instanceof EpochChangedError) return holdRest(out, rest);
       if (err instanceof UnpublishableMessageError && err.ids.length > 0) {
         const refused = new Set(err.ids);
         const error = errorText(err);
@@ -50,7 +63,7 @@ export async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs:
         if (rest.length < before) continue;
       }
       const up = await broker.ping().catch(() => false);
-      if (up && rest.length > 1) return oneByOne(broker, rest, timeoutMs, out, groups);
+      if (up && rest.length > 1) return oneByOne(broker, rest, timeoutMs, out, target);
       out.brokerDown = !up;
       const error = errorText(err);
       out.failed.push(...rest.map((row) => ({ row, error })));
@@ -60,18 +73,25 @@ export async function publishBatch(broker: Broker, rows: OutboxRow[], timeoutMs:
   return out;
 }
 
-async function oneByOne(broker: Broker, rows: OutboxRow[], timeoutMs: number, out: Outcome, groups?: string[]): Promise<Outcome> {
+function holdRest(out: Outcome, rest: OutboxRow[]): Outcome {
+  out.epochChanged = true;
+  out.held.push(...rest);
+  return out;
+}
+
+async function oneByOne(broker: Broker, rows: OutboxRow[], timeoutMs: number, out: Outcome, target: Target): Promise<Outcome> {
   const blockedKeys = new Set<string>();
-  for (const row of rows) {
+  for (const [i, row] of rows.entries()) {
     if (blockedKeys.has(row.aggregate_id)) {
       out.held.push(row);
       continue;
     }
     try {
-      await publishWithin(broker, [toMessage(row)], timeoutMs, groups);
+      await publishWithin(broker, [toMessage(row)], timeoutMs, target);
       out.sent.push(row);
     } catch (err) {
       out.lastError = err;
+      if (err instanceof EpochChangedError) return holdRest(out, rows.slice(i));
       const failure = { row, error: errorText(err) };
       if (err instanceof UnpublishableMessageError && err.ids.includes(row.id)) {
         out.parked.push(failure);

@@ -8,7 +8,7 @@ import type { Broker } from './broker.js';
 import { inPublishSpan } from './events.tracing.js';
 import { EVENTS_TOPIC } from './outbox.event.js';
 import { checkTopicLoss, recordHandledBefore } from './outbox.loss.js';
-import { publishBatch, type Outcome } from './outbox.publish.js';
+import { errorText, publishBatch, type Outcome } from './outbox.publish.js';
 import { purgeProcessedEvents, purgePublishedOutbox } from './outbox.purge.js';
 import {
   claim,
@@ -75,8 +75,8 @@ interface RelayState {
   downPasses: number;
   /** While the broker is down: when the next single-row probe may go. */
   probeAt: number;
-  /** Looking for a lost topic: when next, and when next to record how far the groups are. */
-  loss: { checkAt: number; recordAt: number };
+  /** Lost topics: when to look next, when to record the groups' progress, the epoch to publish under (undefined: look first). */
+  loss: { checkAt: number; recordAt: number; epoch?: string };
 }
 const states = new WeakMap<Broker, RelayState>();
 function stateOf(broker: Broker): RelayState {
@@ -129,7 +129,9 @@ async function settleInFlight(opts: RelayOptions, state: RelayState, now: Date, 
  * - If the process dies after publishing and before marking, the lease runs out and the rows are
  *   published again: consumers deduplicate by event id.
  * - With a durable broker that can lose what it accepted (Redis Streams), a lost topic is noticed
- *   by its epoch and the rows its consumers may not have handled are published again (guardLoss).
+ *   by its epoch and the rows its consumers may not have handled are published again (guardLoss);
+ *   rows are published only under the epoch last checked, so none reaches a lost topic's new
+ *   stream before that.
  * - With a non-durable broker (in-process), rows are marked once every consumer group has handled
  *   them; until then their lease is renewed, and after a restart they are published again. A group
  *   whose queue is full (its endpoint is down) misses rows without holding up the other groups:
@@ -144,9 +146,10 @@ export async function relayOnce(opts: RelayOptions): Promise<number> {
   const state = stateOf(opts.broker);
   const now = opts.clock.now();
   if (!opts.broker.durable) await settleInFlight(opts, state, now, leaseMs);
-  else await guardLoss(opts, state, now.getTime());
   const probing = state.downPasses > 0;
   if (probing && now.getTime() < state.probeAt) return 0;
+  const lookFailed = opts.broker.durable ? await guardLoss(opts, state, now.getTime()) : undefined;
+  if (lookFailed !== undefined) return failProbe(opts, state, now, leaseMs, lookFailed);
 
   let sent = probing ? 0 : await relayToLaggingGroups(opts, state, now, leaseMs, batchSize);
   const rows = await claim(opts.db, state.relayId, now, leaseMs, probing ? 1 : batchSize);
@@ -156,29 +159,46 @@ export async function relayOnce(opts: RelayOptions): Promise<number> {
 }
 
 /**
- * Durable brokers with an epoch: about every lossCheckEveryMs, looks whether the broker lost the
- * topic and, if so, has the rows it may have lost marked unsent (checkTopicLoss); a look that
- * fails (the broker down) is made again at the next pass, before anything is published.
+ * Durable brokers with an epoch: about every lossCheckEveryMs, and before the first publish after
+ * one was refused for its epoch, looks whether the broker lost the topic and, if so, has the rows
+ * it may have lost marked unsent (checkTopicLoss). Returns the error when the look failed (the
+ * broker or PostgreSQL down, or another instance moving the epoch): nothing is published then.
  */
-async function guardLoss(opts: RelayOptions, state: RelayState, now: number) {
-  if (!opts.broker.epoch || now < state.loss.checkAt) return;
+async function guardLoss(opts: RelayOptions, state: RelayState, now: number): Promise<{ err: unknown } | undefined> {
+  if (!opts.broker.epoch || (state.loss.epoch !== undefined && now < state.loss.checkAt)) return undefined;
   try {
     const check = (await checkTopicLoss(opts.db, opts.broker, EVENTS_TOPIC))!;
+    state.loss.epoch = check.epoch;
     state.loss.checkAt = now + (opts.lossCheckEveryMs ?? 1_000);
     if (check.republished > 0) opts.onRepublished?.(check.republished);
     if (now >= state.loss.recordAt) {
       await recordHandledBefore(opts.db, opts.broker, EVENTS_TOPIC, check.epoch);
       state.loss.recordAt = now + (opts.handledRecordEveryMs ?? 10_000);
     }
-  } catch {
-    state.loss.checkAt = 0; // the broker is down: the publish path finds out and backs off
+    return undefined;
+  } catch (err) {
+    state.loss.epoch = undefined;
+    return { err };
   }
+}
+
+/**
+ * A pass whose look for a lost topic failed publishes nothing. When the broker does not answer
+ * ping either, the row that would have been the probe records the failed attempt (attempts,
+ * last_error) and the next look waits like the next probe.
+ */
+async function failProbe(opts: RelayOptions, state: RelayState, now: Date, leaseMs: number, { err }: { err: unknown }): Promise<number> {
+  if (await opts.broker.ping().catch(() => false)) return 0;
+  const rows = await claim(opts.db, state.relayId, now, leaseMs, 1);
+  const error = `could not look for a lost stream: ${errorText(err)}`;
+  await settleOutcome(opts, state, { sent: [], failed: rows.map((row) => ({ row, error })), parked: [], held: [], lastError: err, brokerDown: true }, now);
+  return 0;
 }
 
 /** Publishes claimed rows (to `groups` alone, if given) and records what it did; in a span when tracing is on. */
 function publishAndSettle(opts: RelayOptions, state: RelayState, rows: OutboxRow[], now: Date, groups?: string[], others?: Map<number, string[]>) {
   return inPublishSpan(opts.tracer, opts.broker, rows.map((r) => r.trace_context), async () => {
-    const out = await publishBatch(opts.broker, rows, opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, groups);
+    const out = await publishBatch(opts.broker, rows, opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, { groups, epoch: state.loss.epoch });
     const sent = await settleOutcome(opts, state, out, now, others);
     return { sent, brokerDown: out.brokerDown, error: out.failed.length + out.parked.length > 0 ? out.lastError : undefined };
   });
@@ -205,6 +225,7 @@ async function relayToLaggingGroups(opts: RelayOptions, state: RelayState, now: 
 /** Records what a publish did: rows sent, parked, failed (backoff) or held back; returns how many went out. */
 async function settleOutcome(opts: RelayOptions, state: RelayState, out: Outcome, now: Date, others?: Map<number, string[]>): Promise<number> {
   const maxBackoffMs = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+  if (out.epochChanged) state.loss.epoch = undefined; // the next pass looks for the loss first
   if (out.brokerDown) {
     state.downPasses++;
     state.probeAt = now.getTime() + retryDelayMs(state.downPasses, maxBackoffMs);
@@ -214,8 +235,14 @@ async function settleOutcome(opts: RelayOptions, state: RelayState, out: Outcome
 
   const after = opts.clock.now();
   if (opts.broker.durable) {
-    await markPublished(opts.db, out.sent.map((r) => r.seq), after, state.relayId);
-    if (out.sent.length > 0) opts.onPublished?.(out.sent.length);
+    const under = out.epoch === undefined ? undefined : { topic: EVENTS_TOPIC, epoch: out.epoch };
+    const marked = await markPublished(opts.db, out.sent.map((r) => r.seq), after, state.relayId, under);
+    if (marked > 0) opts.onPublished?.(marked);
+    if (under && marked < out.sent.length) {
+      // A loss recorded since (by any instance) may have taken what this publish appended: again.
+      await release(opts.db, state.relayId, out.sent);
+      state.loss.epoch = undefined;
+    }
   } else {
     for (const r of out.sent) state.inFlight.set(r.id, { seq: r.seq, others: others?.get(r.seq) ?? [] });
   }

@@ -130,13 +130,17 @@ export async function markPartlyDelivered(db: Database, relayId: string, rows: A
      WHERE o.seq = f.seq AND o.claimed_by = ${relayId} AND o.published_at IS NULL`.execute(db);
 }
 
-/** Marks rows delivered. `relayId` limits it to rows this relay still holds. */
-export async function markPublished(db: Database, seqs: number[], now: Date, relayId?: string) {
-  if (seqs.length === 0) return;
-  await sql`
+/** Marks rows delivered; returns how many. `relayId` limits it to rows this relay still holds, `under` to an epoch. */
+export async function markPublished(db: Database, seqs: number[], now: Date, relayId?: string, under?: { topic: string; epoch: string }): Promise<number> {
+  if (seqs.length === 0) return 0;
+  // Under an epoch: only while it is still the recorded one. FOR SHARE orders this against the
+  // instance recording a loss: either these rows are marked before it marks rows unsent again, or not at all.
+  const marked = await sql`
     UPDATE outbox SET published_at = ${now}, claimed_by = NULL, claimed_until = NULL
      WHERE seq = ANY(${seqs}::bigint[]) AND published_at IS NULL
-       ${relayId ? sql`AND claimed_by = ${relayId}` : sql``}`.execute(db);
+       ${relayId ? sql`AND claimed_by = ${relayId}` : sql``}
+       ${under ? sql`AND EXISTS (SELECT 1 FROM broker_epochs WHERE topic = ${under.topic} AND epoch = ${under.epoch} FOR SHARE)` : sql``}`.execute(db);
+  return Number(marked.numAffectedRows ?? 0n);
 }
 
 /** Transient failures: one more attempt each, retried at `nextAt` (the row's own backoff), claim released. */
