@@ -13,6 +13,7 @@ import { createConcert } from '../harness/concerts.js';
 import { drive, type Driven } from '../load/drive.js';
 import { checkSale } from '../load/invariants.js';
 import { machineInfo } from '../load/machine.js';
+import { serviceEnvironment } from '../load/system.js';
 import { redisServerAvailable, redisServerBinary, startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from '../test/support/dependencies.js';
 import { checkSink, doubleDebits, streamOrder, watchStream, type SinkCheck, type StreamOrder, type StreamWatch } from './checks.js';
 import { startInstances, type Exit, type Instance } from './instances.js';
@@ -87,11 +88,7 @@ async function main(): Promise<number> {
       ...sc.env,
     };
     const env = {
-      ...settings,
-      DEMO_DATA: 'false',
-      LOG_LEVEL: 'warn',
-      ADMIN_TOKEN: adminToken,
-      TOKEN_SECRET: randomBytes(32).toString('hex'),
+      ...serviceEnvironment(settings, adminToken),
       DATABASE_URL: owned.pg.url,
       ...(owned.redis ? { REDIS_URL: owned.redis.url } : {}),
       ...(owned.eventsRedis ? { EVENTS_REDIS_URL: owned.eventsRedis.url } : {}),

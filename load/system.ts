@@ -30,6 +30,11 @@ export interface System {
   stop(): Promise<void>;
 }
 
+/** The environment of a service process the load test or a drill starts: its settings, no demo data, quiet logs, its own secrets. */
+export function serviceEnvironment(settings: Record<string, string>, adminToken: string): Record<string, string> {
+  return { ...settings, DEMO_DATA: 'false', LOG_LEVEL: 'warn', ADMIN_TOKEN: adminToken, TOKEN_SECRET: randomBytes(32).toString('hex') };
+}
+
 /** `onStop` is given the stop at once, so an interrupt while starting can stop what started. */
 export async function startSystem(s: SystemSettings, onStop: (stop: () => Promise<void>) => void = () => {}): Promise<System> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-load-'));
@@ -43,14 +48,7 @@ export async function startSystem(s: SystemSettings, onStop: (stop: () => Promis
     RATE_LIMIT_ENABLED: 'false',
     ...(s.poolSize ? { DATABASE_POOL_SIZE: String(s.poolSize) } : {}),
   };
-  const env = {
-    ...settings,
-    DEMO_DATA: 'false',
-    LOG_LEVEL: 'warn',
-    ADMIN_TOKEN: adminToken,
-    TOKEN_SECRET: randomBytes(32).toString('hex'),
-    ...(s.redisUrl ? { REDIS_URL: s.redisUrl } : {}),
-  };
+  const env = { ...serviceEnvironment(settings, adminToken), ...(s.redisUrl ? { REDIS_URL: s.redisUrl } : {}) };
   const children: ChildProcess[] = [];
   const stop = async () => {
     // The first process owns the embedded PostgreSQL the others use: it stops last.

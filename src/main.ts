@@ -68,28 +68,23 @@ async function start(config: Config, log: Logger, resources: Resources) {
   // pool can delay it only through the database itself, never by queueing it behind requests.
   const backgroundDb = own('background database pool', createDb({ ...dbOptions, poolSize: 4 }), (d) => d.destroy());
 
-  const redis = config.REDIS_URL
-    ? own('redis', createRedis(config.REDIS_URL, {
-        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
-        onError: (err) => log.warn({ err }, 'redis connection error (repeats within 5 s not logged)'),
-      }), (r) => r.quit())
-    : undefined;
+  /** A Redis client whose connection errors are logged as `what` (repeats within 5 s are not). */
+  const redisClient = (url: string, what: string) =>
+    createRedis(url, {
+      commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+      onError: (err) => log.warn({ err }, `${what} connection error (repeats within 5 s not logged)`),
+    });
+  const redis = config.REDIS_URL ? own('redis', redisClient(config.REDIS_URL, 'redis'), (r) => r.quit()) : undefined;
   // A Redis that may evict keys can drop people from a line: said at start and after every reconnection.
   if (redis) own('redis eviction policy check', watchEvictionPolicy(redis, log), (w) => w.stop());
   // The bus's subscriber is a connection of its own, with its own error listener: a duplicate has
   // none, and ioredis prints every failed reconnection of such a client as "Unhandled error event".
   const cacheBus = redis && config.REDIS_URL
-    ? own('cache bus', await createRedisBus(redis, createRedis(config.REDIS_URL, {
-        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
-        onError: (err) => log.warn({ err }, 'redis subscriber connection error (repeats within 5 s not logged)'),
-      })), (b) => b.close())
+    ? own('cache bus', await createRedisBus(redis, redisClient(config.REDIS_URL, 'redis subscriber')), (b) => b.close())
     : undefined;
   // The event streams on a Redis of their own when EVENTS_REDIS_URL is set, else on REDIS_URL's.
   const eventsRedis = config.EVENTS_REDIS_URL
-    ? own('events redis', createRedis(config.EVENTS_REDIS_URL, {
-        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
-        onError: (err) => log.warn({ err }, 'events redis connection error (repeats within 5 s not logged)'),
-      }), (r) => r.quit())
+    ? own('events redis', redisClient(config.EVENTS_REDIS_URL, 'events redis'), (r) => r.quit())
     : redis;
   if (config.EVENTS_REDIS_URL && eventsRedis) {
     own('events redis eviction policy check', watchEvictionPolicy(eventsRedis, log, {
