@@ -21,7 +21,7 @@ import { outboxRoutes } from './modules/events/outbox.routes.js';
 import { pageAssets } from './modules/page/page.assets.js';
 import { pageRoutes } from './modules/page/page.routes.js';
 import { systemClock, type Clock } from './platform/clock.js';
-import type { Database } from './platform/db.js';
+import { poolStats, type Database } from './platform/db.js';
 import { createMetrics, registerHttpMetrics, type Metrics } from './platform/metrics.js';
 import { withPlainIntegers } from './platform/plain-integers.js';
 import { problem, registerProblemHandlers, sendProblem } from './platform/problem.js';
@@ -263,7 +263,10 @@ export async function buildApp(deps: AppDeps, services: Services = createService
     }
   };
   // Before the rate limits: a shed request costs no Redis round trip.
-  await registerShedding(app, deps.config, metrics, (token) => queueTokenUser(token) !== undefined);
+  await registerShedding(app, deps.config, metrics, {
+    genuineQueueToken: (token) => queueTokenUser(token) !== undefined,
+    databaseWaitMs: () => poolStats(deps.db)?.oldestWaitMs ?? 0,
+  });
   await registerRateLimits(app, deps.config, deps.redis, queueTokenUser);
 
   await app.register(swagger, {

@@ -107,9 +107,14 @@ export const ConfigSchema = Type.Object({
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
   /** ...or its utilisation over a sample above this (0 off; a saturated but healthy instance is near 1)... */
   OVERLOAD_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ minimum: 0, maximum: 1, default: 0 }),
-  /** ...or the V8 heap in use above this many MiB (0 off). */
+  /** ...or the V8 heap in use above this many MiB (0 off)... */
   OVERLOAD_MAX_HEAP_USED_MB: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 0 }),
-  /** How often the pressure is sampled; each sample covers the time since the last. */
+  /**
+   * ...or a request waiting longer than this (ms) for a connection of the request pool, checked
+   * on every request (0 off): the database, not the event loop, is the bottleneck.
+   */
+  OVERLOAD_MAX_DATABASE_WAIT_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 100 }),
+  /** How often the event loop and heap are sampled; each sample covers the time since the last. */
   OVERLOAD_SAMPLE_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 500 }),
   /** The Retry-After of a shed request. */
   OVERLOAD_RETRY_AFTER_SECONDS: Type.Integer({ minimum: 1, maximum: 600, default: 2 }),

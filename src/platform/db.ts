@@ -66,17 +66,59 @@ export function createDb({
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
   prepareRepeatedQueries(pool);
+  const oldestWaitMs = timeConnectionWaits(pool);
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-  pools.set(db, pool);
+  pools.set(db, { pool, oldestWaitMs });
   return db;
 }
 
-const pools = new WeakMap<Database, pg.Pool>();
+const pools = new WeakMap<Database, { pool: pg.Pool; oldestWaitMs: () => number }>();
 
-/** The connections of a pool createDb made (for the pool gauges); undefined for any other. */
-export function poolStats(db: Database): { total: number; idle: number; waiting: number; max: number } | undefined {
-  const pool = pools.get(db);
-  return pool && { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max };
+export interface PoolStats {
+  /** Connections open (idle or checked out). */
+  total: number;
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
+  max: number;
+  /** How long the caller waiting longest for a connection has waited so far (ms; 0 when none waits). */
+  oldestWaitMs: number;
+}
+
+/** The connections of a pool createDb made (for the pool gauges and load shedding); undefined for any other. */
+export function poolStats(db: Database): PoolStats | undefined {
+  const entry = pools.get(db);
+  if (!entry) return undefined;
+  const { pool, oldestWaitMs } = entry;
+  return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max, oldestWaitMs: oldestWaitMs() };
+}
+
+type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, release: (err?: Error) => void) => void;
+
+/**
+ * Times every wait for a connection (a free one of the pool, or a new one): returns how long the
+ * oldest caller still waiting has waited. A Map keeps insertion order, so its first entry is the
+ * oldest wait not yet over (the pool serves callers in order; one that gives up leaves early).
+ */
+function timeConnectionWaits(pool: pg.Pool): () => number {
+  const waitingSince = new Map<number, number>();
+  let next = 0;
+  const connect = pool.connect.bind(pool) as (callback?: ConnectCallback) => Promise<pg.PoolClient> | undefined;
+  (pool as unknown as { connect: typeof connect }).connect = (callback) => {
+    const id = next++;
+    waitingSince.set(id, performance.now());
+    if (callback) {
+      return connect((err, client, release) => {
+        waitingSince.delete(id);
+        callback(err, client, release);
+      });
+    }
+    return connect()!.finally(() => waitingSince.delete(id));
+  };
+  return () => {
+    for (const since of waitingSince.values()) return performance.now() - since;
+    return 0;
+  };
 }
 
 type QueryFn = (config: unknown, values?: unknown, callback?: unknown) => unknown;

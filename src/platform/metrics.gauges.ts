@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
+import type { PoolStats } from './db.js';
 
 /**
  * Gauges read at scrape time from what other parts hold (stores, the pool, the broker). Each takes
@@ -14,15 +15,6 @@ export function cachedRead<T>(read: () => Promise<T>, ttlMs = 1_000): () => Prom
   return () => (last ??= read().finally(() => setTimeout(() => (last = undefined), ttlMs).unref()));
 }
 
-export interface PoolStats {
-  /** Connections open (idle or checked out). */
-  total: number;
-  idle: number;
-  /** Callers waiting for a connection. */
-  waiting: number;
-  max: number;
-}
-
 /** The request pool's connections, read from the pool at each scrape (no I/O). */
 export function registerPoolGauges(registry: Registry, stats: () => PoolStats | undefined): void {
   new Gauge({
@@ -36,6 +28,15 @@ export function registerPoolGauges(registry: Registry, stats: () => PoolStats | 
       this.set({ state: 'total' }, s.total);
       this.set({ state: 'idle' }, s.idle);
       this.set({ state: 'waiting' }, s.waiting);
+    },
+  });
+  new Gauge({
+    name: 'db_pool_oldest_wait_seconds',
+    help: 'How long the caller waiting longest for a connection of the request pool has waited so far (0: none waits); load shedding reads it',
+    registers: [registry],
+    collect() {
+      const s = stats();
+      if (s) this.set(s.oldestWaitMs / 1000);
     },
   });
   new Gauge({

@@ -19,36 +19,41 @@ const ADMITTED_WORK = new Set([
   'POST /payments',
 ]);
 
-/** Whether the instance sheds load at all: some threshold is set. */
-export const sheddingEnabled = (config: Config): boolean =>
+/** Whether the event loop or the heap is watched (by @fastify/under-pressure's samples). */
+const sampled = (config: Config): boolean =>
   config.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS > 0 || config.OVERLOAD_MAX_EVENT_LOOP_UTILIZATION > 0 || config.OVERLOAD_MAX_HEAP_USED_MB > 0;
 
-/**
- * Load shedding with @fastify/under-pressure. It samples the event loop's delay (the mean over
- * each OVERLOAD_SAMPLE_INTERVAL_MS), its utilisation over the same interval and the heap used;
- * while one is over its threshold the instance is under pressure and every new request is
- * refused at once, in its first hook (before rate limits, authentication or the body: no
- * PostgreSQL, no Redis), with 503 UNAVAILABLE, Retry-After and `shed: true` (nothing was done: any
- * request, a sign-up too, is safe to repeat). Let through: health probes and /metrics, and an
- * admitted user's booking work whose Queue-Token verifies (a signature check, no I/O), so the
- * users the waiting room let in keep their pace while the crowd at the door is turned away.
- * Register it before anything else that does work in onRequest.
- */
-export async function registerShedding(
-  app: FastifyInstance,
-  config: Config,
-  metrics: Metrics,
+/** Whether the instance sheds load at all: some threshold is set. */
+export const sheddingEnabled = (config: Config): boolean => sampled(config) || config.OVERLOAD_MAX_DATABASE_WAIT_MS > 0;
+
+/** The `reason` of a request shed because the request pool's oldest wait for a connection was over its threshold. */
+export const DATABASE_WAIT = 'databaseWait';
+
+export interface SheddingSignals {
   /** Whether a Queue-Token's signature verifies (no I/O). */
-  genuineQueueToken: (token: string) => boolean,
-): Promise<void> {
+  genuineQueueToken: (token: string) => boolean;
+  /** How long the caller waiting longest for a connection of the request pool has waited so far (ms; no I/O). */
+  databaseWaitMs: () => number;
+}
+
+/**
+ * Load shedding. Two kinds of pressure: the event loop and the heap, sampled by
+ * @fastify/under-pressure (the loop's mean delay over each OVERLOAD_SAMPLE_INTERVAL_MS, its
+ * utilisation over the same interval, the heap used), and the database, read on every request: how
+ * long the oldest caller still waiting for a connection of the request pool has waited. A
+ * saturated database keeps the event loop fast while requests queue for connections, so only the
+ * second sees it. While one is over its threshold, every new request is refused at once, in its
+ * first hooks (before rate limits, authentication or the body: no PostgreSQL, no Redis), with 503
+ * UNAVAILABLE, Retry-After and `shed: true` (nothing was done: any request, a sign-up too, is safe
+ * to repeat). Let through: health probes and /metrics, and an admitted user's booking work whose
+ * Queue-Token verifies (a signature check, no I/O), so the users the waiting room let in keep their
+ * pace while the crowd at the door (sign-ups, top-ups, catalogue reads, joins) is turned away and
+ * its requests stop taking the connections the bookings need. Register it before anything else
+ * that does work in onRequest.
+ */
+export async function registerShedding(app: FastifyInstance, config: Config, metrics: Metrics, signals: SheddingSignals): Promise<void> {
   if (!sheddingEnabled(config)) return;
   const retryAfter = config.OVERLOAD_RETRY_AFTER_SECONDS;
-  // Starting (compiling every route's schemas) holds the loop for a while, and the first samples
-  // would count it as pressure: nothing is shed until two samples after the app is ready.
-  let armedAt = Infinity;
-  app.addHook('onReady', async () => {
-    armedAt = performance.now() + 2 * config.OVERLOAD_SAMPLE_INTERVAL_MS;
-  });
 
   const letThrough = (request: FastifyRequest): boolean => {
     const route = request.routeOptions.url;
@@ -56,13 +61,13 @@ export async function registerShedding(
     if (NEVER_SHED.has(route)) return true;
     if (!ADMITTED_WORK.has(`${request.method} ${route}`)) return false;
     const token = request.headers['queue-token'];
-    return typeof token === 'string' && token.length > 0 && genuineQueueToken(token);
+    return typeof token === 'string' && token.length > 0 && signals.genuineQueueToken(token);
   };
 
-  /** The refusal's body, which the plugin sends (the request goes no further); undefined lets the request through. */
-  const shed = (request: FastifyRequest, reply: FastifyReply, type: string): Problem | undefined => {
-    if (performance.now() < armedAt || letThrough(request)) return undefined;
-    metrics.shed.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', reason: type });
+  /** The refusal's body; undefined lets the request through. */
+  const shed = (request: FastifyRequest, reply: FastifyReply, reason: string): Problem | undefined => {
+    if (letThrough(request)) return undefined;
+    metrics.shed.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', reason });
     reply.code(503).type(PROBLEM_CONTENT_TYPE).header('retry-after', String(retryAfter));
     const instance = request.url.split('?')[0] ?? request.url;
     return problem('UNAVAILABLE', `The service is overloaded and did nothing with this request; retry in ${retryAfter} s`, instance, {
@@ -71,6 +76,28 @@ export async function registerShedding(
     });
   };
 
+  if (sampled(config)) await registerSampledPressure(app, config, shed);
+
+  const maxWaitMs = config.OVERLOAD_MAX_DATABASE_WAIT_MS;
+  if (maxWaitMs > 0) {
+    app.addHook('onRequest', (request, reply, done) => {
+      const refusal = signals.databaseWaitMs() > maxWaitMs ? shed(request, reply, DATABASE_WAIT) : undefined;
+      if (refusal === undefined) done();
+      else reply.send(refusal);
+    });
+  }
+}
+
+type Shed = (request: FastifyRequest, reply: FastifyReply, reason: string) => Problem | undefined;
+
+/** The event loop's and the heap's pressure, sampled by @fastify/under-pressure; `reason` is the plugin's name of the measure. */
+async function registerSampledPressure(app: FastifyInstance, config: Config, shed: Shed): Promise<void> {
+  // Starting (compiling every route's schemas) holds the loop for a while, and the first samples
+  // would count it as pressure: nothing is shed until two samples after the app is ready.
+  let armedAt = Infinity;
+  app.addHook('onReady', async () => {
+    armedAt = performance.now() + 2 * config.OVERLOAD_SAMPLE_INTERVAL_MS;
+  });
   await app.register(underPressure, {
     sampleInterval: config.OVERLOAD_SAMPLE_INTERVAL_MS,
     maxEventLoopDelay: config.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
@@ -78,8 +105,8 @@ export async function registerShedding(
     // Over the last interval, not since the start (the plugin's default): pressure must also end.
     eventLoopUtilizationMode: 'interval',
     maxHeapUsedBytes: config.OVERLOAD_MAX_HEAP_USED_MB * 1_048_576,
-    retryAfter,
+    retryAfter: config.OVERLOAD_RETRY_AFTER_SECONDS,
     // A body returned is sent as the answer (the request goes no further); nothing returned lets it through.
-    pressureHandler: (request, reply, type) => shed(request, reply, type) as unknown as void,
+    pressureHandler: (request, reply, type) => (performance.now() < armedAt ? undefined : shed(request, reply, type)) as unknown as void,
   });
 }

@@ -30,6 +30,7 @@ const TEST_ENV = {
   QUEUE_ADMIT_PER_SECOND: '1000000',
   RATE_LIMIT_ENABLED: 'false',
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+  OVERLOAD_MAX_DATABASE_WAIT_MS: '0',
 };
 
 export interface TestApp {

@@ -1,0 +1,41 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createMetrics } from '../../src/platform/metrics.js';
+import { registerShedding, sheddingEnabled } from '../../src/platform/shedding.js';
+
+/** An app with a sign-up, a hold and a probe, shedding on the request pool's wait only; `waitMs` is that wait. */
+async function appWaiting(waitMs: () => number): Promise<FastifyInstance> {
+  const config = loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '100' });
+  const app = Fastify();
+  await registerShedding(app, config, createMetrics(), { genuineQueueToken: (token) => token === 'genuine', databaseWaitMs: waitMs });
+  app.post('/users', async (_request, reply) => reply.code(201).send({}));
+  app.post('/reservations', async (_request, reply) => reply.code(201).send({}));
+  app.get('/health/ready', async () => ({ status: 'ok' }));
+  return app;
+}
+
+describe('shedding on the request pool wait', () => {
+  let app: FastifyInstance | undefined;
+  afterEach(() => app?.close());
+
+  it('is on by default, and off when every threshold is 0', () => {
+    expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' }))).toBe(true);
+    expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '0' }))).toBe(false);
+  });
+
+  it('refuses the crowd while the oldest wait is over the threshold, and lets probes and genuine booking work through', async () => {
+    let wait = 101;
+    app = await appWaiting(() => wait);
+    const signUp = await app.inject({ method: 'POST', url: '/users' });
+    expect(signUp.statusCode).toBe(503);
+    expect(signUp.headers['retry-after']).toBe('2');
+    expect(signUp.json()).toMatchObject({ code: 'UNAVAILABLE', shed: true, retryAfterSeconds: 2 });
+    expect((await app.inject({ method: 'POST', url: '/reservations', headers: { 'queue-token': 'forged' } })).statusCode).toBe(503);
+    expect((await app.inject({ method: 'POST', url: '/reservations', headers: { 'queue-token': 'genuine' } })).statusCode).toBe(201);
+    expect((await app.inject({ url: '/health/ready' })).statusCode).toBe(200);
+
+    wait = 100;
+    expect((await app.inject({ method: 'POST', url: '/users' })).statusCode).toBe(201);
+  });
+});
