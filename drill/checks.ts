@@ -1,7 +1,7 @@
 /**
  * The drill's own checks beyond the load test's invariants, counted once the sale is over: double
- * debits, what the data platform received against what was confirmed, and whether the event
- * stream holds the outbox's events in commit order.
+ * debits, what the data platform received against what was confirmed, whether the event
+ * stream holds the outbox's events in commit order, and the requests the instances shed.
  */
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -134,4 +134,21 @@ export async function streamOrder(ids: string[], databaseUrl: string): Promise<S
     lastOf.set(aggregate, Math.max(seq, lastOf.get(aggregate) ?? -Infinity));
   }
   return { entries: ordered.length, inversions, aggregateInversions };
+}
+
+/** Adds the shed requests of one /metrics text (its http_requests_shed_total) to `counts`, by `reason method route`. */
+export function addSheds(counts: Record<string, number>, metricsText: string): Record<string, number> {
+  for (const m of metricsText.matchAll(/^http_requests_shed_total\{([^}]*)\} ([0-9.e+]+)$/gm)) {
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
+    const key = `${labels.reason} ${labels.method} ${labels.route}`;
+    counts[key] = (counts[key] ?? 0) + Number(m[2]);
+  }
+  return counts;
+}
+
+/** The requests the instances shed (503 `shed: true`), as each counted them at the end (a restarted one since its start). */
+export async function shedCounts(urls: string[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const url of urls) addSheds(counts, await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text(), () => ''));
+  return counts;
 }

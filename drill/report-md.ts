@@ -66,6 +66,7 @@ export function renderDrillMarkdown(r: DrillReport): string {
     ['outbox unsent: most before the fault / peak from it on / drained after the return', `${r.outbox.before} / ${r.outbox.peak} / ${s(r.outbox.drainedSeconds)}`],
     ['waiting line: peak (at) / empty again at', `${r.line.peak} (${r.line.peakSecond} s) / ${r.line.drainedSecond === null ? 'never' : `${r.line.drainedSecond} s`}`],
     ['peak RSS per instance', Object.entries(r.peakRssMb).map(([k, v]) => `${k} ${v} MB`).join(', ')],
+    ['requests shed (`503`, `shed: true`) by reason and route, as the instances counted them', shedList(r.sheds)],
   ];
   if (r.sink) rows.push(['data platform: confirmations / delivered / missing / ids received twice / answered 500 / left hanging', [r.sink.confirmations, r.sink.delivered, r.sink.missing, r.sink.duplicatedIds, r.sink.refused, r.sink.hung].join(' / ')]);
   if (r.streamOrder) rows.push(['event stream entries / adjacent pairs out of commit order / out of order within their aggregate', `${r.streamOrder.entries} / ${r.streamOrder.inversions} / ${r.streamOrder.aggregateInversions ?? '–'}`]);
@@ -77,4 +78,11 @@ export function renderDrillMarkdown(r: DrillReport): string {
     ['machine', `${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}, Node ${m.node}`],
   ]), '');
   return `${out.join('\n')}\n`;
+}
+
+/** `reason method route` counts, the most first, with their total; `none` when nothing was shed. */
+function shedList(sheds: Record<string, number>): string {
+  const entries = Object.entries(sheds).sort((a, b) => b[1] - a[1]);
+  if (entries.length === 0) return 'none';
+  return `${entries.reduce((n, [, v]) => n + v, 0)}: ${entries.map(([k, v]) => `\`${k}\` ${v}`).join(', ')}`;
 }

@@ -63,6 +63,8 @@ export interface DrillReport {
   outbox: { peak: number; before: number; drainedSeconds: number | null };
   line: { peak: number; peakSecond: number; drainedSecond: number | null };
   peakRssMb: Record<string, number>;
+  /** Requests the instances shed, by `reason method route` (their http_requests_shed_total at the end). */
+  sheds: Record<string, number>;
   sale: { requests: number; retries: number; endings: Record<string, number>; failures: Record<string, number>; seconds: number };
   series: { okPerSecond: number[]; failedPerSecond: number[]; readyInstances: number[]; outboxUnsent: [number, number][]; sinkDelivered: [number, number][] };
 }
@@ -88,6 +90,7 @@ export function buildDrillReport(r: {
   loadAverage: { before: number[]; after: number[] };
   machine: MachineInfo;
   requests: number;
+  sheds: Record<string, number>;
 }): DrillReport {
   const { analysis: a, fault, saleStartMs: t0, observer } = r;
   const at = (ms: number) => Math.round((ms - t0) / 100) / 10;
@@ -161,6 +164,7 @@ export function buildDrillReport(r: {
     outbox: { peak: drain.peak, before: drain.before, drainedSeconds: sec(drain.drainedMs) },
     line: lineDrain({ sale }),
     peakRssMb,
+    sheds: r.sheds,
     sale: { requests: recorder.requests, retries: recorder.retries, endings: sale.endings, failures: sale.failures, seconds: Math.round(r.driven.secondsWithGrace) },
     series: {
       okPerSecond,

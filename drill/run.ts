@@ -15,7 +15,7 @@ import { checkSale } from '../load/invariants.js';
 import { machineInfo } from '../load/machine.js';
 import { serviceEnvironment } from '../load/system.js';
 import { redisServerAvailable, redisServerBinary, startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from '../test/support/dependencies.js';
-import { checkSink, doubleDebits, streamOrder, watchStream, type SinkCheck, type StreamOrder, type StreamWatch } from './checks.js';
+import { checkSink, doubleDebits, shedCounts, streamOrder, watchStream, type SinkCheck, type StreamOrder, type StreamWatch } from './checks.js';
 import { startInstances, type Exit, type Instance } from './instances.js';
 import { Observer } from './observe.js';
 import { parseDrillOptions, type DrillOptions } from './options.js';
@@ -136,6 +136,7 @@ async function main(): Promise<number> {
     clearTimeout(faultTimer);
     await faultDone;
     mark('sale over');
+    const sheds = await shedCounts(instances.filter((i) => i.running).map((i) => i.url));
     const { sale, recorder } = driven;
     const loadAfter = os.loadavg();
     // Abandoned holds must have lapsed, and the sweeper passed, before they are checked.
@@ -164,7 +165,7 @@ async function main(): Promise<number> {
     });
     const report = buildDrillReport({
       options: o, settings, saleStartMs, fault, timeline, analysis, observer, alerts: alerts ? { notEvaluated: alerts.notEvaluated, seen: alerts.seen } : { notEvaluated: 'not started (--no-prometheus)', seen: [] },
-      verdicts, reported: reportedInvariants(checked.invariants, sc.eventsAreTargets), checked, doubleDebits: debits, sink, order, driven,
+      verdicts, reported: reportedInvariants(checked.invariants, sc.eventsAreTargets), checked, doubleDebits: debits, sink, order, driven, sheds,
       loadAverage: { before: loadBefore, after: loadAfter },
       machine: await machineInfo(owned.pg.url, 'embedded, the drill\'s own', sc.redis, instances.length),
       requests: recorder.requests,

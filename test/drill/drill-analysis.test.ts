@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SaleInvariants } from '../../load/invariants.js';
+import { addSheds } from '../../drill/checks.js';
 import { parseDrillOptions } from '../../drill/options.js';
 import { lineDrain, outboxDrain, scenarioVerdicts, type ScenarioFacts } from '../../drill/scenario-targets.js';
 import { evaluateTargets } from '../../drill/targets.js';
@@ -144,6 +145,18 @@ describe("the scenarios' own targets", () => {
   it('overload finds the line drained after its peak', () => {
     const timeline = [0, 50, 300, 120, 0, 0].map((waiting, second) => ({ second, arrived: 0, waiting, active: 0, done: 0 }));
     expect(lineDrain({ sale: { timeline } })).toEqual({ peak: 300, peakSecond: 2, drainedSecond: 4 });
+  });
+});
+
+describe('shed requests', () => {
+  it('sums each instance\'s http_requests_shed_total by reason, method and route', () => {
+    const scrape = (n: number) =>
+      '# TYPE http_requests_shed_total counter\n' +
+      `http_requests_shed_total{method="POST",route="/users",reason="databaseWait"} ${n}\n` +
+      'http_requests_shed_total{method="GET",route="/concerts",reason="eventLoopDelay"} 2\n' +
+      'http_requests_total{method="POST",route="/users",status="503"} 99\n';
+    expect(addSheds(addSheds({}, scrape(3)), scrape(4))).toEqual({ 'databaseWait POST /users': 7, 'eventLoopDelay GET /concerts': 4 });
+    expect(addSheds({}, '')).toEqual({});
   });
 });
 
