@@ -1,5 +1,7 @@
 import underPressure from '@fastify/under-pressure';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ArrivalLane } from './arrivals.js';
 import type { Config } from '../config.js';
 import type { Metrics } from './metrics.js';
 import { problem, PROBLEM_CONTENT_TYPE, type Problem } from './problem.js';
@@ -24,7 +26,8 @@ const sampled = (config: Config): boolean =>
   config.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS > 0 || config.OVERLOAD_MAX_EVENT_LOOP_UTILIZATION > 0 || config.OVERLOAD_MAX_HEAP_USED_MB > 0;
 
 /** Whether the instance sheds load at all: some threshold is set. */
-export const sheddingEnabled = (config: Config): boolean => sampled(config) || config.OVERLOAD_MAX_DATABASE_WAIT_MS > 0;
+export const sheddingEnabled = (config: Config): boolean =>
+  sampled(config) || config.OVERLOAD_MAX_DATABASE_WAIT_MS > 0 || config.OVERLOAD_MAX_ARRIVALS_IN_FLIGHT > 0;
 
 /** The `reason` of a request shed because the request pool's oldest wait for a connection was over its threshold. */
 export const DATABASE_WAIT = 'databaseWait';
@@ -64,9 +67,8 @@ export async function registerShedding(app: FastifyInstance, config: Config, met
     return typeof token === 'string' && token.length > 0 && signals.genuineQueueToken(token);
   };
 
-  /** The refusal's body; undefined lets the request through. */
-  const shed = (request: FastifyRequest, reply: FastifyReply, reason: string): Problem | undefined => {
-    if (letThrough(request)) return undefined;
+  /** Refuses the request: sets the status and headers, counts it, and returns the body to send. */
+  const refuse = (request: FastifyRequest, reply: FastifyReply, reason: string): Problem => {
     metrics.shed.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', reason });
     reply.code(503).type(PROBLEM_CONTENT_TYPE).header('retry-after', String(retryAfter));
     const instance = request.url.split('?')[0] ?? request.url;
@@ -75,6 +77,10 @@ export async function registerShedding(app: FastifyInstance, config: Config, met
       retryAfterSeconds: retryAfter,
     });
   };
+
+  /** The refusal's body; undefined lets the request through. */
+  const shed = (request: FastifyRequest, reply: FastifyReply, reason: string): Problem | undefined =>
+    letThrough(request) ? undefined : refuse(request, reply, reason);
 
   if (sampled(config)) await registerSampledPressure(app, config, shed);
 
@@ -86,6 +92,57 @@ export async function registerShedding(app: FastifyInstance, config: Config, met
       else reply.send(refusal);
     });
   }
+  if (config.OVERLOAD_MAX_ARRIVALS_IN_FLIGHT > 0) registerArrivalLane(app, config, signals.databaseWaitMs, letThrough, refuse);
+}
+
+/** The `reason` of an arrival refused because its wait for the arrivals' lane ran out (or the lane's queue was full). */
+export const ARRIVAL_WAIT = 'arrivalWait';
+/** How often the arrivals' lane adapts its limit. */
+const LANE_TICK_MS = 100;
+/** Arrivals waiting at most per instance (each a socket and a few objects). */
+const LANE_MAX_QUEUE = 10_000;
+
+/**
+ * Every request that is not let through (the crowd's) goes through the arrivals' lane (see
+ * arrivals.ts): it runs when its turn comes, or is refused as shed once it waited
+ * OVERLOAD_ARRIVAL_MAX_WAIT_MS. Each tick the lane narrows while the event loop's mean delay over
+ * the tick, or the request pool's oldest wait, is above OVERLOAD_ARRIVAL_TARGET_DELAY_MS.
+ */
+function registerArrivalLane(
+  app: FastifyInstance,
+  config: Config,
+  databaseWaitMs: () => number,
+  letThrough: (request: FastifyRequest) => boolean,
+  refuse: (request: FastifyRequest, reply: FastifyReply, reason: string) => Problem,
+): void {
+  const lane = new ArrivalLane({ max: config.OVERLOAD_MAX_ARRIVALS_IN_FLIGHT, maxWaitMs: config.OVERLOAD_ARRIVAL_MAX_WAIT_MS, maxQueue: LANE_MAX_QUEUE });
+  const target = config.OVERLOAD_ARRIVAL_TARGET_DELAY_MS;
+  const resolution = 10;
+  const delay = monitorEventLoopDelay({ resolution });
+  delay.enable();
+  const tick = setInterval(() => {
+    // No sample in a whole tick: the loop was held all along.
+    const lagMs = delay.count > 0 ? delay.mean / 1e6 - resolution : Infinity;
+    delay.reset();
+    lane.adapt(lagMs > target || databaseWaitMs() > target);
+  }, LANE_TICK_MS);
+  tick.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(tick);
+    delay.disable();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (letThrough(request)) return done();
+    const run = (admitted: boolean) => {
+      if (!admitted) return reply.send(refuse(request, reply, ARRIVAL_WAIT));
+      // 'close' comes once the answer is sent or the client went away, whichever the request's end.
+      reply.raw.once('close', () => lane.release());
+      done();
+    };
+    const admitted = lane.acquire();
+    if (typeof admitted === 'boolean') run(admitted);
+    else void admitted.then(run);
+  });
 }
 
 type Shed = (request: FastifyRequest, reply: FastifyReply, reason: string) => Problem | undefined;

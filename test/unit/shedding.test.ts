@@ -6,7 +6,7 @@ import { registerShedding, sheddingEnabled } from '../../src/platform/shedding.j
 
 /** An app with a sign-up, a hold and a probe, shedding on the request pool's wait only; `waitMs` is that wait. */
 async function appWaiting(waitMs: () => number): Promise<FastifyInstance> {
-  const config = loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '100' });
+  const config = loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '100', OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '0' });
   const app = Fastify();
   await registerShedding(app, config, createMetrics(), { genuineQueueToken: (token) => token === 'genuine', databaseWaitMs: waitMs });
   app.post('/users', async (_request, reply) => reply.code(201).send({}));
@@ -21,7 +21,7 @@ describe('shedding on the request pool wait', () => {
 
   it('is on by default, and off when every threshold is 0', () => {
     expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' }))).toBe(true);
-    expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '0' }))).toBe(false);
+    expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '0', OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '0' }))).toBe(false);
   });
 
   it('refuses the crowd while the oldest wait is over the threshold, and lets probes and genuine booking work through', async () => {
