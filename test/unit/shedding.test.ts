@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createMetrics } from '../../src/platform/metrics.js';
 import { registerShedding, sheddingEnabled } from '../../src/platform/shedding.js';
+import { until } from '../support/wait.js';
 
 /** An app with a sign-up, a hold and a probe, shedding on the request pool's wait only; `waitMs` is that wait. */
 async function appWaiting(waitMs: () => number): Promise<FastifyInstance> {
@@ -37,5 +38,50 @@ describe('shedding on the request pool wait', () => {
 
     wait = 100;
     expect((await app.inject({ method: 'POST', url: '/users' })).statusCode).toBe(201);
+  });
+});
+
+describe("the arrivals' lane", () => {
+  let app: FastifyInstance | undefined;
+  afterEach(() => app?.close());
+
+  it('makes an arrival wait while another runs, refuses it once its wait runs out, and never holds back genuine booking work', async () => {
+    const config = loadConfig({
+      OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+      OVERLOAD_MAX_DATABASE_WAIT_MS: '0',
+      OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '1',
+      OVERLOAD_ARRIVAL_TARGET_DELAY_MS: '10000',
+      OVERLOAD_ARRIVAL_MAX_WAIT_MS: '300',
+    });
+    app = Fastify();
+    const metrics = createMetrics();
+    await registerShedding(app, config, metrics, { genuineQueueToken: (token) => token === 'genuine', databaseWaitMs: () => 0 });
+    let finish!: () => void;
+    const slow = new Promise<void>((resolve) => (finish = resolve));
+    const ran: string[] = [];
+    app.post('/users', async (request, reply) => {
+      const name = (request.body as { name: string }).name;
+      ran.push(name);
+      if (name === 'first') await slow;
+      return reply.code(201).send({ name });
+    });
+    app.post('/reservations', async (_request, reply) => reply.code(201).send({}));
+
+    const first = app.inject({ method: 'POST', url: '/users', payload: { name: 'first' } });
+    await until(() => ran.includes('first'), 5_000, 5);
+    const second = app.inject({ method: 'POST', url: '/users', payload: { name: 'second' } });
+    // Booking work with a genuine Queue-Token passes the full lane.
+    expect((await app.inject({ method: 'POST', url: '/reservations', headers: { 'queue-token': 'genuine' } })).statusCode).toBe(201);
+    const refused = await second;
+    expect(refused.statusCode).toBe(503);
+    expect(refused.json()).toMatchObject({ code: 'UNAVAILABLE', shed: true });
+    expect(refused.headers['retry-after']).toBe('2');
+    expect(ran).toEqual(['first']);
+    expect(await metrics.registry.getSingleMetricAsString('http_requests_shed_total')).toMatch(/route="\/users",reason="arrivalWait"\} 1\b/);
+
+    finish();
+    expect((await first).statusCode).toBe(201);
+    expect((await app.inject({ method: 'POST', url: '/users', payload: { name: 'third' } })).statusCode).toBe(201);
+    expect(ran).toEqual(['first', 'third']);
   });
 });
