@@ -266,6 +266,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   await registerShedding(app, deps.config, metrics, {
     genuineQueueToken: (token) => queueTokenUser(token) !== undefined,
     databaseWaitMs: () => poolStats(deps.db)?.oldestWaitMs ?? 0,
+    operator: (request) => services.auth.isOperator(request),
   });
   await registerRateLimits(app, deps.config, deps.redis, queueTokenUser);
 

@@ -37,6 +37,8 @@ export interface SheddingSignals {
   genuineQueueToken: (token: string) => boolean;
   /** How long the caller waiting longest for a connection of the request pool has waited so far (ms; no I/O). */
   databaseWaitMs: () => number;
+  /** Whether the request carries the operator's credential (no I/O): an operator pausing a line must get through. */
+  operator?: (request: FastifyRequest) => boolean;
 }
 
 /**
@@ -48,7 +50,7 @@ export interface SheddingSignals {
  * second sees it. While one is over its threshold, every new request is refused at once, in its
  * first hooks (before rate limits, authentication or the body: no PostgreSQL, no Redis), with 503
  * UNAVAILABLE, Retry-After and `shed: true` (nothing was done: any request, a sign-up too, is safe
- * to repeat). Let through: health probes and /metrics, and an admitted user's booking work whose
+ * to repeat). Let through: health probes and /metrics, the operator's requests (ADMIN_TOKEN), and an admitted user's booking work whose
  * Queue-Token verifies (a signature check, no I/O), so the users the waiting room let in keep their
  * pace while the crowd at the door (sign-ups, top-ups, catalogue reads, joins) is turned away and
  * its requests stop taking the connections the bookings need. Register it before anything else
@@ -61,7 +63,7 @@ export async function registerShedding(app: FastifyInstance, config: Config, met
   const letThrough = (request: FastifyRequest): boolean => {
     const route = request.routeOptions.url;
     if (route === undefined) return false;
-    if (NEVER_SHED.has(route)) return true;
+    if (NEVER_SHED.has(route) || signals.operator?.(request) === true) return true;
     if (!ADMITTED_WORK.has(`${request.method} ${route}`)) return false;
     const token = request.headers['queue-token'];
     return typeof token === 'string' && token.length > 0 && signals.genuineQueueToken(token);

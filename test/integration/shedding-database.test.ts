@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createDb, poolStats, type Database } from '../../src/platform/db.js';
-import { charge, createConcert, createTestApp, createUser, expectProblem, queueToken, type TestApp } from '../support/harness.js';
+import { ADMIN_TOKEN, bearer, charge, createConcert, createTestApp, createUser, expectProblem, queueToken, type TestApp } from '../support/harness.js';
 import { holdWith, join, status } from '../support/queue-requests.js';
 import { until } from '../support/wait.js';
 
@@ -31,7 +31,7 @@ describe('an instance whose request pool has callers waiting', () => {
 
   const usersNamed = async (name: string) => (await look.selectFrom('users').select('id').where('name', '=', name).execute()).length;
 
-  it('turns arrivals away at once with 503 and Retry-After, lets an admitted hold through, and serves sign-ups again once the waits end', async () => {
+  it('turns arrivals away at once with 503 and Retry-After, lets an admitted hold and the operator through, and serves sign-ups again once the waits end', async () => {
     // Everything an admitted user needs, made while nothing waits.
     const concert = await createConcert(t);
     const schedule = concert.schedules[0]!.id;
@@ -64,10 +64,13 @@ describe('an instance whose request pool has callers waiting', () => {
     // The admitted user's line poll answers, and the hold waits its turn for the connection instead of being refused.
     expect((await status(t, fan, concert.id, token)).json().status).toBe('ACTIVE');
     const hold = holdWith(t, fan, token, schedule, 1);
+    // So does the operator's look at the line (the step before pausing it).
+    const line = t.app.inject({ url: `/admin/concerts/${concert.id}/queue`, headers: bearer(ADMIN_TOKEN) });
     finish();
     await Promise.all([busy, queued]);
     const held = await hold;
     expect(held.statusCode, held.body).toBe(201);
+    expect((await line).statusCode).toBe(200);
 
     // The scrape counts the refusals by route and reason; the hold is not among them.
     const metrics = (await t.app.inject({ url: '/metrics' })).body;

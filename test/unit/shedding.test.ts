@@ -9,7 +9,11 @@ import { until } from '../support/wait.js';
 async function appWaiting(waitMs: () => number): Promise<FastifyInstance> {
   const config = loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '100', OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '0' });
   const app = Fastify();
-  await registerShedding(app, config, createMetrics(), { genuineQueueToken: (token) => token === 'genuine', databaseWaitMs: waitMs });
+  await registerShedding(app, config, createMetrics(), {
+    genuineQueueToken: (token) => token === 'genuine',
+    databaseWaitMs: waitMs,
+    operator: (request) => request.headers.authorization === 'Bearer operator',
+  });
   app.post('/users', async (_request, reply) => reply.code(201).send({}));
   app.post('/reservations', async (_request, reply) => reply.code(201).send({}));
   app.get('/health/ready', async () => ({ status: 'ok' }));
@@ -25,7 +29,7 @@ describe('shedding on the request pool wait', () => {
     expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '0', OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '0' }))).toBe(false);
   });
 
-  it('refuses the crowd while the oldest wait is over the threshold, and lets probes and genuine booking work through', async () => {
+  it('refuses the crowd while the oldest wait is over the threshold, and lets probes, the operator and genuine booking work through', async () => {
     let wait = 101;
     app = await appWaiting(() => wait);
     const signUp = await app.inject({ method: 'POST', url: '/users' });
@@ -35,6 +39,8 @@ describe('shedding on the request pool wait', () => {
     expect((await app.inject({ method: 'POST', url: '/reservations', headers: { 'queue-token': 'forged' } })).statusCode).toBe(503);
     expect((await app.inject({ method: 'POST', url: '/reservations', headers: { 'queue-token': 'genuine' } })).statusCode).toBe(201);
     expect((await app.inject({ url: '/health/ready' })).statusCode).toBe(200);
+    // The operator (pausing a line, say) gets through too.
+    expect((await app.inject({ method: 'POST', url: '/users', headers: { authorization: 'Bearer operator' } })).statusCode).toBe(201);
 
     wait = 100;
     expect((await app.inject({ method: 'POST', url: '/users' })).statusCode).toBe(201);

@@ -71,6 +71,12 @@ export function createAuth(users: UsersService, adminToken: string, vouch?: Vouc
       if (request.headers.authorization !== undefined) await user(request, reply);
     },
 
+    /** Whether the request's bearer token is the operator's ADMIN_TOKEN (a comparison, no I/O). */
+    isOperator(request: FastifyRequest): boolean {
+      const token = bearer(request);
+      return token !== undefined && sameSecret(token, adminToken);
+    },
+
     /** preHandler: the bearer token must be the operator's ADMIN_TOKEN. */
     async admin(request: FastifyRequest, _reply: FastifyReply) {
       const token = bearer(request);
