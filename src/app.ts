@@ -250,6 +250,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   });
   app.decorateRequest('user', null);
   app.decorateRequest('queueAdmission', null);
+  app.decorateRequest('queueTokenCheck', null);
   // Held line polls are answered at once when the server closes, not after their wait.
   app.addHook('preClose', async () => services.longPolls.wakeAll());
   app.addHook('onRequest', async (request, reply) => {

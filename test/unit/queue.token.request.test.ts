@@ -54,12 +54,13 @@ describe("a request's Queue-Token", () => {
     verify.mockRestore();
   });
 
-  it('is checked again when the header changed since (never reused for another token)', () => {
+  it('is checked again when the header changed since, or by another checker (another secret)', () => {
     const ofRequest = requestQueueTokens(tokens);
     const request = requestWith('nonsense');
     expect(ofRequest.genuine(request)).toBeUndefined();
     request.headers['queue-token'] = tokens.issue(claims);
     expect(ofRequest.genuine(request)).toEqual(claims);
+    expect(requestQueueTokens(createQueueTokens({ secret: 'o'.repeat(40) })).genuine(request)).toBeUndefined();
   });
 });
 
