@@ -132,8 +132,8 @@ export function createQueueService(deps: {
     return checked;
   }
 
-  /** The caller's place (see `status`), for claims already checked against the caller. */
-  async function statusOf(claims: QueueTokenClaims, token: string): Promise<QueueView> {
+  /** The caller's place (see `status`), for a token already checked against the caller. */
+  async function statusOf({ claims, token }: VerifiedQueueToken): Promise<QueueView> {
     const { concertId, userId } = claims;
     const now = clock.now().getTime();
     const entry =
@@ -166,8 +166,7 @@ export function createQueueService(deps: {
      * line lost meanwhile can put the user back.
      */
     async status(userId: string, concertId: string, token: QueueTokenInput): Promise<QueueView> {
-      const { claims, token: sent } = ownedBy(token, concertId, userId);
-      return statusOf(claims, sent);
+      return statusOf(ownedBy(token, concertId, userId));
     },
 
     /**
@@ -185,19 +184,18 @@ export function createQueueService(deps: {
       waitSeconds: number,
       signal?: AbortSignal,
     ): Promise<{ view: QueueView; heldMs: number }> {
-      const { claims, token: sent } = ownedBy(token, concertId, userId);
-      const first = await statusOf(claims, sent);
-      const order = claims.place?.order;
+      const checked = ownedBy(token, concertId, userId);
+      const first = await statusOf(checked);
+      const order = checked.claims.place?.order;
       const wanted = waitSeconds > 0 && first.status === 'WAITING' && !first.soldOut && order !== undefined;
       const held = wanted ? longPolls?.hold(concertId, userId, order, waitSeconds * 1000, signal) : undefined;
       if (!held) return { view: first, heldMs: 0 };
       const heldMs = await held;
-      return { view: signal?.aborted ? first : await statusOf(claims, sent), heldMs };
+      return { view: signal?.aborted ? first : await statusOf(checked), heldMs };
     },
 
     async leave(userId: string, concertId: string, token: QueueTokenInput): Promise<void> {
-      const { claims } = ownedBy(token, concertId, userId);
-      await store.leave(concertId, userId, claims.entryId);
+      await store.leave(concertId, userId, ownedBy(token, concertId, userId).claims.entryId);
     },
 
     /** Checks a token's signature and format (401 QUEUE_TOKEN_INVALID); touches no store. */
