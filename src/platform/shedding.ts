@@ -38,8 +38,8 @@ export async function registerShedding(
   app: FastifyInstance,
   config: Config,
   metrics: Metrics,
-  /** Whether a Queue-Token's signature verifies (no I/O). */
-  genuineQueueToken: (token: string) => boolean,
+  /** Whether the request's Queue-Token is there and its signature verifies (no I/O). */
+  genuineQueueToken: (request: FastifyRequest) => boolean,
 ): Promise<void> {
   if (!sheddingEnabled(config)) return;
   const retryAfter = config.OVERLOAD_RETRY_AFTER_SECONDS;
@@ -54,9 +54,7 @@ export async function registerShedding(
     const route = request.routeOptions.url;
     if (route === undefined) return false;
     if (NEVER_SHED.has(route)) return true;
-    if (!ADMITTED_WORK.has(`${request.method} ${route}`)) return false;
-    const token = request.headers['queue-token'];
-    return typeof token === 'string' && token.length > 0 && genuineQueueToken(token);
+    return ADMITTED_WORK.has(`${request.method} ${route}`) && genuineQueueToken(request);
   };
 
   /** The refusal's body, which the plugin sends (the request goes no further); undefined lets the request through. */
