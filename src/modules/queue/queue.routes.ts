@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { Id } from '../../platform/schema.js';
 import { bearerSecurity, currentUser, requestBearerBinding, type Auth } from '../users/users.auth.js';
 import { gatedSecurity as security, QueueTokenHeader } from './queue.gate.js';
@@ -37,6 +38,18 @@ const WaitQuery = Type.Object(
     ),
   },
 );
+
+/**
+ * Aborted when the caller hangs up before its answer is sent; a connection closed after the answer
+ * aborts nothing (an abort builds a DOMException with a stack trace).
+ */
+function hangUpSignal(reply: FastifyReply): AbortSignal {
+  const hungUp = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) hungUp.abort();
+  });
+  return hungUp.signal;
+}
 
 export function queueRoutes(deps: { auth: Auth; queue: QueueService; requestQueueTokens: RequestQueueTokens }): FastifyPluginAsyncTypebox {
   const { auth, queue, requestQueueTokens: requestTokens } = deps;
@@ -76,11 +89,11 @@ export function queueRoutes(deps: { auth: Auth; queue: QueueService; requestQueu
         },
       },
       async (request, reply) => {
-        const hungUp = new AbortController();
-        reply.raw.once('close', () => hungUp.abort());
         const { concertId } = request.params;
-        const userId = currentUser(request).id;
-        const { view, heldMs } = await queue.watch(userId, concertId, requestTokens.verified(request), request.query.wait ?? 0, hungUp.signal);
+        const wait = request.query.wait ?? 0;
+        // Only a poll that may be held listens for its caller hanging up (most polls ask for no wait).
+        const hungUp = wait > 0 ? hangUpSignal(reply) : undefined;
+        const { view, heldMs } = await queue.watch(currentUser(request).id, concertId, requestTokens.verified(request), wait, hungUp);
         // How long the answer was held (W3C Server-Timing): the client's latency beyond it is the server's work.
         if (heldMs > 0) reply.header('server-timing', `held;dur=${heldMs}`);
         return view;
