@@ -1,6 +1,6 @@
 /** drill.md: the drill's report for people, with the timeline chart beside it. */
 import { fmt } from '../harness/format.js';
-import type { DrillReport } from './report.js';
+import type { DrillReport } from './report.types.js';
 import { PHASES } from './timeline.js';
 
 /** A Markdown table; `right` lists the columns aligned right (numbers). */

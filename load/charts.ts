@@ -1,6 +1,6 @@
 /** The report's SVG charts, drawn with the lab's chart code (harness/svg.ts). */
 import { barChart, lineChart } from '../harness/svg.js';
-import type { LoadReport } from './report.js';
+import type { LoadReport } from './report.types.js';
 
 const perSecond = (values: number[]): [number, number][] => values.map((v, s) => [s, v]);
 

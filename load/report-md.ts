@@ -1,6 +1,6 @@
 /** load.md: the run's report for people, with the charts beside it. */
 import { fmt } from '../harness/format.js';
-import type { LoadReport } from './report.js';
+import type { LoadReport } from './report.types.js';
 
 const table = (head: string[], rows: (string | number)[][]) =>
   [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');

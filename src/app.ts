@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyServerOptions, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyServerOptions, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -42,6 +42,7 @@ import { createQueueService } from './modules/queue/queue.service.js';
 import { createMemoryQueueStore } from './modules/queue/queue.store.memory.js';
 import type { QueueStore } from './modules/queue/queue.store.js';
 import { createQueueTokens } from './modules/queue/queue.token.js';
+import { requestQueueTokens } from './modules/queue/queue.token.request.js';
 import { reservationRoutes } from './modules/reservations/reservations.routes.js';
 import { createReservationService } from './modules/reservations/reservations.service.js';
 import { createAuth } from './modules/users/users.auth.js';
@@ -127,9 +128,10 @@ export function createServices(deps: AppDeps) {
     : undefined;
   const catalog = createCatalogService({ db, clock, caches });
   const longPolls = createLongPolls({ max: config.QUEUE_LONG_POLL_MAX });
+  const queueTokens = createQueueTokens({ secret: deps.tokenSecret, previousSecrets: deps.previousTokenSecrets });
   const queue = createQueueService({
     store: deps.queueStore ?? createMemoryQueueStore(deps.metrics && queueStoreMetrics(deps.metrics)),
-    tokens: createQueueTokens({ secret: deps.tokenSecret, previousSecrets: deps.previousTokenSecrets }),
+    tokens: queueTokens,
     clock,
     limits: {
       maxActive: config.QUEUE_MAX_ACTIVE,
@@ -154,16 +156,20 @@ export function createServices(deps: AppDeps) {
     onRenewalFailed: renewalFailureReporter(log, deps.metrics),
     batch,
   });
+  // Every step of a request that needs its Queue-Token asks this: the signature is checked once.
+  const requestTokens = requestQueueTokens(queueTokens);
   return {
     clock,
     users,
     catalog,
     queue,
+    queueTokens,
+    requestQueueTokens: requestTokens,
     longPolls,
     idempotency,
     rankings,
-    gate: createQueueGate({ queue, catalog, db, idempotency }),
-    auth: createAuth(users, deps.adminToken, queueTokenVoucher(queue)),
+    gate: createQueueGate({ queue, catalog, db, idempotency, requestTokens }),
+    auth: createAuth(users, deps.adminToken, queueTokenVoucher(queue, requestTokens)),
     wallet: createWalletService({ db, clock }),
     reservations: createReservationService({
       db,
@@ -244,6 +250,7 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   });
   app.decorateRequest('user', null);
   app.decorateRequest('queueAdmission', null);
+  app.decorateRequest('queueTokenCheck', null);
   // Held line polls are answered at once when the server closes, not after their wait.
   app.addHook('preClose', async () => services.longPolls.wakeAll());
   app.addHook('onRequest', async (request, reply) => {
@@ -253,22 +260,16 @@ export async function buildApp(deps: AppDeps, services: Services = createService
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
   registerAppGauges(metrics, { db: deps.db, lines: () => services.queue.lines(), heldPolls: () => services.longPolls.held(), broker: deps.broker });
-  // The user and concert a Queue-Token was signed for; undefined when it does not verify (an HMAC, no I/O).
-  const queueTokenUser = (token: string) => {
-    try {
-      const { userId, concertId } = services.queue.verify(token);
-      return { userId, concertId };
-    } catch {
-      return undefined;
-    }
-  };
+  // The claims of the request's Queue-Token (user, concert), undefined when it does not verify: an
+  // HMAC, no I/O, done once per request whoever asks first (the gate and the line's routes reuse it).
+  const genuineQueueToken = (request: FastifyRequest) => services.requestQueueTokens.genuine(request);
   // Before the rate limits: a shed request costs no Redis round trip.
   await registerShedding(app, deps.config, metrics, {
-    genuineQueueToken: (token) => queueTokenUser(token) !== undefined,
+    genuineQueueToken: (request) => genuineQueueToken(request) !== undefined,
     databaseWaitMs: () => poolStats(deps.db)?.oldestWaitMs ?? 0,
     operator: (request) => services.auth.isOperator(request),
   });
-  await registerRateLimits(app, deps.config, deps.redis, queueTokenUser);
+  await registerRateLimits(app, deps.config, deps.redis, genuineQueueToken);
 
   await app.register(swagger, {
     openapi: {

@@ -57,10 +57,11 @@ export async function registerRateLimits(
   config: Config,
   redis?: Redis,
   /**
-   * The user and concert a Queue-Token was signed for, or undefined when it does not verify (no
-   * I/O: an HMAC). A poll with a genuine token is counted for that user alone, never against its address.
+   * The user and concert the request's Queue-Token was signed for, or undefined when it is missing
+   * or does not verify (no I/O: an HMAC). A poll with a genuine token is counted for that user
+   * alone, never against its address.
    */
-  queueTokenUser?: (token: string) => { userId: string; concertId: string } | undefined,
+  queueTokenUser?: (request: FastifyRequest) => { userId: string; concertId: string } | undefined,
 ): Promise<void> {
   if (!config.RATE_LIMIT_ENABLED) return;
   const windowMs = config.RATE_LIMIT_WINDOW_MS;
@@ -119,8 +120,7 @@ export async function registerRateLimits(
   /** Polls whose Queue-Token verifies: the user and concert it was signed for (the counter's key). */
   const pollUsers = new WeakMap<FastifyRequest, { userId: string; concertId: string }>();
   const isGenuinePoll = (request: FastifyRequest): boolean => {
-    const token = request.headers['queue-token'];
-    const signed = queueTokenUser && typeof token === 'string' ? queueTokenUser(token) : undefined;
+    const signed = queueTokenUser?.(request);
     if (signed === undefined) return false;
     pollUsers.set(request, signed);
     return true;

@@ -33,8 +33,8 @@ export const sheddingEnabled = (config: Config): boolean =>
 export const DATABASE_WAIT = 'databaseWait';
 
 export interface SheddingSignals {
-  /** Whether a Queue-Token's signature verifies (no I/O). */
-  genuineQueueToken: (token: string) => boolean;
+  /** Whether the request's Queue-Token is there and its signature verifies (no I/O). */
+  genuineQueueToken: (request: FastifyRequest) => boolean;
   /** How long the caller waiting longest for a connection of the request pool has waited so far (ms; no I/O). */
   databaseWaitMs: () => number;
   /** Whether the request carries the operator's credential (no I/O): an operator pausing a line must get through. */
@@ -50,9 +50,9 @@ export interface SheddingSignals {
  * second sees it. While one is over its threshold, every new request is refused at once, in its
  * first hooks (before rate limits, authentication or the body: no PostgreSQL, no Redis), with 503
  * UNAVAILABLE, Retry-After and `shed: true` (nothing was done: any request, a sign-up too, is safe
- * to repeat). Let through: health probes and /metrics, the operator's requests (ADMIN_TOKEN), and an admitted user's booking work whose
- * Queue-Token verifies (a signature check, no I/O), so the users the waiting room let in keep their
- * pace while the crowd at the door (sign-ups, top-ups, catalogue reads, joins) is turned away and
+ * to repeat). Let through: health probes and /metrics, the operator's requests (ADMIN_TOKEN),
+ * and an admitted user's booking work whose Queue-Token verifies (a signature check, no I/O), so
+ * the users the waiting room let in keep their pace while the crowd at the door (sign-ups, top-ups, catalogue reads, joins) is turned away and
  * its requests stop taking the connections the bookings need. Register it before anything else
  * that does work in onRequest.
  */
@@ -64,9 +64,7 @@ export async function registerShedding(app: FastifyInstance, config: Config, met
     const route = request.routeOptions.url;
     if (route === undefined) return false;
     if (NEVER_SHED.has(route) || signals.operator?.(request) === true) return true;
-    if (!ADMITTED_WORK.has(`${request.method} ${route}`)) return false;
-    const token = request.headers['queue-token'];
-    return typeof token === 'string' && token.length > 0 && signals.genuineQueueToken(token);
+    return ADMITTED_WORK.has(`${request.method} ${route}`) && signals.genuineQueueToken(request);
   };
 
   /** Refuses the request: sets the status and headers, counts it, and returns the body to send. */

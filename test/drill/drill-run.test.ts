@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { DrillReport } from '../../drill/report.js';
+import type { DrillReport } from '../../drill/report.types.js';
 import { redisServerAvailable, redisServerBinary } from '../support/dependencies.js';
 
 const root = resolve(import.meta.dirname, '../..');

@@ -1,3 +1,4 @@
+/** Rate limits end to end: polls, per user and per address, behind one address, with the Redis store down, stalled and shared (over 300 lines: every case uses the helpers at its top). */
 import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';

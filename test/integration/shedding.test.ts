@@ -2,22 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { bearer, charge, createConcert, createTestApp, createUser, expectProblem, queueToken, type TestApp } from '../support/harness.js';
+import { pressure } from '../support/pressure.js';
 import { holdWith, payWith, seats, status } from '../support/queue-requests.js';
 import { sleep, until } from '../support/wait.js';
-
-/**
- * Keeps the event loop busy: every few milliseconds a timer spins for `spinMs`, so the loop's delay
- * stays far above the test's threshold while requests still get a turn between the spins.
- */
-function pressure(spinMs = 150) {
-  const timer = setInterval(() => {
-    const until = performance.now() + spinMs;
-    while (performance.now() < until) {
-      // busy: the event loop cannot run anything else
-    }
-  }, 5);
-  return () => clearInterval(timer);
-}
 
 const signUp = (t: TestApp, name: string) => t.app.inject({ method: 'POST', url: '/users', payload: { name } });
 const usersNamed = async (t: TestApp, name: string) =>

@@ -4,6 +4,7 @@ import { queueTokenVoucher } from '../../src/modules/queue/queue.gate.js';
 import type { QueueService } from '../../src/modules/queue/queue.service.js';
 import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from '../../src/modules/queue/queue.rules.js';
 import { createQueueTokens, keyIdOf } from '../../src/modules/queue/queue.token.js';
+import { requestQueueTokens } from '../../src/modules/queue/queue.token.request.js';
 import { bearerBinding } from '../../src/modules/users/users.auth.js';
 import { DomainError } from '../../src/platform/errors.js';
 
@@ -103,7 +104,7 @@ describe('a Queue-Token standing in for a bearer lookup', () => {
   const forgeWith = (secret: string) => createQueueTokens({ secret }).issue({ ...claims, userId: 'victim', bearer: bearerBinding('chosen') });
   const tokens = createQueueTokens({ secret: NEW, previousSecrets: [OLD] });
   const queue = { verify: tokens.verify, signedWithCurrentKey: tokens.signedWithCurrentKey } as unknown as QueueService;
-  const vouch = queueTokenVoucher(queue);
+  const vouch = queueTokenVoucher(queue, requestQueueTokens(tokens));
   const request = (url: string, token: string) => ({ headers: { 'queue-token': token }, routeOptions: { url } }) as unknown as FastifyRequest;
 
   it('vouches on the line, the seat map, holds and payments, with a token of the current secret', () => {

@@ -10,7 +10,7 @@ async function appWaiting(waitMs: () => number): Promise<FastifyInstance> {
   const config = loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '100', OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '0' });
   const app = Fastify();
   await registerShedding(app, config, createMetrics(), {
-    genuineQueueToken: (token) => token === 'genuine',
+    genuineQueueToken: (request) => request.headers['queue-token'] === 'genuine',
     databaseWaitMs: waitMs,
     operator: (request) => request.headers.authorization === 'Bearer operator',
   });
@@ -61,7 +61,7 @@ describe("the arrivals' lane", () => {
     });
     app = Fastify();
     const metrics = createMetrics();
-    await registerShedding(app, config, metrics, { genuineQueueToken: (token) => token === 'genuine', databaseWaitMs: () => 0 });
+    await registerShedding(app, config, metrics, { genuineQueueToken: (request) => request.headers['queue-token'] === 'genuine', databaseWaitMs: () => 0 });
     let finish!: () => void;
     const slow = new Promise<void>((resolve) => (finish = resolve));
     const ran: string[] = [];

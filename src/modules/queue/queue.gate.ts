@@ -9,6 +9,7 @@ import { findReservation } from '../reservations/reservations.repository.js';
 import { bearerBinding, currentUser, type Voucher } from '../users/users.auth.js';
 import type { QueueService } from './queue.service.js';
 import type { QueueTokenClaims } from './queue.token.js';
+import { queueTokenHeader, type RequestQueueTokens } from './queue.token.request.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,11 +24,6 @@ export const QueueTokenHeader = Type.Object({ 'queue-token': Type.Optional(Type.
 
 type PreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
-const queueTokenOf = (request: FastifyRequest): string | undefined => {
-  const value = request.headers['queue-token'];
-  return typeof value === 'string' && value.length > 0 ? value : undefined;
-};
-
 /** The routes a Queue-Token is sent to: the line, the seat map, holds and payments. */
 const QUEUE_TOKEN_ROUTES = new Set(['/concerts/:concertId/queue', '/schedules/:scheduleId/seats', '/reservations', '/payments']);
 
@@ -38,17 +34,13 @@ const QUEUE_TOKEN_ROUTES = new Set(['/concerts/:concertId/queue', '/schedules/:s
  * other routes (the balance, top-ups, cancels and refunds), and tokens signed with a previous
  * TOKEN_SECRET, so a secret that leaked and was rotated out can never stand in for a user.
  */
-export function queueTokenVoucher(queue: QueueService): Voucher {
+export function queueTokenVoucher(queue: QueueService, requestTokens: RequestQueueTokens): Voucher {
   return (request, bearerToken) => {
-    const token = queueTokenOf(request);
+    const token = queueTokenHeader(request);
     if (token === undefined || !QUEUE_TOKEN_ROUTES.has(request.routeOptions.url ?? '') || !queue.signedWithCurrentKey(token)) return undefined;
-    let claims: QueueTokenClaims;
-    try {
-      claims = queue.verify(token);
-    } catch {
-      return undefined; // the route reports a bad Queue-Token, after the bearer was looked up
-    }
-    return claims.bearer !== undefined && claims.bearer === bearerBinding(bearerToken) ? claims.userId : undefined;
+    // A bad Queue-Token vouches for nobody: the route reports it, after the bearer was looked up.
+    const claims = requestTokens.genuine(request);
+    return claims?.bearer !== undefined && claims.bearer === bearerBinding(bearerToken) ? claims.userId : undefined;
   };
 }
 
@@ -63,8 +55,10 @@ export function createQueueGate(deps: {
   catalog: CatalogService;
   db: Database;
   idempotency: IdempotencyService;
+  /** The request's Queue-Token, verified once per request. */
+  requestTokens: RequestQueueTokens;
 }) {
-  const { queue, catalog, idempotency } = deps;
+  const { queue, catalog, idempotency, requestTokens } = deps;
 
   /**
    * A retry whose Idempotency-Key already has an answer only reads that answer back, so it passes
@@ -94,7 +88,7 @@ export function createQueueGate(deps: {
      */
     forSchedule(scheduleIdOf: (request: FastifyRequest) => string): PreHandler {
       return async (request) => {
-        const claims = queue.verify(queueTokenOf(request));
+        const { claims } = requestTokens.verified(request);
         const schedule = await catalog.schedule(scheduleIdOf(request));
         queue.assertOwnedBy(claims, schedule.concert_id, request.user?.id);
         await assertActiveOrReplay(request, claims);
@@ -109,7 +103,7 @@ export function createQueueGate(deps: {
      */
     forPayment(reservationIdOf: (request: FastifyRequest) => string): PreHandler {
       return async (request) => {
-        const claims = queue.verify(queueTokenOf(request));
+        const { claims } = requestTokens.verified(request);
         const user = currentUser(request);
         if (claims.userId !== user.id) throw new DomainError('QUEUE_TOKEN_MISMATCH', 'This Queue-Token belongs to another user');
         try {

@@ -1,9 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { Id } from '../../platform/schema.js';
 import { bearerSecurity, currentUser, requestBearerBinding, type Auth } from '../users/users.auth.js';
 import { gatedSecurity as security, QueueTokenHeader } from './queue.gate.js';
 import type { QueueService } from './queue.service.js';
+import type { RequestQueueTokens } from './queue.token.request.js';
 
 const Nullable = <T extends ReturnType<typeof Type.Integer | typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -37,8 +39,20 @@ const WaitQuery = Type.Object(
   },
 );
 
-export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyPluginAsyncTypebox {
-  const { auth, queue } = deps;
+/**
+ * Aborted when the caller hangs up before its answer is sent; a connection closed after the answer
+ * aborts nothing (an abort builds a DOMException with a stack trace).
+ */
+function hangUpSignal(reply: FastifyReply): AbortSignal {
+  const hungUp = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) hungUp.abort();
+  });
+  return hungUp.signal;
+}
+
+export function queueRoutes(deps: { auth: Auth; queue: QueueService; requestQueueTokens: RequestQueueTokens }): FastifyPluginAsyncTypebox {
+  const { auth, queue, requestQueueTokens: requestTokens } = deps;
   return async (app) => {
     app.post(
       '/concerts/:concertId/queue',
@@ -75,10 +89,11 @@ export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyP
         },
       },
       async (request, reply) => {
-        const hungUp = new AbortController();
-        reply.raw.once('close', () => hungUp.abort());
         const { concertId } = request.params;
-        const { view, heldMs } = await queue.watch(currentUser(request).id, concertId, request.headers['queue-token'], request.query.wait ?? 0, hungUp.signal);
+        const wait = request.query.wait ?? 0;
+        // Only a poll that may be held listens for its caller hanging up (most polls ask for no wait).
+        const hungUp = wait > 0 ? hangUpSignal(reply) : undefined;
+        const { view, heldMs } = await queue.watch(currentUser(request).id, concertId, requestTokens.verified(request), wait, hungUp);
         // How long the answer was held (W3C Server-Timing): the client's latency beyond it is the server's work.
         if (heldMs > 0) reply.header('server-timing', `held;dur=${heldMs}`);
         return view;
@@ -92,7 +107,7 @@ export function queueRoutes(deps: { auth: Auth; queue: QueueService }): FastifyP
         schema: { tags: ['waiting room'], summary: 'Leave the line; your place is freed at once', security, params: Params, headers: QueueTokenHeader },
       },
       async (request, reply) => {
-        await queue.leave(currentUser(request).id, request.params.concertId, request.headers['queue-token']);
+        await queue.leave(currentUser(request).id, request.params.concertId, requestTokens.verified(request));
         return reply.code(204).send();
       },
     );

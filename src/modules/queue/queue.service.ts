@@ -5,7 +5,7 @@ import type { LongPolls } from './queue.longpoll.js';
 import { createSoldOutWatch } from './queue.soldout.js';
 import { estimatedWaitSeconds, measuredRate, refreshAfterSeconds } from './queue.rules.js';
 import { LINE_RETENTION_MS, type QueueEntry, type QueueLimits, type QueueStore } from './queue.store.js';
-import type { QueueTokenClaims, QueueTokens } from './queue.token.js';
+import type { QueueTokenClaims, QueueTokenInput, QueueTokens, VerifiedQueueToken } from './queue.token.js';
 
 export interface QueueView {
   token: string;
@@ -125,8 +125,15 @@ export function createQueueService(deps: {
     return tokens.issue({ ...waiting, issuedAt: now });
   }
 
-  /** The caller's place (see `status`), for claims already checked against the caller. */
-  async function statusOf(claims: QueueTokenClaims, token: string): Promise<QueueView> {
+  /** The token (verified here unless it was already), checked against the caller: owner and concert. */
+  function ownedBy(input: QueueTokenInput, concertId: string, userId: string): VerifiedQueueToken {
+    const checked = typeof input === 'object' ? input : { token: input!, claims: tokens.verify(input) };
+    assertOwnedBy(checked.claims, concertId, userId);
+    return checked;
+  }
+
+  /** The caller's place (see `status`), for a token already checked against the caller. */
+  async function statusOf({ claims, token }: VerifiedQueueToken): Promise<QueueView> {
     const { concertId, userId } = claims;
     const now = clock.now().getTime();
     const entry =
@@ -158,8 +165,8 @@ export function createQueueService(deps: {
      * WAITING or ACTIVE answer carries the token re-issued (the same entry; see `reissued`), so a
      * line lost meanwhile can put the user back.
      */
-    async status(userId: string, concertId: string, token: string | undefined): Promise<QueueView> {
-      return statusOf(assertOwnedBy(tokens.verify(token), concertId, userId), token!);
+    async status(userId: string, concertId: string, token: QueueTokenInput): Promise<QueueView> {
+      return statusOf(ownedBy(token, concertId, userId));
     },
 
     /**
@@ -173,23 +180,22 @@ export function createQueueService(deps: {
     async watch(
       userId: string,
       concertId: string,
-      token: string | undefined,
+      token: QueueTokenInput,
       waitSeconds: number,
       signal?: AbortSignal,
     ): Promise<{ view: QueueView; heldMs: number }> {
-      const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
-      const first = await statusOf(claims, token!);
-      const order = claims.place?.order;
+      const checked = ownedBy(token, concertId, userId);
+      const first = await statusOf(checked);
+      const order = checked.claims.place?.order;
       const wanted = waitSeconds > 0 && first.status === 'WAITING' && !first.soldOut && order !== undefined;
       const held = wanted ? longPolls?.hold(concertId, userId, order, waitSeconds * 1000, signal) : undefined;
       if (!held) return { view: first, heldMs: 0 };
       const heldMs = await held;
-      return { view: signal?.aborted ? first : await statusOf(claims, token!), heldMs };
+      return { view: signal?.aborted ? first : await statusOf(checked), heldMs };
     },
 
-    async leave(userId: string, concertId: string, token: string | undefined): Promise<void> {
-      const claims = assertOwnedBy(tokens.verify(token), concertId, userId);
-      await store.leave(concertId, userId, claims.entryId);
+    async leave(userId: string, concertId: string, token: QueueTokenInput): Promise<void> {
+      await store.leave(concertId, userId, ownedBy(token, concertId, userId).claims.entryId);
     },
 
     /** Checks a token's signature and format (401 QUEUE_TOKEN_INVALID); touches no store. */

@@ -3,9 +3,9 @@ import { LINE_RETENTION_MS, ORDERS_PER_MS, PER_SECOND_WINDOW_MS } from './queue.
 
 /**
  * The Lua scripts of the Redis waiting room (queue.store.redis.ts, which describes the keys), and
- * their registration on a client. Each script is one atomic step on one concert's keys.
+ * their registration on a client. Each script is one atomic step on one concert's keys. Over 300
+ * lines because the scripts share one key layout and helper block, read best side by side.
  */
-
 
 /** Helpers shared by the scripts. KEYS: waiting, active, entries[, …]. */
 const LUA_COMMON = `

@@ -30,6 +30,18 @@ export interface QueueTokenClaims {
   activeUntil?: number;
 }
 
+/** A Queue-Token whose signature and format were checked, with what it says. */
+export interface VerifiedQueueToken {
+  token: string;
+  claims: QueueTokenClaims;
+}
+
+/**
+ * A Queue-Token as a caller of the waiting room has it: as sent (verified by the callee), or
+ * already verified (an HTTP request checks its token once: queue.token.request.ts).
+ */
+export type QueueTokenInput = string | undefined | VerifiedQueueToken;
+
 const VERSION = 'qt1';
 
 export const keyIdOf = (secret: string): string => createHash('sha256').update(secret).digest('hex').slice(0, 8);
