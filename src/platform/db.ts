@@ -22,6 +22,7 @@ import * as m007 from './migrations/007_outbox_trace_context.js';
 import * as m008 from './migrations/008_broker_epochs.js';
 import * as m009 from './migrations/009_unsold_seats.js';
 import * as m010 from './migrations/010_broker_epochs_republishing.js';
+import * as m011 from './migrations/011_unsold_seats_by_number.js';
 
 export type Database = Kysely<DB>;
 export type Trx = Transaction<DB>;
@@ -168,7 +169,7 @@ export function precompiled<K extends string, R>(
   };
 }
 
-const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003, '004_batched_payments': m004, '005_outbox_lease': m005, '006_outbox_pending_groups': m006, '007_outbox_trace_context': m007, '008_broker_epochs': m008, '009_unsold_seats': m009, '010_broker_epochs_republishing': m010 };
+const migrations: Record<string, Migration> = { '001_core': m001, '002_events': m002, '003_batched_holds': m003, '004_batched_payments': m004, '005_outbox_lease': m005, '006_outbox_pending_groups': m006, '007_outbox_trace_context': m007, '008_broker_epochs': m008, '009_unsold_seats': m009, '010_broker_epochs_republishing': m010, '011_unsold_seats_by_number': m011 };
 
 class StaticMigrationProvider implements MigrationProvider {
   async getMigrations() {

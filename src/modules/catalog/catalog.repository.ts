@@ -40,16 +40,24 @@ export async function schedulesWithAvailability(db: Database, concertId: string,
 
 /**
  * Whether every seat of every date of a concert is SOLD (none AVAILABLE, none HELD: a hold may
- * lapse and free its seat). Served by schedules_concert_id_idx, then the seats primary key
- * (schedule_id, number) per date; it stops at the first seat not sold, so only a sold-out or
- * nearly sold-out concert reads its whole seat range (at most 5,000 index entries per date).
+ * lapse and free its seat); true for a concert with no dates. Asks each date of the concert
+ * (schedules_concert_id_idx) for its lowest unsold seat number, one probe of
+ * seats_unsold_number_idx, and stops at the first date that has one. The scalar subquery is never
+ * turned into a join (an EXISTS is, and with stale statistics that join read every unsold seat of
+ * every concert), and its ORDER BY would make a sequential scan read and sort the whole table, so
+ * the probe wins with any statistics, even those of a table analysed empty (docs/architecture.md).
  */
-export async function concertSoldOut(db: Database, concertId: string): Promise<boolean> {
-  const result = await sql<{ sold_out: boolean }>`
-    SELECT NOT EXISTS (
-      SELECT 1 FROM schedules s JOIN seats ON seats.schedule_id = s.id
-       WHERE s.concert_id = ${concertId} AND seats.status <> 'SOLD'
-    ) AS sold_out`.execute(db);
+export const soldOutQuery = (concertId: string) => sql<{ sold_out: boolean }>`
+  SELECT NOT EXISTS (
+    SELECT 1 FROM schedules s
+     WHERE s.concert_id = ${concertId}
+       AND (SELECT seats.number FROM seats
+             WHERE seats.schedule_id = s.id AND seats.status <> 'SOLD'
+             ORDER BY seats.number LIMIT 1) IS NOT NULL
+  ) AS sold_out`;
+
+export async function concertSoldOut(db: Database | Trx, concertId: string): Promise<boolean> {
+  const result = await soldOutQuery(concertId).execute(db);
   return result.rows[0]!.sold_out;
 }
 
