@@ -70,6 +70,11 @@ export async function startProcesses(options: {
     ...(options.rateLimits
       ? { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_IP: '10000000', RATE_LIMIT_JOIN: '1000000', RATE_LIMIT_POLL: '1000000', RATE_LIMIT_HOLD: '1000000', RATE_LIMIT_PAY: '1000000', RATE_LIMIT_SIGNUP: '1000000' }
       : { RATE_LIMIT_ENABLED: 'false' }),
+    // Capacity at saturation is what is measured: load shedding would refuse the very load that
+    // finds it (the bare route sheds nothing either).
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    OVERLOAD_MAX_DATABASE_WAIT_MS: '0',
+    OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '0',
   };
   const tracing = await tracingEnv(options.tracing);
   const bare = startProcess('bench/bare-server.ts', { PORT: String(barePort) });
