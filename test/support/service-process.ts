@@ -16,6 +16,20 @@ export interface ServiceProcess {
 }
 
 /**
+ * What a test's service process runs with unless the test says otherwise: no demo data, warnings
+ * only, no rate limits and no load shedding (tests fire bursts from one address on a shared
+ * machine; the shedding tests turn it on).
+ */
+const PROCESS_DEFAULTS = {
+  LOG_LEVEL: 'warn',
+  DEMO_DATA: 'false',
+  RATE_LIMIT_ENABLED: 'false',
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+  OVERLOAD_MAX_DATABASE_WAIT_MS: '0',
+  OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '0',
+};
+
+/**
  * Runs src/main.ts as its own process (Node with tsx as a loader, so a signal reaches the service
  * itself) on a free port, and resolves once /health/ready answers 200. The environment starts from
  * this process's without DATABASE_URL, REDIS_URL and KAFKA_BROKERS: pass the ones it should use.
@@ -25,7 +39,7 @@ export async function startServiceProcess(env: Record<string, string>, { readyWi
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { ...inherited, LOG_LEVEL: 'warn', DEMO_DATA: 'false', RATE_LIMIT_ENABLED: 'false', ...env, PORT: String(port) },
+    env: { ...inherited, ...PROCESS_DEFAULTS, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
