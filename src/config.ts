@@ -113,14 +113,14 @@ export const ConfigSchema = Type.Object({
    * ...or a request waiting longer than this (ms) for a connection of the request pool, checked
    * on every request (0 off): the database, not the event loop, is the bottleneck.
    */
-  OVERLOAD_MAX_DATABASE_WAIT_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 100 }),
+  OVERLOAD_MAX_DATABASE_WAIT_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 0 }),
   /**
    * The crowd's requests (all but probes, /metrics and admitted users' booking work) run at most
    * this many at once per instance, the rest waiting their turn in order (0: no limit). The limit
    * halves every 100 ms while the event loop's mean delay or a request's wait for a database
    * connection is above OVERLOAD_ARRIVAL_TARGET_DELAY_MS, and grows by one while neither is...
    */
-  OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: Type.Integer({ minimum: 0, maximum: 10_000, default: 8 }),
+  OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: Type.Integer({ minimum: 0, maximum: 10_000, default: 0 }),
   OVERLOAD_ARRIVAL_TARGET_DELAY_MS: Type.Integer({ minimum: 1, maximum: 10_000, default: 20 }),
   /** ...and one that waited this long for its turn is refused as shed. */
   OVERLOAD_ARRIVAL_MAX_WAIT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),

@@ -10,8 +10,8 @@ import { until } from '../support/wait.js';
 
 const signUp = (t: TestApp, name: string) => t.app.inject({ method: 'POST', url: '/users', payload: { name } });
 
-it('sheds by default once a request has waited 100 ms for a connection of the request pool', () => {
-  expect(loadConfig({}).OVERLOAD_MAX_DATABASE_WAIT_MS).toBe(100);
+it('sheds on the request pool\'s wait only when asked (off by default), and refuses a negative threshold', () => {
+  expect(loadConfig({}).OVERLOAD_MAX_DATABASE_WAIT_MS).toBe(0);
   expect(() => loadConfig({ OVERLOAD_MAX_DATABASE_WAIT_MS: '-1' })).toThrow(/OVERLOAD_MAX_DATABASE_WAIT_MS/);
 });
 

@@ -24,8 +24,11 @@ describe('shedding on the request pool wait', () => {
   let app: FastifyInstance | undefined;
   afterEach(() => app?.close());
 
-  it('is on by default, and off when every threshold is 0', () => {
-    expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' }))).toBe(true);
+  it("watches the pool's wait and runs the lane only when asked (the event loop alone by default); off when every threshold is 0", () => {
+    expect(sheddingEnabled(loadConfig({}))).toBe(true);
+    expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' }))).toBe(false);
+    expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '100' }))).toBe(true);
+    expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '8' }))).toBe(true);
     expect(sheddingEnabled(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MAX_DATABASE_WAIT_MS: '0', OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '0' }))).toBe(false);
   });
 
