@@ -133,10 +133,19 @@ function registerArrivalLane(
   });
   app.addHook('onRequest', (request, reply, done) => {
     if (letThrough(request)) return done();
+    // 'close' comes once the answer is sent or the client went away, whichever the request's end,
+    // so it is listened for from the start: a client that leaves while waiting is not served, and
+    // the place it is given on its turn goes back at once.
+    let holding = false;
+    let gone = false;
+    reply.raw.once('close', () => {
+      gone = true;
+      if (holding) lane.release();
+    });
     const run = (admitted: boolean) => {
-      if (!admitted) return reply.send(refuse(request, reply, ARRIVAL_WAIT));
-      // 'close' comes once the answer is sent or the client went away, whichever the request's end.
-      reply.raw.once('close', () => lane.release());
+      if (!admitted) return gone ? undefined : reply.send(refuse(request, reply, ARRIVAL_WAIT));
+      if (gone) return lane.release();
+      holding = true;
       done();
     };
     const admitted = lane.acquire();

@@ -50,18 +50,22 @@ describe('shedding on the request pool wait', () => {
   });
 });
 
+/** Only the lane, one place wide and never narrowing; an arrival waits at most `maxWaitMs`. */
+const laneOfOne = (maxWaitMs: number) =>
+  loadConfig({
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    OVERLOAD_MAX_DATABASE_WAIT_MS: '0',
+    OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '1',
+    OVERLOAD_ARRIVAL_TARGET_DELAY_MS: '10000',
+    OVERLOAD_ARRIVAL_MAX_WAIT_MS: String(maxWaitMs),
+  });
+
 describe("the arrivals' lane", () => {
   let app: FastifyInstance | undefined;
   afterEach(() => app?.close());
 
   it('makes an arrival wait while another runs, refuses it once its wait runs out, and never holds back genuine booking work', async () => {
-    const config = loadConfig({
-      OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
-      OVERLOAD_MAX_DATABASE_WAIT_MS: '0',
-      OVERLOAD_MAX_ARRIVALS_IN_FLIGHT: '1',
-      OVERLOAD_ARRIVAL_TARGET_DELAY_MS: '10000',
-      OVERLOAD_ARRIVAL_MAX_WAIT_MS: '300',
-    });
+    const config = laneOfOne(300);
     app = Fastify();
     const metrics = createMetrics();
     await registerShedding(app, config, metrics, { genuineQueueToken: (request) => request.headers['queue-token'] === 'genuine', databaseWaitMs: () => 0 });
@@ -91,6 +95,37 @@ describe("the arrivals' lane", () => {
     finish();
     expect((await first).statusCode).toBe(201);
     expect((await app.inject({ method: 'POST', url: '/users', payload: { name: 'third' } })).statusCode).toBe(201);
+    expect(ran).toEqual(['first', 'third']);
+  });
+
+  it('gives back the place of an arrival whose client left while it waited, without serving it', async () => {
+    const config = laneOfOne(2000);
+    app = Fastify();
+    await registerShedding(app, config, createMetrics(), { genuineQueueToken: () => false, databaseWaitMs: () => 0 });
+    let finish!: () => void;
+    const slow = new Promise<void>((resolve) => (finish = resolve));
+    const ran: string[] = [];
+    app.get('/concerts', async (request) => {
+      const name = (request.query as { name: string }).name;
+      ran.push(name);
+      if (name === 'first') await slow;
+      return { name };
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+
+    const first = fetch(`${url}/concerts?name=first`);
+    await until(() => ran.includes('first'), 5_000, 5);
+    const leaving = new AbortController();
+    const left = fetch(`${url}/concerts?name=left`, { signal: leaving.signal }).catch(() => 'aborted');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    leaving.abort();
+    expect(await left).toBe('aborted');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    finish();
+    expect((await first).status).toBe(200);
+    // Had the leaver's turn kept the lane's one place, this would wait 2 s and be refused.
+    const third = await fetch(`${url}/concerts?name=third`);
+    expect(third.status).toBe(200);
     expect(ran).toEqual(['first', 'third']);
   });
 });
