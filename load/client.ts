@@ -88,6 +88,9 @@ export function outcomeOf(status: number, code: string | undefined, expect: stri
   return 'unexpected';
 }
 
+/** An answer the server shed: 503 marked `shed: true` (refused at the door, nothing done). */
+const isShed = (a: { status: number; body: any }) => a.status === 503 && a.body?.shed === true;
+
 export function createClient(targets: string[], recorder: Recorder): Client {
   // No socket cap: a request waiting for a free socket would count the generator's queue as server latency.
   const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 10_000 });
@@ -99,7 +102,7 @@ export function createClient(targets: string[], recorder: Recorder): Client {
    */
   const call: Call = async (step, method, path, options = {}) => {
     let answer = await attempt(step, method, path, options);
-    for (let n = 1; n < SHED_ATTEMPTS && answer.status === 503 && answer.body?.shed === true; n++) {
+    for (let n = 1; n < SHED_ATTEMPTS && isShed(answer); n++) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(answer.retryAfterSeconds ?? 1, 5) * 1000));
       answer = await attempt(step, method, path, options);
     }
@@ -127,7 +130,7 @@ export function createClient(targets: string[], recorder: Recorder): Client {
     const durationMs = Math.max(0, performance.now() - started - (answer.heldMs ?? 0));
     const outcome = outcomeOf(answer.status, answer.code, options.expect);
     // Date.now(): the clock the sale's seconds are counted on (drive.ts).
-    recorder.record(step, Date.now(), durationMs, answer.status, answer.code, outcome);
+    recorder.record(step, Date.now(), durationMs, answer.status, answer.code, outcome, isShed(answer));
     return { ...answer, outcome };
   };
   return { call, targets, close: () => agent.destroy() };

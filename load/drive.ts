@@ -84,7 +84,8 @@ export async function drive(s: DriveSettings): Promise<Driven> {
     lastRequests = recorder.requests;
     console.log(
       `t=${String(second).padStart(4)}s  arrived ${sale.arrived}/${s.users}  in line ${sale.waiting}  active ${sale.active}  done ${sale.done}` +
-        `  ${rate} req/s  errors ${recorder.unexpected} unexpected, ${recorder.status5xx} 5xx`,
+        `  ${rate} req/s  errors ${recorder.unexpected} unexpected, ${recorder.status5xx} 5xx` +
+        (recorder.shed ? ` (${recorder.shed} shed)` : ''),
     );
   }, 1000);
 

@@ -45,6 +45,8 @@ export class Recorder {
   readonly errors = new Map<string, ErrorCount>();
   requests = 0;
   status5xx = 0;
+  /** Of the 5xx: answers `503` the server marked `shed` (refused at the door while overloaded, with Retry-After; nothing done). */
+  shed = 0;
   unexpected = 0;
   retries = 0;
 
@@ -60,8 +62,11 @@ export class Recorder {
     return this.seconds[second]!;
   }
 
-  /** One request of `step` that ended at `endMs` after `durationMs`, with its status and problem code. */
-  record(step: string, endMs: number, durationMs: number, status: number, code: string | undefined, outcome: Outcome) {
+  /**
+   * One request of `step` that ended at `endMs` after `durationMs`, with its status and problem
+   * code; `shed`: the answer was a 503 the server marked shed.
+   */
+  record(step: string, endMs: number, durationMs: number, status: number, code: string | undefined, outcome: Outcome, shed = false) {
     const us = Math.max(1, Math.round(durationMs * 1000));
     let h = this.steps.get(step);
     if (!h) this.steps.set(step, (h = newHistogram(3)));
@@ -77,6 +82,7 @@ export class Recorder {
     b.byStep[step] = (b.byStep[step] ?? 0) + 1;
     this.requests++;
     if (status >= 500) this.status5xx++;
+    if (status === 503 && shed) this.shed++;
     if (outcome === 'unexpected') this.unexpected++;
     if (status >= 400 || status === 0) this.countError(b, step, status, code ?? (status === 0 ? 'NETWORK' : ''), outcome);
   }

@@ -67,6 +67,7 @@ async function main(): Promise<number> {
     const verdicts = evaluateThresholds(o.thresholds, {
       requests: recorder.requests,
       status5xx: recorder.status5xx,
+      shed: recorder.shed,
       unexpected: recorder.unexpected,
       unfinished: sale.unfinished(),
       steps,

@@ -54,6 +54,11 @@ export function parseThresholds(o: {
 export interface Observed {
   requests: number;
   status5xx: number;
+  /**
+   * Of the 5xx, answers the server shed (503 with Retry-After while overloaded). They count as 5xx:
+   * a user turned away is not served, however politely; the verdict says how many they were.
+   */
+  shed?: number;
   unexpected: number;
   /** Users whose journey failed, was cut off at the deadline, or who never arrived. */
   unfinished: { failed: number; cutOff: number; notArrived: number };
@@ -84,7 +89,12 @@ export function evaluateThresholds(t: Thresholds, o: Observed): Verdict[] {
       observed: `${unfinished} (failed ${u.failed}, cut off ${u.cutOff}, never arrived ${u.notArrived})`,
       ok: unfinished <= t.maxUnfinished,
     },
-    { name: '5xx answers', limit: `<= ${t.max5xx}`, observed: String(o.status5xx), ok: o.status5xx <= t.max5xx },
+    {
+      name: '5xx answers',
+      limit: `<= ${t.max5xx}`,
+      observed: o.shed ? `${o.status5xx} (${o.shed} shed: 503 with Retry-After)` : String(o.status5xx),
+      ok: o.status5xx <= t.max5xx,
+    },
     {
       name: 'unexpected errors',
       limit: `< ${(t.maxUnexpectedRate * 100).toFixed(2)}%`,

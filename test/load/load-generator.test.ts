@@ -68,6 +68,18 @@ describe('thresholds', () => {
     expect(missed.map((v) => v.name)).toEqual(['5xx answers', 'unexpected errors']);
   });
 
+  it('answers the server shed count as 5xx, and the verdict says how many of them were shed', () => {
+    const t = parseThresholds({ p95: undefined, p99: undefined, latency: false, maxUnexpectedRate: 0.001, max5xx: 0, maxUnfinished: 0 });
+    expect(evaluateThresholds(t, { ...observed, status5xx: 7, shed: 5 }).find((v) => v.name === '5xx answers')).toEqual({
+      name: '5xx answers',
+      limit: '<= 0',
+      observed: '7 (5 shed: 503 with Retry-After)',
+      ok: false,
+    });
+    expect(evaluateThresholds({ ...t, max5xx: 7 }, { ...observed, status5xx: 7, shed: 5 }).every((v) => v.ok)).toBe(true);
+    expect(evaluateThresholds(t, { ...observed, shed: 0 }).find((v) => v.name === '5xx answers')!.observed).toBe('0');
+  });
+
   it('users who did not finish fail the run, each kind named', () => {
     const t = parseThresholds({ p95: undefined, p99: undefined, latency: true, maxUnexpectedRate: 0.001, max5xx: 0, maxUnfinished: 0 });
     const unfinished = { failed: 1, cutOff: 36, notArrived: 59 };

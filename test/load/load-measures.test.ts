@@ -19,6 +19,14 @@ describe('answers', () => {
 });
 
 describe('the recorder', () => {
+  it('counts a 503 the server shed as a 5xx, and apart as shed; other 5xx are not shed', () => {
+    const rec = new Recorder(0);
+    rec.record('signup', 100, 3, 503, 'UNAVAILABLE', 'unexpected', true);
+    rec.record('signup', 100, 3, 503, 'UNAVAILABLE', 'unexpected');
+    rec.record('signup', 100, 3, 500, 'INTERNAL', 'unexpected', true);
+    expect({ status5xx: rec.status5xx, shed: rec.shed, unexpected: rec.unexpected }).toEqual({ status5xx: 3, shed: 1, unexpected: 3 });
+  });
+
   it('keeps percentiles per step, requests and errors per second, and the 5xx and unexpected counts', () => {
     const start = 1_000_000;
     const rec = new Recorder(start);
