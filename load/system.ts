@@ -49,6 +49,8 @@ export async function startSystem(s: SystemSettings, onStop: (stop: () => Promis
     ...(s.poolSize ? { DATABASE_POOL_SIZE: String(s.poolSize) } : {}),
   };
   const env = { ...serviceEnvironment(settings, adminToken), ...(s.redisUrl ? { REDIS_URL: s.redisUrl } : {}) };
+  // LOAD_NODE_ARGS passes flags to the service processes, e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile them.
+  const nodeArgs = (process.env.LOAD_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const children: ChildProcess[] = [];
   const stop = async () => {
     // The first process owns the embedded PostgreSQL the others use: it stops last.
@@ -65,7 +67,7 @@ export async function startSystem(s: SystemSettings, onStop: (stop: () => Promis
       DATA_DIR: dataDir,
       EMBEDDED_PG_PORT: String(pgPort),
       ...(s.databaseUrl ? { DATABASE_URL: s.databaseUrl } : {}),
-    });
+    }, nodeArgs);
     children.push(first);
     const urls = [`http://127.0.0.1:${port}`];
     await waitReady(`${urls[0]}/health/ready`, first);
@@ -76,7 +78,7 @@ export async function startSystem(s: SystemSettings, onStop: (stop: () => Promis
     }
     for (let i = 1; i < s.instances; i++) {
       const p = await freePort();
-      const child = startProcess('src/main.ts', { ...env, PORT: String(p), DATABASE_URL: databaseUrl });
+      const child = startProcess('src/main.ts', { ...env, PORT: String(p), DATABASE_URL: databaseUrl }, nodeArgs);
       children.push(child);
       urls.push(`http://127.0.0.1:${p}`);
     }
