@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { precompiled, type Database } from '../../platform/db.js';
 import { activeTraceparent } from '../../platform/tracing.context.js';
 import { col, eventRows, insertEvents, payloadOf } from '../events/outbox.sql.js';
@@ -8,8 +8,11 @@ export async function balanceOf(db: Database, userId: string): Promise<number | 
   return row?.balance;
 }
 
-const chargeStatement = precompiled(['userId', 'amount', 'cap', 'ledgerId', 'now', 'traceContext'] as const, (p) =>
-  sql<{ balance: number | null }>`
+const CHARGE_KEYS = ['userId', 'amount', 'cap', 'ledgerId', 'now', 'traceContext'] as const;
+const ANSWER_KEYS = ['key', 'claimedAt', 'status'] as const;
+
+/** The top-up's CTEs: the wallet's new balance within the cap, its ledger row and its balance.charged event. */
+const chargeCtes = (p: Record<(typeof CHARGE_KEYS)[number], RawBuilder<unknown>>) => sql`
     WITH wallet AS (
       UPDATE wallets SET balance = balance + ${p.amount}::bigint, updated_at = ${p.now}::timestamptz
        WHERE user_id = ${p.userId}::uuid AND balance + ${p.amount}::bigint <= ${p.cap}::bigint
@@ -34,20 +37,59 @@ const chargeStatement = precompiled(['userId', 'amount', 'cap', 'ledgerId', 'now
           p.traceContext,
         ),
       )}
-    )
+    )`;
+
+const chargeStatement = precompiled(CHARGE_KEYS, (p) =>
+  sql<{ balance: number | null }>`${chargeCtes(p)}
     SELECT (SELECT balance FROM wallet) AS balance`,
 );
+
+/**
+ * The same top-up under a claimed Idempotency-Key, its answer (`{ id, amount, balance }`, what
+ * the route sends) stored with it in the same statement. Should the claim no longer hold the key,
+ * ticketing_assert aborts the whole statement (SQLSTATE TK001): nothing is charged.
+ */
+const chargeAnsweredStatement = precompiled([...CHARGE_KEYS, ...ANSWER_KEYS], (p) =>
+  sql<{ balance: number | null; ok: boolean }>`${chargeCtes(p)}, answered AS (
+      UPDATE idempotency_keys k
+         SET state = 'DONE', response_status = ${p.status}::int,
+             response_body = jsonb_build_object('id', ${p.ledgerId}::text, 'amount', ${p.amount}::bigint, 'balance', wallet.balance)
+        FROM wallet
+       WHERE k.user_id = wallet.user_id AND k.key = ${p.key}::text AND k.state = 'IN_PROGRESS' AND k.created_at = ${p.claimedAt}::timestamptz
+      RETURNING k.key
+    ), answer_checked AS (
+      SELECT ticketing_assert((SELECT count(*) FROM answered) = (SELECT count(*) FROM wallet), 'IDEMPOTENCY_LEASE_LOST') AS ok
+    )
+    SELECT (SELECT balance FROM wallet) AS balance, (SELECT ok FROM answer_checked) AS ok`,
+);
+
+interface Charge {
+  userId: string;
+  amount: number;
+  cap: number;
+  ledgerId: string;
+  now: Date;
+}
 
 /**
  * Tops up in one statement: the balance grows only if it stays within the cap, and the ledger row
  * and balance.charged event are written with it (with the traced request's context, if any).
  * Returns the new balance, or null if refused.
  */
-export async function chargeWallet(
-  db: Database,
-  c: { userId: string; amount: number; cap: number; ledgerId: string; now: Date },
-): Promise<number | null> {
+export async function chargeWallet(db: Database, c: Charge): Promise<number | null> {
   return (await chargeStatement(db, { ...c, traceContext: activeTraceparent() ?? null }))[0]!.balance;
+}
+
+/**
+ * chargeWallet with the answer of the Idempotency-Key claimed at `claimedAt` stored in the same
+ * statement (one round trip, one commit). Null if refused: then nothing was written, the key's
+ * answer neither. Throws (SQLSTATE TK001) when the claim no longer holds the key.
+ */
+export async function chargeWalletAnswered(
+  db: Database,
+  c: Charge & { key: string; claimedAt: Date; status: number },
+): Promise<number | null> {
+  return (await chargeAnsweredStatement(db, { ...c, traceContext: activeTraceparent() ?? null }))[0]!.balance;
 }
 
 export async function listLedger(db: Database, userId: string, limit: number, before?: string) {
