@@ -47,6 +47,12 @@ export const ConfigSchema = Type.Object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 72_000 }),
   HTTP_BODY_LIMIT_BYTES: Type.Integer({ minimum: 1_024, maximum: 16 * 1_048_576, default: 1_048_576 }),
   /**
+   * Connections the kernel keeps waiting to be accepted (capped by net.core.somaxconn). A crowd
+   * opening connections faster than a busy event loop accepts them overflows a short queue, and
+   * each dropped connection costs its client a SYN retry: 1 s, then 3 s, then 7 s (Node's default is 511).
+   */
+  HTTP_LISTEN_BACKLOG: Type.Integer({ minimum: 1, maximum: 65_535, default: 4_096 }),
+  /**
    * Proxies whose X-Forwarded-For is believed (client addresses for rate limits and logs): unset or
    * `false` none, a number of hops, or comma-separated addresses/CIDRs of the proxies. `true`
    * believes any client's header, which lets anyone choose their address: never with direct clients.

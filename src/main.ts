@@ -209,7 +209,7 @@ async function start(config: Config, log: Logger, resources: Resources) {
 
   // Closed first on the way down: no new requests, in-flight ones finish.
   own('http server', app, (a) => a.close());
-  const address = await app.listen({ port: config.PORT, host: config.HOST });
+  const address = await app.listen({ port: config.PORT, host: config.HOST, backlog: config.HTTP_LISTEN_BACKLOG });
   log.info(
     { address, page: `${address}/`, docs: `${address}/docs`, database: config.DATABASE_URL ? 'DATABASE_URL' : 'embedded', stores: redis ? 'redis' : 'in-process' },
     'ticketing service ready',
