@@ -32,6 +32,8 @@ export interface Options {
   progressSeconds: number;
   /** Seconds a line poll asks the server to hold its answer while the user waits (0: plain polls). */
   pollWaitSeconds: number;
+  /** Users who first buy out a small concert of their own, unmeasured, so the sale meets warm instances (0: none). */
+  warmupUsers: number;
   /** Skip the SQL invariants (only with --target and no database to reach); the report says so. */
   noInvariants: boolean;
   thresholds: Thresholds;
@@ -61,6 +63,8 @@ const HELP = `npm run load -- [flags]        (docs/load.md)
   --max-active N            QUEUE_MAX_ACTIVE of the started service (200)
   --pool-size N             DATABASE_POOL_SIZE of each started instance (the service's default)
   --progress-seconds S      progress line every S seconds (5)
+  --warmup-users N          before the sale, N users buy out a small concert of their own over 10 s,
+                            unmeasured, so the sale meets warm instances (0: the sale meets them cold) (0)
   --poll-wait S             line polls ask the server to hold the answer up to S s until the turn
                             comes (GET .../queue?wait=S; at most 30; 0: plain polls) (20)
   --p95 MS|STEP=MS,...      p95 thresholds in ms (50 for every step; '50,hold=300,pay=300')
@@ -74,7 +78,7 @@ const HELP = `npm run load -- [flags]        (docs/load.md)
 const STRING_FLAGS = [
   'users', 'arrival-seconds', 'max-seconds', 'seed', 'instances', 'target', 'admin-token', 'database-url', 'out',
   'schedules', 'seats-per-schedule', 'abandon-share', 'cancel-share', 'think-seconds', 'hold-attempts', 'hold-ttl',
-  'admit-per-second', 'max-active', 'pool-size', 'progress-seconds', 'poll-wait', 'p95', 'p99', 'max-unexpected-rate', 'max-5xx',
+  'admit-per-second', 'max-active', 'pool-size', 'progress-seconds', 'warmup-users', 'poll-wait', 'p95', 'p99', 'max-unexpected-rate', 'max-5xx',
   'max-unfinished',
 ];
 
@@ -154,6 +158,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     poolSize: s('pool-size') === undefined ? undefined : int('pool-size', s('pool-size'), 0, 1),
     progressSeconds: int('progress-seconds', s('progress-seconds'), 5, 1),
     pollWaitSeconds: pollWait(s('poll-wait')),
+    warmupUsers: int('warmup-users', s('warmup-users'), 0),
     noInvariants,
     thresholds: parseThresholds({
       p95: s('p95') ?? '50',

@@ -8,13 +8,42 @@ import { cpuSeconds, postmasterPid } from '../harness/cpu.js';
 import { drive } from './drive.js';
 import { checkSale } from './invariants.js';
 import { machineInfo } from './machine.js';
-import { parseOptions } from './options.js';
+import { parseOptions, type Options } from './options.js';
 import { buildReport, printSummary, writeReport } from './report.js';
 import { diffFunnel, scrapeFunnel } from './server-metrics.js';
 import { startSystem, type System } from './system.js';
 import { evaluateThresholds } from './thresholds.js';
 
 const PRICE = 50_000;
+/** The warm-up's users arrive over this many seconds, and it ends by WARMUP_MAX_SECONDS. */
+const WARMUP_ARRIVAL_SECONDS = 10;
+const WARMUP_MAX_SECONDS = 60;
+
+/**
+ * Before the sale: `users` buy out a small concert of their own (one date, a seat for half of
+ * them; nobody abandons a hold, so it ends without waiting for holds to lapse). Nothing of it is
+ * measured: it warms the instances (compiled code paths, database and Redis connections), as
+ * instances that served traffic before the sale opens are. Its users and concert are not the
+ * sale's, so the invariants and the figures leave them out.
+ */
+async function warmUp(o: Options, targets: string[], adminToken: string) {
+  const concert = { title: 'Warm-up', artist: 'Load test', venue: 'Loopback Arena', schedules: 1, seatCount: Math.max(1, Math.ceil(o.warmupUsers / 2)), price: PRICE };
+  const concertId = (await createConcert(targets[0]!, adminToken, concert)).id;
+  const started = Date.now();
+  const { sale } = await drive({
+    ...o,
+    targets,
+    concertId,
+    price: PRICE,
+    users: o.warmupUsers,
+    arrivalSeconds: WARMUP_ARRIVAL_SECONDS,
+    maxSeconds: WARMUP_MAX_SECONDS,
+    seed: o.seed + 1,
+    abandonShare: 0,
+    progressSeconds: WARMUP_MAX_SECONDS * 10,
+  });
+  console.log(`warm-up: ${o.warmupUsers} users on a concert of their own, unmeasured, done in ${((Date.now() - started) / 1000).toFixed(1)} s (${JSON.stringify(sale.endings)})`);
+}
 
 /** Ctrl-C: stop the started processes and remove their data directory, then exit. */
 function stopOnInterrupt(): (stop: () => Promise<void>) => void {
@@ -41,6 +70,7 @@ async function main(): Promise<number> {
     const targets = system?.urls ?? o.targets;
     const adminToken = system?.adminToken ?? o.adminToken!;
     const databaseUrl = system?.databaseUrl ?? o.databaseUrl;
+    if (o.warmupUsers > 0) await warmUp(o, targets, adminToken);
     const seats = o.schedules * o.seatsPerSchedule;
     const concert = { title: 'Sale day', artist: 'Load test', venue: 'Loopback Arena', schedules: o.schedules, seatCount: o.seatsPerSchedule, price: PRICE };
     const concertId = (await createConcert(targets[0]!, adminToken, concert)).id;

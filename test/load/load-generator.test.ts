@@ -94,6 +94,14 @@ describe('thresholds', () => {
   });
 });
 
+describe('the warm-up', () => {
+  it('is off unless asked for, and takes a count of users', () => {
+    expect(parseOptions([], {}).warmupUsers).toBe(0);
+    expect(parseOptions(['--warmup-users', '500'], {}).warmupUsers).toBe(500);
+    expect(() => parseOptions(['--warmup-users', 'some'], {})).toThrow(/--warmup-users/);
+  });
+});
+
 describe('a run against a deployment', () => {
   const target = ['--target', 'http://127.0.0.1:1', '--admin-token', 'a'];
 
