@@ -32,10 +32,15 @@ describe('a keyed payment slower than its lease', () => {
     // Another transaction holds the reservation's row: the payment waits for it, alive but slow.
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const lockHeld = new Promise<void>((resolve) => (locked = resolve));
     const locking = locker.transaction().execute(async (trx) => {
       await sql`SELECT id FROM reservations WHERE id = ${reservation.id} FOR UPDATE`.execute(trx);
+      locked();
       await released;
     });
+    // The payment must find the row locked: paying before the lock is taken would race it.
+    await Promise.race([lockHeld, locking]);
     const keyRow = () =>
       t.db.selectFrom('idempotency_keys').select(['state', 'locked_until', 'created_at']).where('user_id', '=', user.id).where('key', '=', key).executeTakeFirst();
     try {
