@@ -15,6 +15,8 @@ import { startSystem, type System } from './system.js';
 import { evaluateThresholds } from './thresholds.js';
 
 const PRICE = 50_000;
+/** A concert of the load test's own, to create through the admin API. */
+const concertOf = (title: string, schedules: number, seatCount: number) => ({ title, artist: 'Load test', venue: 'Loopback Arena', schedules, seatCount, price: PRICE });
 /** The warm-up's users arrive over this many seconds, and it ends by WARMUP_MAX_SECONDS. */
 const WARMUP_ARRIVAL_SECONDS = 10;
 const WARMUP_MAX_SECONDS = 60;
@@ -27,8 +29,7 @@ const WARMUP_MAX_SECONDS = 60;
  * sale's, so the invariants and the figures leave them out.
  */
 async function warmUp(o: Options, targets: string[], adminToken: string) {
-  const concert = { title: 'Warm-up', artist: 'Load test', venue: 'Loopback Arena', schedules: 1, seatCount: Math.max(1, Math.ceil(o.warmupUsers / 2)), price: PRICE };
-  const concertId = (await createConcert(targets[0]!, adminToken, concert)).id;
+  const concertId = (await createConcert(targets[0]!, adminToken, concertOf('Warm-up', 1, Math.max(1, Math.ceil(o.warmupUsers / 2))))).id;
   const started = Date.now();
   const { sale } = await drive({
     ...o,
@@ -72,8 +73,7 @@ async function main(): Promise<number> {
     const databaseUrl = system?.databaseUrl ?? o.databaseUrl;
     if (o.warmupUsers > 0) await warmUp(o, targets, adminToken);
     const seats = o.schedules * o.seatsPerSchedule;
-    const concert = { title: 'Sale day', artist: 'Load test', venue: 'Loopback Arena', schedules: o.schedules, seatCount: o.seatsPerSchedule, price: PRICE };
-    const concertId = (await createConcert(targets[0]!, adminToken, concert)).id;
+    const concertId = (await createConcert(targets[0]!, adminToken, concertOf('Sale day', o.schedules, o.seatsPerSchedule))).id;
     console.log(`sale: ${o.users} users over ${o.arrivalSeconds} s for ${seats} seats (${o.schedules} x ${o.seatsPerSchedule}), seed ${o.seed}, ${targets.length} instance(s)`);
 
     const funnelBefore = await scrapeFunnel(targets);

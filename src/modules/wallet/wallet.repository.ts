@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { precompiled, type Database } from '../../platform/db.js';
 import { activeTraceparent } from '../../platform/tracing.context.js';
 import { col, eventRows, insertEvents, payloadOf } from '../events/outbox.sql.js';
+import { answerKeys } from '../idempotency/idempotency.sql.js';
 
 export async function balanceOf(db: Database, userId: string): Promise<number | undefined> {
   const row = await db.selectFrom('wallets').select('balance').where('user_id', '=', userId).executeTakeFirst();
@@ -50,17 +51,15 @@ const chargeStatement = precompiled(CHARGE_KEYS, (p) =>
  * ticketing_assert aborts the whole statement (SQLSTATE TK001): nothing is charged.
  */
 const chargeAnsweredStatement = precompiled([...CHARGE_KEYS, ...ANSWER_KEYS], (p) =>
-  sql<{ balance: number | null; ok: boolean }>`${chargeCtes(p)}, answered AS (
-      UPDATE idempotency_keys k
-         SET state = 'DONE', response_status = ${p.status}::int,
-             response_body = jsonb_build_object('id', ${p.ledgerId}::text, 'amount', ${p.amount}::bigint, 'balance', wallet.balance)
-        FROM wallet
-       WHERE k.user_id = wallet.user_id AND k.key = ${p.key}::text AND k.state = 'IN_PROGRESS' AND k.created_at = ${p.claimedAt}::timestamptz
-      RETURNING k.key
-    ), answer_checked AS (
-      SELECT ticketing_assert((SELECT count(*) FROM answered) = (SELECT count(*) FROM wallet), 'IDEMPOTENCY_LEASE_LOST') AS ok
-    )
-    SELECT (SELECT balance FROM wallet) AS balance, (SELECT ok FROM answer_checked) AS ok`,
+  sql<{ balance: number | null; ok: boolean }>`${chargeCtes(p)}, ${answerKeys({
+    relation: 'wallet',
+    userId: col('wallet', 'user_id'),
+    key: sql`${p.key}::text`,
+    claimedAt: sql`${p.claimedAt}::timestamptz`,
+    status: sql`${p.status}::int`,
+    body: payloadOf({ id: sql`${p.ledgerId}::text`, amount: sql`${p.amount}::bigint`, balance: col('wallet', 'balance') }),
+  })}
+    SELECT (SELECT balance FROM wallet) AS balance, (SELECT ok FROM answers_checked) AS ok`,
 );
 
 interface Charge {
